@@ -1,0 +1,114 @@
+# cliplab — build, test, bench and the ablation jobs.
+#
+#   make                  build build/cliplab, build/libcliplab.a, build/libcliplab.so
+#   make test [SAN=1]     every tests/test_*.c (cmocka), summary line at the end
+#   make bench            tests/bench/bench_*.c
+#   make deps             check (and as root install) the Debian packages below
+#   make ablation-projection | ablation-efficiency | ablation-loss | ablation-tap  [PROFILE=...]
+#   make plots            re-render plots/ from existing results without retraining
+#
+# Developer knobs: MODS="common ops" limits the library to those core/ modules and TESTS="ops"
+# limits the tests (useful while other modules are being edited); SAN=1 builds under build/san
+# with ASan+UBSan.
+
+SHELL := /bin/bash
+CC ?= gcc
+PROFILE ?= quick
+
+DEB_PACKAGES := gcc make pkg-config libopenblas0-openmp libopenblas-dev libhdf5-dev libyaml-dev \
+                libcmocka-dev zlib1g-dev gnuplot-nox hdf5-tools dataset-fashion-mnist git
+
+# Debian's default libopenblas is the pthread build, which oversubscribes cores under OpenMP, so
+# the OpenMP build is linked by path (and checked at start-up with openblas_get_parallel()).
+OPENBLAS_OMP_DIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
+HDF5_CFLAGS := -I/usr/include/hdf5/serial
+HDF5_LIBS := -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5
+
+ifeq ($(SAN),1)
+BUILD := build/san
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else
+BUILD := build
+OPT := -O3 -march=native -g
+endif
+
+CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -fopenmp $(OPT) -Icore $(HDF5_CFLAGS) -MMD -MP
+LDLIBS := -L$(OPENBLAS_OMP_DIR) -l:libopenblas.so.0 -Wl,-rpath,$(OPENBLAS_OMP_DIR) \
+          $(HDF5_LIBS) -lyaml -lz -lm -fopenmp
+LDFLAGS := $(OPT)
+
+MODS ?= $(notdir $(patsubst %/,%,$(wildcard core/*/)))
+LIB_SRCS := $(foreach m,$(MODS),$(wildcard core/$(m)/*.c))
+LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
+TEST_SRCS := $(wildcard tests/test_*.c)
+TESTS ?= $(patsubst tests/test_%.c,%,$(TEST_SRCS))
+TEST_BINS := $(patsubst %,$(BUILD)/tests/test_%,$(TESTS))
+BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
+BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+CLI := $(BUILD)/cliplab
+DEPS_STAMP := build/.deps-ok
+
+.SECONDARY:
+.PHONY: all deps test bench clean plots ablation-projection ablation-efficiency ablation-loss ablation-tap
+
+all: $(DEPS_STAMP) $(CLI) $(BUILD)/libcliplab.a $(BUILD)/libcliplab.so
+
+deps: $(DEPS_STAMP)
+
+# Checks every package; installs the missing ones non-interactively when root, otherwise prints
+# the exact command and stops.
+$(DEPS_STAMP): Makefile
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "deps: installing$$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing || exit 1; \
+	  else \
+	    echo "deps: missing Debian packages:$$missing"; \
+	    echo "deps: run: sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+	@mkdir -p build && touch $@
+
+$(BUILD)/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libcliplab.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libcliplab.so: $(LIB_OBJS)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(CLI): $(BUILD)/core/main.o $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The suite runs the CLI too (spec errors, smoke sweeps), so it is built first.
+test: $(DEPS_STAMP) $(CLI) $(TEST_BINS)
+	@CLIPLAB=$(CLI) tests/run_tests.sh $(TEST_BINS)
+
+bench: $(DEPS_STAMP) $(CLI) $(BENCH_BINS)
+	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
+	@if [ -x tests/bench/run_bench.sh ]; then CLIPLAB=$(CLI) tests/bench/run_bench.sh; fi
+
+ablation-%: all
+	@tests/../ablations/run_ablation.sh $* $(PROFILE) $(CLI)
+
+plots: all
+	@ablations/render_plots.sh $(CLI)
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

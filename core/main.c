@@ -1,0 +1,49 @@
+/* main.c — the cliplab command-line interface: dispatches subcommands.
+ * Each subcommand lives in its module; this file only parses the first word and prints help. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cliplab.h"
+
+typedef struct {
+    const char *name;
+    const char *usage;
+    int (*run)(int argc, char **argv); /* NULL: not yet implemented */
+} Command;
+
+/* To add a subcommand: implement `int xxx_main(int argc, char **argv)` in its module, declare it
+ * in cliplab.h and add one row here. */
+static const Command COMMANDS[] = {
+    {"run", "run SPEC.yaml [key=value ...]       train and evaluate one experiment", NULL},
+    {"sweep", "sweep ABLATION.yaml [--profile P] [--dry-run] [--resume] [--only ID] [--force]", NULL},
+    {"report", "report results/<ablation>            table of runs and the ablation's answer", NULL},
+    {"export", "export results/<ablation> --out DIR  TSV files for gnuplot", NULL},
+    {"data", "data preview|stats ...                 look at a dataset", NULL},
+    {"help-spec", "help-spec                              every spec key with type, default, help", NULL},
+};
+#define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
+
+static void print_help(FILE *f) {
+    fprintf(f, "cliplab %s — CLIP-style image-text training experiments on CPU\n\nusage:\n", CLIPLAB_VERSION);
+    for (int i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  cliplab %s%s\n", COMMANDS[i].usage, COMMANDS[i].run ? "" : "   [not yet implemented]");
+    fprintf(f, "\nSee README.md and ../shared/DESIGN.md.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        print_help(stdout);
+        return argc < 2 ? 1 : 0;
+    }
+    for (int i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(argv[1], COMMANDS[i].name)) continue;
+        if (!COMMANDS[i].run) {
+            fprintf(stderr, "cliplab: '%s' is not yet implemented\n", argv[1]);
+            return 1;
+        }
+        cliplab_runtime_init();
+        return COMMANDS[i].run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "cliplab: unknown command '%s' (try 'cliplab --help')\n", argv[1]);
+    return 1;
+}
