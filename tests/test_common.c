@@ -10,6 +10,7 @@
 #include "cliplab.h"
 #include "common/check.h"
 #include "common/rng.h"
+#include "common/tensors.h"
 
 int openblas_get_parallel(void);
 
@@ -53,12 +54,34 @@ static void test_openblas_is_openmp_build(void **state) {
     assert_int_equal(openblas_get_parallel(), 2);
 }
 
+static void test_tensors_carve_one_allocation_and_bind(void **state) {
+    (void)state;
+    Tensors t;
+    tensors_init(&t, 4);
+    float *w = NULL, *dw = NULL, *b = NULL, *db = NULL;
+    tensors_add2(&t, "layer.weight", 3, 5, 0, &w, &dw);
+    tensors_add1(&t, "layer.bias", 3, TENSOR_NO_DECAY, &b, &db);
+    tensors_alloc(&t);
+    assert_ptr_equal(w, t.buf[TBUF_VALUE]);
+    assert_ptr_equal(dw, t.buf[TBUF_GRAD]);
+    assert_true(b >= w + 15 && b < t.buf[TBUF_VALUE] + t.total); /* after the weight, inside one block */
+    assert_true(((uintptr_t)b % 64) == 0);
+    assert_int_equal(tensors_find(&t, "layer.bias"), 1);
+    assert_int_equal(tensors_find(&t, "nope"), -1);
+    assert_ptr_equal(tensors_ptr(&t, TBUF_ADAM_V, 1), t.buf[TBUF_ADAM_V] + (b - w));
+    for (int i = 0; i < 3; i++) db[i] = 1.0f;
+    tensors_zero(&t, TBUF_GRAD);
+    for (int i = 0; i < 3; i++) assert_true(db[i] == 0.0f);
+    tensors_free(&t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rng_hash_is_deterministic_and_mixes),
         cmocka_unit_test(test_rng_uniform_and_normal_moments),
         cmocka_unit_test(test_err_set_formats_and_returns_minus_one),
         cmocka_unit_test(test_openblas_is_openmp_build),
+        cmocka_unit_test(test_tensors_carve_one_allocation_and_bind),
     };
     return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }

@@ -1,0 +1,111 @@
+/* ops.h — the numerical kernels of cliplab as forward/backward pairs (llm.c style).
+ *
+ * Conventions, for every kernel:
+ *  - fp32, batch-first, row-major. Images are NHWC: element (n, y, x, c) of an [N,H,W,C] tensor is
+ *    at ((n*H + y)*W + x)*C + c. Chosen once for the whole code base because im2col rows are then
+ *    contiguous channel runs and LayerNorm over channels is a plain row-wise LayerNorm.
+ *  - arguments are ordered outputs, inputs, dims; the shape of each array is in the comment above.
+ *  - backward ACCUMULATES (+=) into every gradient it writes, so a shared input's gradient is the
+ *    sum over its consumers with one zero-grad per step. A NULL gradient pointer means "not needed".
+ *  - every fast kernel keeps a *_naive reference beside it (plain loops, same signature) that tests
+ *    compare against.
+ * Deliberately left out: autograd, dtype dispatch, broadcasting.
+ */
+#ifndef CLIPLAB_OPS_H
+#define CLIPLAB_OPS_H
+
+#include <stddef.h>
+
+/* ---- linear: out = inp @ weight^T + bias ----
+ * out [B, OC], inp [B, C], weight [OC, C], bias [OC] or NULL */
+void ops_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int B, int C, int OC);
+void ops_linear_forward_naive(float *out, const float *inp, const float *weight, const float *bias, int B, int C, int OC);
+/* dinp [B, C], dweight [OC, C], dbias [OC] (each may be NULL), dout [B, OC] */
+void ops_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                         const float *weight, int B, int C, int OC);
+void ops_linear_backward_naive(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                               const float *weight, int B, int C, int OC);
+
+/* ---- conv2d, NHWC, square kernel K, stride, zero padding pad ----
+ * out [N, OH, OW, OC] with OH = (H + 2*pad - K)/stride + 1 (same for OW); inp [N, H, W, C];
+ * weight [OC, K, K, C]; bias [OC] or NULL; scratch: ops_conv2d_scratch_floats(...) floats owned by
+ * the caller (allocated once, reused every step; the backward may use the same scratch). */
+size_t ops_conv2d_scratch_floats(int N, int H, int W, int C, int OC, int K, int stride, int pad);
+void ops_conv2d_forward(float *out, float *scratch, const float *inp, const float *weight, const float *bias,
+                        int N, int H, int W, int C, int OC, int K, int stride, int pad);
+void ops_conv2d_forward_naive(float *out, const float *inp, const float *weight, const float *bias,
+                              int N, int H, int W, int C, int OC, int K, int stride, int pad);
+/* dinp [N, H, W, C], dweight [OC, K, K, C], dbias [OC] (each may be NULL); dout [N, OH, OW, OC] */
+void ops_conv2d_backward(float *dinp, float *dweight, float *dbias, float *scratch, const float *dout,
+                         const float *inp, const float *weight, int N, int H, int W, int C, int OC, int K,
+                         int stride, int pad);
+void ops_conv2d_backward_naive(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                               const float *weight, int N, int H, int W, int C, int OC, int K, int stride, int pad);
+
+/* ---- pooling, NHWC ----
+ * global average: out [N, C], inp [N, H, W, C] */
+void ops_global_avgpool_forward(float *out, const float *inp, int N, int H, int W, int C);
+void ops_global_avgpool_backward(float *dinp, const float *dout, int N, int H, int W, int C);
+/* K x K window, stride S, no padding: out [N, OH, OW, C], OH = (H - K)/S + 1 */
+void ops_avgpool2d_forward(float *out, const float *inp, int N, int H, int W, int C, int K, int S);
+void ops_avgpool2d_backward(float *dinp, const float *dout, int N, int H, int W, int C, int K, int S);
+/* argmax [N, OH, OW, C]: flat index into inp of the winning element, saved for the backward */
+void ops_maxpool2d_forward(float *out, int *argmax, const float *inp, int N, int H, int W, int C, int K, int S);
+void ops_maxpool2d_backward(float *dinp, const float *dout, const int *argmax, int N, int OH, int OW, int C);
+
+/* ---- elementwise activations: out, inp, dinp, dout all [n] ---- */
+void ops_relu_forward(float *out, const float *inp, size_t n);
+void ops_relu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+/* GELU, tanh approximation (GPT-2; PyTorch's nn.GELU(approximate="tanh")) */
+void ops_gelu_forward(float *out, const float *inp, size_t n);
+void ops_gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+
+/* ---- LayerNorm over the last dim ----
+ * out [B, C], mean [B], rstd [B] (saved for the backward), inp [B, C], weight [C], bias [C] */
+void ops_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                           const float *bias, int B, int C, float eps);
+/* dinp [B, C], dweight [C], dbias [C] (may be NULL), dout [B, C] */
+void ops_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                            const float *weight, const float *mean, const float *rstd, int B, int C);
+
+/* ---- softmax over the last dim: out [B, V], inp [B, V] ---- */
+void ops_softmax_forward(float *out, const float *inp, int B, int V);
+/* dinp [B, V] += J^T dout, out = the forward's output [B, V] */
+void ops_softmax_backward(float *dinp, const float *dout, const float *out, int B, int V);
+
+/* ---- causal multi-head self-attention (the attention core, projections are ops_linear) ----
+ * out [B, T, C]; preatt, att [B, NH, T, T] (saved); qkv [B, T, 3C] laid out as q | k | v, each C =
+ * NH heads x C/NH. Position t attends to positions <= t only (causal mask). */
+void ops_attention_forward(float *out, float *preatt, float *att, const float *qkv, int B, int T, int C, int NH);
+void ops_attention_forward_naive(float *out, const float *qkv, int B, int T, int C, int NH);
+/* dqkv [B, T, 3C], scratch dpreatt, datt [B, NH, T, T] (overwritten), dout [B, T, C] */
+void ops_attention_backward(float *dqkv, float *dpreatt, float *datt, const float *dout, const float *qkv,
+                            const float *att, int B, int T, int C, int NH);
+
+/* ---- token embedding + positions ----
+ * out [B, T, C] = wte[ids[b,t]] + wpe[t] (wpe may be NULL: no positions); ids [B, T]; wte [V, C]; wpe [T, C] */
+void ops_embedding_forward(float *out, const int *ids, const float *wte, const float *wpe, int B, int T, int C, int V);
+/* dwte [V, C], dwpe [T, C] (may be NULL), dout [B, T, C] */
+void ops_embedding_backward(float *dwte, float *dwpe, const float *dout, const int *ids, int B, int T, int C, int V);
+
+/* ---- softmax cross-entropy ----
+ * Hard targets: losses [B] (per row; 0 for ignored rows), probs [B, V] (saved), logits [B, V],
+ * targets [B] with -1 = ignore (padding). */
+void ops_softmax_xent_forward(float *losses, float *probs, const float *logits, const int *targets, int B, int V);
+/* dlogits [B, V] += dlosses[b] * (probs - onehot); ignored rows get nothing */
+void ops_softmax_xent_backward(float *dlogits, const float *dlosses, const float *probs, const int *targets,
+                               int B, int V);
+/* Soft targets: target [B, V], each row a distribution (sums to 1): loss_b = -sum_v target log softmax */
+void ops_softmax_xent_soft_forward(float *losses, float *probs, const float *logits, const float *target, int B, int V);
+void ops_softmax_xent_soft_backward(float *dlogits, const float *dlosses, const float *probs, const float *target,
+                                    int B, int V);
+
+/* ---- L2 normalisation of rows: out [B, D] = inp / max(||inp||, eps); norm [B] saved ---- */
+void ops_l2norm_forward(float *out, float *norm, const float *inp, int B, int D, float eps);
+void ops_l2norm_backward(float *dinp, const float *dout, const float *out, const float *norm, int B, int D, float eps);
+
+/* ---- small helpers used by towers ---- */
+/* out [n] = a + b (residual connections); backward is the identity into both inputs */
+void ops_add_forward(float *out, const float *a, const float *b, size_t n);
+
+#endif
