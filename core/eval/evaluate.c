@@ -1,0 +1,162 @@
+/* evaluate.c — the evaluation pass over a model (see evaluate.h). */
+#include "eval/evaluate.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/check.h"
+#include "eval/geometry.h"
+#include "eval/probe.h"
+#include "eval/retrieval.h"
+
+void metrics_set(Metrics *m, const char *name, double value) {
+    for (int i = 0; i < m->n; i++)
+        if (!strcmp(m->names[i], name)) {
+            m->values[i] = value;
+            return;
+        }
+    CHECK(m->n < METRICS_MAX, "too many metrics");
+    snprintf(m->names[m->n], METRIC_NAME_MAX, "%s", name);
+    m->values[m->n++] = value;
+}
+
+double metrics_get(const Metrics *m, const char *name) {
+    for (int i = 0; i < m->n; i++)
+        if (!strcmp(m->names[i], name)) return m->values[i];
+    return NAN;
+}
+
+void zeroshot_accuracy(const float *scores, const int *labels, int n, int nc, double *top1, double *top5) {
+    int hit1 = 0, hit5 = 0;
+    for (int i = 0; i < n; i++) {
+        const float *s = scores + (size_t)i * nc;
+        float target = s[labels[i]];
+        /* rank = number of classes scored strictly higher (ties count in the image's favour) */
+        int rank = 0;
+        for (int c = 0; c < nc; c++) rank += s[c] > target;
+        hit1 += rank < 1;
+        hit5 += rank < 5;
+    }
+    *top1 = n ? (double)hit1 / n : 0;
+    *top5 = n ? (double)hit5 / n : 0;
+}
+
+static const ZeroShotTask *find_task(const ZeroShotTask *tasks, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(tasks[i].name, name)) return &tasks[i];
+    return n ? &tasks[0] : NULL;
+}
+
+/* Features of a task's images in chunks of max_batch: per tap, pre- and post-head. */
+typedef struct {
+    int n_sets;
+    char names[10][METRIC_NAME_MAX];
+    int dims[10];
+    float *x[10]; /* [n, dims[k]] */
+} FeatureSets;
+
+static void collect_features(Model *m, const float *images, int n, FeatureSets *fs) {
+    int image_floats = m->batch.R * m->batch.R * 3;
+    memset(fs, 0, sizeof *fs);
+    for (int i0 = 0; i0 < n; i0 += m->max_batch) {
+        int b = n - i0 < m->max_batch ? n - i0 : m->max_batch;
+        ImageFeatures f = m->obj->ops->image_features(m->obj, images + (size_t)i0 * image_floats, b);
+        if (i0 == 0) {
+            for (int k = 0; k < f.n_taps; k++) {
+                snprintf(fs->names[k], METRIC_NAME_MAX, "%s", f.tap_names[k]);
+                fs->dims[k] = f.tap_dims[k];
+            }
+            fs->n_sets = f.n_taps;
+            if (f.post_head) {
+                snprintf(fs->names[fs->n_sets], METRIC_NAME_MAX, "post_head");
+                fs->dims[fs->n_sets++] = f.post_dim;
+            }
+            for (int k = 0; k < fs->n_sets; k++) fs->x[k] = mallocCheck((size_t)n * fs->dims[k] * sizeof(float));
+        }
+        for (int k = 0; k < f.n_taps; k++)
+            memcpy(fs->x[k] + (size_t)i0 * fs->dims[k], f.taps[k], (size_t)b * fs->dims[k] * sizeof(float));
+        if (f.post_head)
+            memcpy(fs->x[f.n_taps] + (size_t)i0 * f.post_dim, f.post_head, (size_t)b * f.post_dim * sizeof(float));
+    }
+}
+
+static void free_features(FeatureSets *fs) {
+    for (int k = 0; k < fs->n_sets; k++) free(fs->x[k]);
+}
+
+/* Linear probes on the probe task's images: first half train, next quarter validation (for the
+ * L2 strength), last quarter test. The tapped stage is the pre-head representation (SimCLR's h),
+ * post_head the embedding z. */
+static void evaluate_probes(Model *m, const ZeroShotTask *task, Metrics *out) {
+    FeatureSets fs;
+    collect_features(m, task->images, task->n_images, &fs);
+    int n = task->n_images, ntr = n / 2, nva = n / 4, nte = n - ntr - nva;
+    for (int k = 0; k < fs.n_sets; k++) {
+        int d = fs.dims[k];
+        ProbeResult r = probe_fit_eval(fs.x[k], task->labels, ntr, fs.x[k] + (size_t)ntr * d, task->labels + ntr, nva,
+                                       fs.x[k] + (size_t)(ntr + nva) * d, task->labels + ntr + nva, nte, d,
+                                       task->n_classes);
+        char name[METRIC_NAME_MAX];
+        snprintf(name, sizeof name, "probe.%s", fs.names[k]);
+        metrics_set(out, name, r.test_acc);
+    }
+    /* geometry of the pre-head features: effective rank shows dimensional collapse */
+    int pre = fs.n_sets - 1 - (fs.n_sets > 1 && !strcmp(fs.names[fs.n_sets - 1], "post_head"));
+    metrics_set(out, "geom.pre_head.erank", geometry_effective_rank(fs.x[pre], n, fs.dims[pre]));
+    free_features(&fs);
+}
+
+/* Retrieval and joint-space geometry on a fixed held-out set of image–caption pairs. */
+static void evaluate_retrieval(Model *m, Metrics *out) {
+    int n = m->cfg.eval.retrieval_n;
+    Batch pairs = {0};
+    batch_alloc(&pairs, m->ds, n);
+    dataset_eval_pairs(m->ds, &pairs, n, 0);
+    int image_floats = pairs.R * pairs.R * 3, D = 0;
+    float *img = NULL, *txt = NULL;
+    for (int i0 = 0; i0 < n; i0 += m->max_batch) {
+        int b = n - i0 < m->max_batch ? n - i0 : m->max_batch;
+        ImageFeatures f = m->obj->ops->image_features(m->obj, pairs.images + (size_t)i0 * image_floats, b);
+        D = f.post_dim;
+        if (!img) img = mallocCheck((size_t)n * D * sizeof(float));
+        memcpy(img + (size_t)i0 * D, f.post_head, (size_t)b * D * sizeof(float));
+        const float *t = m->obj->ops->text_embeddings(m->obj, pairs.tokens + (size_t)i0 * pairs.T, pairs.lengths + i0, b);
+        if (!txt) txt = mallocCheck((size_t)n * D * sizeof(float));
+        memcpy(txt + (size_t)i0 * D, t, (size_t)b * D * sizeof(float));
+    }
+    RetrievalResult r = retrieval_eval(img, txt, n, D);
+    metrics_set(out, "retrieval.i2t_r1", r.i2t_r1);
+    metrics_set(out, "retrieval.i2t_r5", r.i2t_r5);
+    metrics_set(out, "retrieval.t2i_r1", r.t2i_r1);
+    metrics_set(out, "retrieval.t2i_r5", r.t2i_r5);
+    metrics_set(out, "geom.alignment", geometry_alignment(img, txt, n, D));
+    metrics_set(out, "geom.uniformity_img", geometry_uniformity(img, n, D));
+    metrics_set(out, "geom.uniformity_txt", geometry_uniformity(txt, n, D));
+    metrics_set(out, "geom.post_head.erank", geometry_effective_rank(img, n, D));
+    free(img);
+    free(txt);
+    batch_free(&pairs);
+}
+
+void evaluate_model(Model *m, int with_probe, Metrics *out) {
+    out->n = 0;
+    int n_tasks = 0;
+    const ZeroShotTask *tasks = dataset_zeroshot_tasks(m->ds, &n_tasks);
+    for (int t = 0; t < n_tasks; t++) {
+        const ZeroShotTask *task = &tasks[t];
+        float *scores = mallocCheck((size_t)task->n_images * task->n_classes * sizeof(float));
+        m->obj->ops->zeroshot_scores(m->obj, task, scores);
+        double top1, top5;
+        zeroshot_accuracy(scores, task->labels, task->n_images, task->n_classes, &top1, &top5);
+        char name[METRIC_NAME_MAX];
+        snprintf(name, sizeof name, "zs.%s.top1", task->name);
+        metrics_set(out, name, top1);
+        snprintf(name, sizeof name, "zs.%s.top5", task->name);
+        metrics_set(out, name, top5);
+        free(scores);
+    }
+    if (with_probe) evaluate_probes(m, find_task(tasks, n_tasks, m->cfg.eval.task), out);
+    if (m->obj->ops->text_embeddings) evaluate_retrieval(m, out);
+}

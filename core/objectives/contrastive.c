@@ -1,0 +1,196 @@
+/* contrastive.c — the CLIP objective: image and text towers, a head on each side, L2
+ * normalisation into the joint space and a contrastive loss (losses/) between the two sides.
+ * Zero-shot: cosine between an image and each class's mean (over templates) normalised prompt
+ * embedding. Deliberately left out: distributed gathering (dist/ wraps the loss, not this file).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/check.h"
+#include "heads/head.h"
+#include "losses/losses.h"
+#include "objective.h"
+#include "objectives/shared.h"
+#include "ops/ops.h"
+#include "towers/text_tower.h"
+
+typedef struct {
+    Objective base;
+    ImageTower *img;
+    TextTower *txt;
+    Head *img_head, *txt_head;
+    LossConfig loss;
+    const Config *cfg;
+    int max_batch, D, n_scalars;
+    int T, image_floats;         /* token context; floats per image */
+    float *scalars, *dscalars;   /* params: loss scalars (t, b) [n_scalars] */
+    float *img_emb, *txt_emb;    /* acts: normalised embeddings [max_batch, D] */
+    float *dimg_emb, *dtxt_emb;  /* their gradients [max_batch, D] */
+    float *img_norm, *txt_norm;  /* [max_batch] saved norms */
+    float *dimg_head, *dtxt_head;/* head-output gradients [max_batch, D] */
+    float *dimg_feat, *dtxt_feat;/* tower-output gradients [max_batch, img dim / txt dim] */
+    float *workspace;            /* loss workspace (own allocation: its size depends on the tile) */
+    float *class_emb;            /* zero-shot class embeddings [n_classes, D], sized on use */
+    int class_emb_cap;
+} Contrastive;
+
+static Objective *contrastive_create(const Config *cfg, const Dataset *ds, int max_batch, Tensors *params,
+                                     Tensors *acts, Err *err) {
+    Contrastive *c = callocCheck(1, sizeof *c);
+    c->max_batch = max_batch;
+    c->cfg = cfg;
+    c->D = cfg->model.embed_dim;
+    objective_data_dims(ds, &c->T, &c->image_floats);
+    if (objective_loss_config(cfg, &c->loss, err)) goto fail;
+    c->img = objective_image_tower(cfg, max_batch, params, acts, err);
+    if (!c->img) goto fail;
+    c->txt = objective_text_tower(cfg, ds, max_batch, params, acts, err);
+    if (!c->txt) goto fail;
+    HeadConfig hc = objective_head_config(cfg);
+    c->img_head = head_create(&hc, "img.head", image_tower_dim(c->img), c->D, max_batch, params, acts, err);
+    if (!c->img_head) goto fail;
+    c->txt_head = head_create(&hc, "txt.head", c->txt->dim, c->D, max_batch, params, acts, err);
+    if (!c->txt_head) goto fail;
+    c->n_scalars = loss_n_scalars(c->loss.kind);
+    if (c->n_scalars > 0)
+        tensors_add1(params, "loss.scalars", c->n_scalars, TENSOR_NO_DECAY, &c->scalars, &c->dscalars);
+    tensors_add2(acts, "contrastive.img_emb", max_batch, c->D, 0, &c->img_emb, &c->dimg_emb);
+    tensors_add2(acts, "contrastive.txt_emb", max_batch, c->D, 0, &c->txt_emb, &c->dtxt_emb);
+    tensors_add1(acts, "contrastive.img_norm", max_batch, 0, &c->img_norm, NULL);
+    tensors_add1(acts, "contrastive.txt_norm", max_batch, 0, &c->txt_norm, NULL);
+    tensors_add2(acts, "contrastive.dimg_head", max_batch, c->D, 0, &c->dimg_head, NULL);
+    tensors_add2(acts, "contrastive.dtxt_head", max_batch, c->D, 0, &c->dtxt_head, NULL);
+    tensors_add2(acts, "contrastive.dimg_feat", max_batch, image_tower_dim(c->img), 0, &c->dimg_feat, NULL);
+    tensors_add2(acts, "contrastive.dtxt_feat", max_batch, c->txt->dim, 0, &c->dtxt_feat, NULL);
+    c->workspace = mallocCheck(loss_workspace_floats(&c->loss, max_batch, c->D) * sizeof(float) + 64);
+    c->base.ops = &objective_contrastive_ops;
+    return &c->base;
+fail:
+    free(c);
+    return NULL;
+}
+
+static void contrastive_init(Objective *o, Rng *rng) {
+    Contrastive *c = (Contrastive *)o;
+    image_tower_init(c->img, rng);
+    text_tower_init(c->txt, rng);
+    c->img_head->ops->init(c->img_head, rng);
+    c->txt_head->ops->init(c->txt_head, rng);
+    if (c->n_scalars > 0) objective_init_loss_scalars(c->cfg, &c->loss, c->scalars);
+}
+
+/* Embeddings of images / captions into the joint space (normalised rows). */
+static const float *contrastive_embed_images(Contrastive *c, const float *images, int B) {
+    const float *feat = image_tower_forward(c->img, images, B);
+    const float *h = c->img_head->ops->forward(c->img_head, feat, B);
+    ops_l2norm_forward(c->img_emb, c->img_norm, h, B, c->D, 1e-12f);
+    return c->img_emb;
+}
+
+static const float *contrastive_embed_texts(Objective *o, const int *tokens, const int *lengths, int B) {
+    Contrastive *c = (Contrastive *)o;
+    const float *feat = text_tower_forward(c->txt, tokens, lengths, B);
+    const float *h = c->txt_head->ops->forward(c->txt_head, feat, B);
+    ops_l2norm_forward(c->txt_emb, c->txt_norm, h, B, c->D, 1e-12f);
+    return c->txt_emb;
+}
+
+static float contrastive_forward_backward(Objective *o, const Batch *b) {
+    Contrastive *c = (Contrastive *)o;
+    int B = b->B, D = c->D;
+    contrastive_embed_images(c, b->images, B);
+    contrastive_embed_texts(o, b->tokens, b->lengths, B);
+    size_t nd = (size_t)B * D;
+    memset(c->dimg_emb, 0, nd * sizeof(float));
+    memset(c->dtxt_emb, 0, nd * sizeof(float));
+    float loss = loss_forward_backward(&c->loss, c->dimg_emb, c->dtxt_emb, c->n_scalars ? c->dscalars : NULL,
+                                       c->img_emb, c->txt_emb, c->scalars, B, D, c->workspace);
+    /* backward: normalisation, head, tower — the forward reversed, image side then text side */
+    memset(c->dimg_head, 0, nd * sizeof(float));
+    ops_l2norm_backward(c->dimg_head, c->dimg_emb, c->img_emb, c->img_norm, B, D, 1e-12f);
+    memset(c->dimg_feat, 0, (size_t)B * image_tower_dim(c->img) * sizeof(float));
+    c->img_head->ops->backward(c->img_head, c->dimg_feat, c->dimg_head, B);
+    image_tower_backward(c->img, c->dimg_feat, B);
+
+    memset(c->dtxt_head, 0, nd * sizeof(float));
+    ops_l2norm_backward(c->dtxt_head, c->dtxt_emb, c->txt_emb, c->txt_norm, B, D, 1e-12f);
+    memset(c->dtxt_feat, 0, (size_t)B * c->txt->dim * sizeof(float));
+    c->txt_head->ops->backward(c->txt_head, c->dtxt_feat, c->dtxt_head, B);
+    text_tower_backward(c->txt, c->dtxt_feat, B);
+    return loss;
+}
+
+static void contrastive_zeroshot_scores(Objective *o, const ZeroShotTask *task, float *scores) {
+    Contrastive *c = (Contrastive *)o;
+    int D = c->D, nc = task->n_classes, nt = task->n_templates;
+    if (c->class_emb_cap < nc) {
+        c->class_emb = reallocCheck(c->class_emb, (size_t)nc * D * sizeof(float));
+        c->class_emb_cap = nc;
+    }
+    /* class embedding = normalised mean over templates of normalised prompt embeddings (CLIP) */
+    memset(c->class_emb, 0, (size_t)nc * D * sizeof(float));
+    int n_prompts = nc * nt;
+    for (int p0 = 0; p0 < n_prompts; p0 += c->max_batch) {
+        int n = n_prompts - p0 < c->max_batch ? n_prompts - p0 : c->max_batch;
+        const float *e = contrastive_embed_texts(o, task->prompt_tokens + (size_t)p0 * c->T,
+                                                 task->prompt_lengths + p0, n);
+        for (int i = 0; i < n; i++) {
+            float *dst = c->class_emb + (size_t)((p0 + i) / nt) * D;
+            for (int d = 0; d < D; d++) dst[d] += e[(size_t)i * D + d];
+        }
+    }
+    objective_normalize_rows(c->class_emb, nc, D);
+    for (int i0 = 0; i0 < task->n_images; i0 += c->max_batch) {
+        int n = task->n_images - i0 < c->max_batch ? task->n_images - i0 : c->max_batch;
+        const float *e = contrastive_embed_images(c, task->images + (size_t)i0 * c->image_floats, n);
+        objective_dot_scores(scores + (size_t)i0 * nc, e, c->class_emb, n, nc, D);
+    }
+}
+
+static ImageFeatures contrastive_image_features(Objective *o, const float *images, int n) {
+    Contrastive *c = (Contrastive *)o;
+    ImageFeatures f;
+    const float *emb = contrastive_embed_images(c, images, n);
+    objective_fill_tap_features(&f, c->img);
+    f.post_head = emb;
+    f.post_dim = c->D;
+    return f;
+}
+
+static int contrastive_log_scalars(const Objective *o, const char **names, float *values) {
+    const Contrastive *c = (const Contrastive *)o;
+    int n = 0;
+    if (c->loss.kind == LOSS_INFONCE || c->loss.kind == LOSS_DCL || c->loss.kind == LOSS_SIGLIP) {
+        names[n] = "logit_scale";
+        values[n++] = expf(c->scalars[0]);
+    }
+    if (c->loss.kind == LOSS_SIGLIP) {
+        names[n] = "logit_bias";
+        values[n++] = c->scalars[1];
+    }
+    return n;
+}
+
+static void contrastive_free(Objective *o) {
+    Contrastive *c = (Contrastive *)o;
+    image_tower_free(c->img);
+    text_tower_free(c->txt);
+    c->img_head->ops->free(c->img_head);
+    c->txt_head->ops->free(c->txt_head);
+    free(c->workspace);
+    free(c->class_emb);
+    free(c);
+}
+
+const ObjectiveOps objective_contrastive_ops = {
+    .name = "contrastive",
+    .create = contrastive_create,
+    .init = contrastive_init,
+    .forward_backward = contrastive_forward_backward,
+    .zeroshot_scores = contrastive_zeroshot_scores,
+    .image_features = contrastive_image_features,
+    .text_embeddings = contrastive_embed_texts,
+    .log_scalars = contrastive_log_scalars,
+    .free = contrastive_free,
+};

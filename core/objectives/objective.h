@@ -1,0 +1,64 @@
+/* objective.h — what a model is trained to do, behind one vtable.
+ *
+ * An objective owns the towers and heads it needs (all sharing the model's one parameter Tensors
+ * and one activation Tensors), computes loss + gradients on a batch, and scores zero-shot classes
+ * by its own rule (DESIGN.md, Objectives):
+ *   contrastive  cosine(img(x), mean over templates of normalised txt(prompt_c))
+ *   bow          mean log-prob of prompt_c's content words, averaged over templates
+ *   caption      length-normalised log-likelihood of prompt_c, averaged over templates
+ * Every objective shares the same image tower, so the three arms differ only in what is trained
+ * on top of it. Deliberately left out: mixing objectives in one model.
+ */
+#ifndef CLIPLAB_OBJECTIVE_H
+#define CLIPLAB_OBJECTIVE_H
+
+#include "common/check.h"
+#include "common/rng.h"
+#include "common/tensors.h"
+#include "data/data.h"
+#include "spec/config.h"
+#include "towers/image_cnn.h"
+
+typedef struct Objective Objective;
+
+/* Features of a batch of images for evaluation (probes, retrieval, geometry). Pointers are owned
+ * by the objective and valid until its next forward. */
+typedef struct {
+    int n_taps;
+    const char *tap_names[8];
+    const float *taps[8]; /* [B, tap_dims[k]] pooled features of every built image stage */
+    int tap_dims[8];
+    const float *pre_head; /* [B, pre_dim]: the representation the head reads (SimCLR's h) */
+    int pre_dim;
+    const float *post_head; /* [B, post_dim]: the normalised joint-space embedding (z), or NULL */
+    int post_dim;
+} ImageFeatures;
+
+typedef struct ObjectiveOps {
+    const char *name;
+    /* Declares towers, heads and tensors into params/acts; the caller allocates both afterwards. */
+    Objective *(*create)(const Config *cfg, const Dataset *ds, int max_batch, Tensors *params, Tensors *acts,
+                         Err *err);
+    void (*init)(Objective *o, Rng *rng);
+    /* Loss of the batch; parameter gradients accumulated into params' GRAD buffer. */
+    float (*forward_backward)(Objective *o, const Batch *batch);
+    /* scores [task->n_images, task->n_classes] by the objective's own zero-shot rule. */
+    void (*zeroshot_scores)(Objective *o, const ZeroShotTask *task, float *scores);
+    /* Evaluation-mode features of n images [n, R, R, 3], n <= max_batch. */
+    ImageFeatures (*image_features)(Objective *o, const float *images, int n);
+    /* Normalised text embeddings [n, post_dim] of a batch's captions, or NULL if the objective has
+     * no joint space (then retrieval is skipped). */
+    const float *(*text_embeddings)(Objective *o, const int *tokens, const int *lengths, int n);
+    /* Current learnable loss scalars for logging (e.g. logit scale), n written; may be NULL. */
+    int (*log_scalars)(const Objective *o, const char **names, float *values);
+    void (*free)(Objective *o);
+} ObjectiveOps;
+
+struct Objective {
+    const ObjectiveOps *ops;
+};
+
+/* Registry lookup by name ("contrastive", "bow", "caption"); NULL + err listing the valid ones. */
+const ObjectiveOps *objective_lookup(const char *name, Err *err);
+
+#endif

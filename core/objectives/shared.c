@@ -1,0 +1,103 @@
+/* shared.c — the image/text tower builders, loss configuration and row helpers shared by the
+ * objectives (see shared.h). */
+#include "objectives/shared.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+ImageTower *objective_image_tower(const Config *cfg, int max_batch, Tensors *params, Tensors *acts, Err *err) {
+    ImageTowerConfig ic = {0};
+    ic.n_stages = cfg->model.image.n_widths;
+    memcpy(ic.widths, cfg->model.image.widths, sizeof ic.widths);
+    ic.convs_per_stage = cfg->model.image.convs_per_stage;
+    ic.residual = cfg->model.image.residual;
+    ic.norm = !strcmp(cfg->model.image.norm, "layer");
+    ic.image_size = cfg->data.image_size;
+    ic.in_channels = 3;
+    return image_tower_create(&ic, cfg->model.image.tap, max_batch, params, acts, err);
+}
+
+TextTower *objective_text_tower(const Config *cfg, const Dataset *ds, int max_batch, Tensors *params,
+                                Tensors *acts, Err *err) {
+    TextTowerConfig tc = {0};
+    snprintf(tc.kind, sizeof tc.kind, "%s", cfg->model.text.kind);
+    tc.vocab = dataset_vocab_size(ds);
+    tc.context = cfg->data.context;
+    tc.width = cfg->model.text.width;
+    tc.layers = cfg->model.text.layers;
+    tc.heads = cfg->model.text.heads;
+    return text_tower_create(&tc, cfg->model.text.tap, max_batch, params, acts, err);
+}
+
+HeadConfig objective_head_config(const Config *cfg) {
+    HeadConfig hc = {0};
+    snprintf(hc.kind, sizeof hc.kind, "%s", cfg->model.head.kind);
+    hc.depth = cfg->model.head.depth;
+    hc.hidden = cfg->model.head.hidden;
+    hc.activation = !strcmp(cfg->model.head.activation, "gelu");
+    return hc;
+}
+
+int objective_loss_config(const Config *cfg, LossConfig *out, Err *err) {
+    memset(out, 0, sizeof *out);
+    if (loss_kind_from_name(cfg->loss.kind, &out->kind))
+        return err_set(err, "unknown loss.kind '%s'; valid: infonce, siglip, dcl, align_uniform", cfg->loss.kind);
+    out->one_sided = cfg->loss.one_sided;
+    out->learn_temperature = strcmp(cfg->loss.temperature, "fixed") != 0;
+    out->lambda = (float)cfg->loss.lambda;
+    /* auto tile: dense while the N x N logits stay small, streamed column blocks beyond */
+    out->tile = cfg->loss.tile > 0 ? cfg->loss.tile : (cfg->train.batch_size > 2048 ? 1024 : 0);
+    return 0;
+}
+
+void objective_init_loss_scalars(const Config *cfg, const LossConfig *loss, float *scalars) {
+    loss_init_scalars(loss->kind, scalars);
+    if (loss->kind == LOSS_INFONCE || loss->kind == LOSS_DCL) scalars[0] = logf(1.0f / (float)cfg->loss.init_temperature);
+}
+
+void objective_data_dims(const Dataset *ds, int *T, int *image_floats) {
+    Batch probe = {0};
+    batch_alloc(&probe, ds, 1);
+    *T = probe.T;
+    *image_floats = probe.R * probe.R * 3;
+    batch_free(&probe);
+}
+
+void objective_normalize_rows(float *x, int n, int D) {
+    for (int i = 0; i < n; i++) {
+        double s = 0;
+        for (int d = 0; d < D; d++) s += (double)x[(size_t)i * D + d] * x[(size_t)i * D + d];
+        if (s <= 0) continue;
+        float inv = (float)(1.0 / sqrt(s));
+        for (int d = 0; d < D; d++) x[(size_t)i * D + d] *= inv;
+    }
+}
+
+void objective_dot_scores(float *scores, const float *a, const float *b, int n, int nc, int D) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nc, D, 1.0f, a, D, b, D, 0.0f, scores, nc);
+}
+
+void objective_log_softmax_rows(float *x, int n, int V) {
+    for (int i = 0; i < n; i++) {
+        float *row = x + (size_t)i * V;
+        float m = row[0];
+        for (int v = 1; v < V; v++) m = row[v] > m ? row[v] : m;
+        double s = 0;
+        for (int v = 0; v < V; v++) s += exp((double)row[v] - m);
+        float lse = m + (float)log(s);
+        for (int v = 0; v < V; v++) row[v] -= lse;
+    }
+}
+
+void objective_fill_tap_features(ImageFeatures *f, const ImageTower *img) {
+    memset(f, 0, sizeof *f);
+    f->n_taps = image_tower_n_taps(img);
+    for (int k = 0; k < f->n_taps; k++) {
+        f->tap_names[k] = image_tower_tap_name(img, k);
+        f->taps[k] = image_tower_tap_features(img, k);
+        f->tap_dims[k] = image_tower_tap_dim(img, k);
+    }
+    f->pre_head = f->taps[f->n_taps - 1];
+    f->pre_dim = f->tap_dims[f->n_taps - 1];
+}

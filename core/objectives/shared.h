@@ -1,0 +1,31 @@
+/* shared.h — pieces every objective needs: building the shared image tower and the text tower
+ * from a Config, the loss configuration, and small row operations used by zero-shot scoring.
+ * Kept here so the three objectives build their image tower identically (the Fig. 2 comparison
+ * depends on it). */
+#ifndef CLIPLAB_OBJECTIVES_SHARED_H
+#define CLIPLAB_OBJECTIVES_SHARED_H
+
+#include "heads/head.h"
+#include "losses/losses.h"
+#include "objective.h"
+#include "towers/text_tower.h"
+
+ImageTower *objective_image_tower(const Config *cfg, int max_batch, Tensors *params, Tensors *acts, Err *err);
+TextTower *objective_text_tower(const Config *cfg, const Dataset *ds, int max_batch, Tensors *params,
+                                Tensors *acts, Err *err);
+HeadConfig objective_head_config(const Config *cfg);
+int objective_loss_config(const Config *cfg, LossConfig *out, Err *err);
+/* Paper initialisations, with t = ln(1/loss.init_temperature) for the softmax losses. */
+void objective_init_loss_scalars(const Config *cfg, const LossConfig *loss, float *scalars);
+void objective_data_dims(const Dataset *ds, int *T, int *image_floats);
+
+/* x [n, D]: each row scaled to unit L2 norm (rows of zeros left alone). */
+void objective_normalize_rows(float *x, int n, int D);
+/* scores [n, nc] = a [n, D] @ b [nc, D]^T */
+void objective_dot_scores(float *scores, const float *a, const float *b, int n, int nc, int D);
+/* x [n, V]: each row replaced by its log-softmax (numerically stable). */
+void objective_log_softmax_rows(float *x, int n, int V);
+/* Fills the tap part of f from the image tower's last forward; pre_head = the tapped stage. */
+void objective_fill_tap_features(ImageFeatures *f, const ImageTower *img);
+
+#endif

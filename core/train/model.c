@@ -1,0 +1,63 @@
+/* model.c — building a Model from a Config (see model.h). */
+#include "train/model.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/check.h"
+#include "common/rng.h"
+
+void data_config_from(DataConfig *dc, const Config *cfg) {
+    data_config_default(dc);
+    snprintf(dc->dataset, sizeof dc->dataset, "%s", cfg->data.dataset);
+    dc->image_size = cfg->data.image_size;
+    dc->caption_noise = (float)cfg->data.caption_noise;
+    dc->max_objects = cfg->data.max_objects;
+    dc->n_holdout = cfg->data.n_holdout;
+    for (int i = 0; i < cfg->data.n_holdout; i++) {
+        /* "colour shape" -> the two names */
+        sscanf(cfg->data.holdout[i], "%15s %15s", dc->holdout[i][0], dc->holdout[i][1]);
+    }
+    snprintf(dc->fmnist_dir, sizeof dc->fmnist_dir, "%s", cfg->data.fmnist_dir);
+    dc->context = cfg->data.context;
+    dc->seed = (uint64_t)cfg->seed;
+    dc->eval_images = cfg->data.eval_images;
+}
+
+int model_build(Model *m, const Config *cfg, Err *err) {
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    DataConfig dc;
+    data_config_from(&dc, &m->cfg);
+    m->ds = dataset_open(&dc, err);
+    if (!m->ds) return -1;
+    const ObjectiveOps *ops = objective_lookup(m->cfg.objective.kind, err);
+    if (!ops) goto fail;
+    m->max_batch = m->cfg.train.batch_size;
+    tensors_init(&m->params, 4);
+    tensors_init(&m->acts, 2);
+    m->obj = ops->create(&m->cfg, m->ds, m->max_batch, &m->params, &m->acts, err);
+    if (!m->obj) goto fail;
+    tensors_alloc(&m->params);
+    tensors_alloc(&m->acts);
+    Rng rng;
+    rng_init(&rng, rng_hash((uint64_t)m->cfg.seed, 0x1417));
+    m->obj->ops->init(m->obj, &rng);
+    batch_alloc(&m->batch, m->ds, m->max_batch);
+    return 0;
+fail:
+    tensors_free(&m->params);
+    tensors_free(&m->acts);
+    dataset_free(m->ds);
+    m->ds = NULL;
+    return -1;
+}
+
+void model_free(Model *m) {
+    if (m->obj) m->obj->ops->free(m->obj);
+    batch_free(&m->batch);
+    tensors_free(&m->params);
+    tensors_free(&m->acts);
+    dataset_free(m->ds);
+    memset(m, 0, sizeof *m);
+}

@@ -1,0 +1,27 @@
+/* model.h — a built model: its dataset, objective and the one parameter / activation allocation.
+ * Deliberately left out: more than one objective per model. */
+#ifndef CLIPLAB_MODEL_H
+#define CLIPLAB_MODEL_H
+
+#include "common/tensors.h"
+#include "data/data.h"
+#include "objectives/objective.h"
+#include "spec/config.h"
+
+typedef struct {
+    Config cfg;     /* a copy: objectives keep pointers into it */
+    Dataset *ds;
+    Objective *obj;
+    Tensors params; /* value, grad, Adam m, Adam v */
+    Tensors acts;   /* value, grad */
+    int max_batch;
+    Batch batch;
+} Model;
+
+/* Opens the dataset, creates the objective, allocates everything and initialises the weights from
+ * cfg->seed. Returns 0, or -1 with a one-line message (bad tap, unknown kind, bad dataset). */
+int model_build(Model *m, const Config *cfg, Err *err);
+void model_free(Model *m);
+void data_config_from(DataConfig *dc, const Config *cfg);
+
+#endif
