@@ -16,6 +16,10 @@
 
 #include <stddef.h>
 
+/* Element count above which a row- or element-parallel kernel forks OpenMP threads; below it the
+ * fork/join costs more than the loop (measured in tests/bench/bench_ops.c). */
+#define OPS_PAR_MIN 32768
+
 /* ---- linear: out = inp @ weight^T + bias ----
  * out [B, OC], inp [B, C], weight [OC, C], bias [OC] or NULL */
 void ops_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int B, int C, int OC);
@@ -72,6 +76,9 @@ void ops_layernorm_backward(float *dinp, float *dweight, float *dbias, const flo
 void ops_softmax_forward(float *out, const float *inp, int B, int V);
 /* dinp [B, V] += J^T dout, out = the forward's output [B, V] */
 void ops_softmax_backward(float *dinp, const float *dout, const float *out, int B, int V);
+/* One row: out [V] = softmax(inp [V]) with the max subtracted; returns log(sum(exp(inp))), the
+ * log-sum-exp that cross-entropy losses need. Shared by the softmax, xent and loss kernels. */
+float ops_softmax_row(float *out, const float *inp, int V);
 
 /* ---- causal multi-head self-attention (the attention core, projections are ops_linear) ----
  * out [B, T, C]; preatt, att [B, NH, T, T] (saved); qkv [B, T, 3C] laid out as q | k | v, each C =

@@ -1,0 +1,114 @@
+/* attention.c — the core of causal multi-head self-attention (softmax(q k^T / sqrt(hs)) v per
+ * head), forward/backward, after llm.c: OpenMP over the independent (b, t, h) / (b, h) loops,
+ * plain vectorisable loops over the head dim inside, no BLAS (T and hs are small here, and BLAS
+ * must not run inside an OpenMP region).
+ * Deliberately left out: flash-style tiling, dropout, non-causal and cross attention. */
+#include <math.h>
+#include <string.h>
+
+#include "ops.h"
+
+void ops_attention_forward(float *out, float *preatt, float *att, const float *qkv, int B, int T, int C, int NH) {
+    const int C3 = 3 * C, hs = C / NH;
+    const float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for collapse(3) if ((size_t)B * T * T * C > OPS_PAR_MIN) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < NH; h++) {
+                const float *restrict q = qkv + ((size_t)b * T + t) * C3 + h * hs;
+                float *restrict pre = preatt + (((size_t)b * NH + h) * T + t) * T;
+                float *restrict a = att + (((size_t)b * NH + h) * T + t) * T;
+                float mx = -INFINITY;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *restrict k = qkv + ((size_t)b * T + t2) * C3 + h * hs + C;
+                    float dot = 0.0f;
+                    for (int i = 0; i < hs; i++) dot += q[i] * k[i];
+                    pre[t2] = dot * scale;
+                    mx = pre[t2] > mx ? pre[t2] : mx;
+                }
+                float sum = 0.0f;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    a[t2] = expf(pre[t2] - mx);
+                    sum += a[t2];
+                }
+                float inv = 1.0f / sum;
+                for (int t2 = 0; t2 <= t; t2++) a[t2] *= inv;
+                /* masked (future) entries are stored as 0 so the saved buffers are fully defined */
+                for (int t2 = t + 1; t2 < T; t2++) pre[t2] = a[t2] = 0.0f;
+                float *restrict o = out + ((size_t)b * T + t) * C + h * hs;
+                memset(o, 0, (size_t)hs * sizeof *o);
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *restrict v = qkv + ((size_t)b * T + t2) * C3 + h * hs + 2 * C;
+                    for (int i = 0; i < hs; i++) o[i] += a[t2] * v[i];
+                }
+            }
+}
+
+/* Reference: scores for every (t, t2), -inf above the diagonal, full-row softmax, weighted sum. */
+void ops_attention_forward_naive(float *out, const float *qkv, int B, int T, int C, int NH) {
+    const int hs = C / NH;
+    float w[T];
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int t = 0; t < T; t++) {
+                float mx = -INFINITY, sum = 0.0f;
+                for (int t2 = 0; t2 < T; t2++) {
+                    float dot = 0.0f;
+                    for (int i = 0; i < hs; i++)
+                        dot += qkv[((size_t)b * T + t) * 3 * C + h * hs + i] * qkv[((size_t)b * T + t2) * 3 * C + C + h * hs + i];
+                    w[t2] = t2 > t ? -INFINITY : dot / sqrtf((float)hs);
+                    if (w[t2] > mx) mx = w[t2];
+                }
+                for (int t2 = 0; t2 < T; t2++) sum += (w[t2] = expf(w[t2] - mx));
+                for (int i = 0; i < hs; i++) {
+                    float acc = 0.0f;
+                    for (int t2 = 0; t2 < T; t2++) acc += w[t2] / sum * qkv[((size_t)b * T + t2) * 3 * C + 2 * C + h * hs + i];
+                    out[((size_t)b * T + t) * C + h * hs + i] = acc;
+                }
+            }
+}
+
+/* Per (b, h) the gradients touch only that head's slice of batch b's rows of dqkv, so the (b, h)
+ * loop is race-free; t runs serially inside because dk, dv of position t2 collect from every t >= t2.
+ * The softmax backward uses dpre = a * (datt - sum(a * datt)): O(T) per row instead of llm.c's O(T^2). */
+void ops_attention_backward(float *dqkv, float *dpreatt, float *datt, const float *dout, const float *qkv,
+                            const float *att, int B, int T, int C, int NH) {
+    const int C3 = 3 * C, hs = C / NH;
+    const float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for collapse(2) if ((size_t)B * T * T * C > OPS_PAR_MIN) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int t = 0; t < T; t++) {
+                const float *restrict a = att + (((size_t)b * NH + h) * T + t) * T;
+                float *restrict da = datt + (((size_t)b * NH + h) * T + t) * T;
+                float *restrict dpre = dpreatt + (((size_t)b * NH + h) * T + t) * T;
+                const float *restrict q = qkv + ((size_t)b * T + t) * C3 + h * hs;
+                float *restrict dq = dqkv + ((size_t)b * T + t) * C3 + h * hs;
+                const float *restrict dy = dout + ((size_t)b * T + t) * C + h * hs;
+                /* through out = sum_t2 a[t2] v[t2] */
+                float a_da = 0.0f;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *restrict v = qkv + ((size_t)b * T + t2) * C3 + h * hs + 2 * C;
+                    float *restrict dv = dqkv + ((size_t)b * T + t2) * C3 + h * hs + 2 * C;
+                    float d = 0.0f;
+                    for (int i = 0; i < hs; i++) {
+                        d += v[i] * dy[i];
+                        dv[i] += a[t2] * dy[i];
+                    }
+                    da[t2] = d;
+                    a_da += a[t2] * d;
+                }
+                /* through the softmax, then pre = scale * q . k */
+                for (int t2 = 0; t2 <= t; t2++) {
+                    dpre[t2] = a[t2] * (da[t2] - a_da);
+                    const float *restrict k = qkv + ((size_t)b * T + t2) * C3 + h * hs + C;
+                    float *restrict dk = dqkv + ((size_t)b * T + t2) * C3 + h * hs + C;
+                    float g = dpre[t2] * scale;
+                    for (int i = 0; i < hs; i++) {
+                        dq[i] += g * k[i];
+                        dk[i] += g * q[i];
+                    }
+                }
+                for (int t2 = t + 1; t2 < T; t2++) da[t2] = dpre[t2] = 0.0f;
+            }
+}
