@@ -1,0 +1,91 @@
+/* loss_impl.h — internals shared by the loss files (not part of the public API): the LossOps
+ * vtable every loss fills in, the block geometry, the streamed log-sum-exp helpers and a
+ * vectorisable exp.
+ *
+ * The loss .c files start with `#pragma GCC optimize("no-trapping-math")`: without it GCC will not
+ * if-convert the float selects in the block loops (max, masks, clamps), so those loops and the exp
+ * below stay scalar, and exp over N x tile blocks is the other half of the loss cost next to sgemm.
+ * It only lets the compiler assume FP exceptions are not trapped (cliplab never enables traps); it
+ * does not reorder arithmetic or change NaN/Inf semantics.
+ * Deliberately left out: any exp/log accuracy beyond ~2 ulp (fp32 round-off is the target).
+ */
+#ifndef CLIPLAB_LOSS_IMPL_H
+#define CLIPLAB_LOSS_IMPL_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "losses/losses.h"
+
+typedef struct {
+    const char *name;
+    int n_scalars;
+    void (*init_scalars)(float *scalars);
+    size_t (*workspace_floats)(const LossConfig *cfg, int N, int D);
+    /* Same contract as loss_forward_backward; cfg is validated and workspace non-NULL. */
+    float (*forward_backward)(const LossConfig *cfg, float *dimg, float *dtxt, float *dscalars,
+                              const float *img, const float *txt, const float *scalars, int N,
+                              int D, float *workspace);
+} LossOps;
+
+extern const LossOps loss_infonce_ops;
+extern const LossOps loss_dcl_ops;
+extern const LossOps loss_siglip_ops;
+extern const LossOps loss_align_uniform_ops;
+
+/* Columns per block: cfg->tile, or N when dense (tile 0 or tile >= N). */
+int loss_block_width(const LossConfig *cfg, int N);
+
+/* out [N, nb] = alpha * a [N, D] * b [nb, D]^T, one cblas_sgemm (call outside OpenMP regions). */
+void loss_gram_block(float *out, const float *a, const float *b, int N, int nb, int D, float alpha);
+
+/* Streams block blk [N, nb] (global columns c0..c0+nb) into the per-row running max m [N] and
+ * sum-of-exp l [N] (start from m = -inf, l = 0; the row LSE is then m + log l). With exclude_diag
+ * the entry of global column i in row i is skipped. */
+void loss_lse_rows_update(float *m, float *l, const float *blk, int N, int nb, int c0,
+                          int exclude_diag);
+
+/* Column LSE of block blk [N, nb] (each column is complete within its block): lse [nb]. */
+void loss_lse_cols(float *lse, const float *blk, int N, int nb, int c0, int exclude_diag);
+
+/* exp(x), ~1.5 ulp, exactly 0 below -87 and for -inf, +inf above 88.7, NaN in NaN out (the
+ * losses only take exp of x - max <= 0, where subnormal results do not matter). Cephes expf: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial,
+ * times 2^n built in the exponent bits; branch-free so the block loops vectorise. */
+static inline float loss_exp(float x) {
+    float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    /* round-to-nearest via the 1.5 * 2^23 trick: floorf would not vectorise everywhere */
+    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = xc - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    float y = x > 88.72f ? INFINITY : p * scale;
+    return x < -87.0f ? 0.0f : y;
+}
+
+/* log(1 + x) for x in [0, 1] (siglip's softplus tail): 2 atanh(x / (2 + x)) as an odd series in
+ * s = x / (2 + x) <= 1/3, truncated after s^15 (relative error < 1e-8), exact for tiny x. */
+static inline float loss_log1p01(float x) {
+    float s = x / (2.0f + x);
+    float s2 = s * s;
+    float q = 2.0f / 15.0f;
+    q = q * s2 + 2.0f / 13.0f;
+    q = q * s2 + 2.0f / 11.0f;
+    q = q * s2 + 2.0f / 9.0f;
+    q = q * s2 + 2.0f / 7.0f;
+    q = q * s2 + 2.0f / 5.0f;
+    q = q * s2 + 2.0f / 3.0f;
+    q = q * s2 + 2.0f;
+    return s * q;
+}
+
+#endif

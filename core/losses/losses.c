@@ -1,0 +1,200 @@
+/* losses.c — the loss registry, configuration checks, dispatch, and the block helpers every loss
+ * shares (block geometry, the Gram block via sgemm, streamed row/column log-sum-exp).
+ * Deliberately left out: the losses themselves (one file each: softmax_losses.c for infonce and
+ * dcl, siglip.c, align_uniform.c).
+ */
+#pragma GCC optimize("no-trapping-math") /* lets the LSE loops vectorise: see loss_impl.h */
+
+#include <cblas.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/check.h"
+#include "losses/loss_impl.h"
+
+/* The registry, indexed by LossKind. To add a loss: add its LossKind before LOSS_KIND_COUNT in
+ * losses.h, write its LossOps in a new file of this folder, list it here, and add its one-line
+ * entry point at the end of this file. */
+static const LossOps *const LOSS_REGISTRY[LOSS_KIND_COUNT] = {
+    [LOSS_INFONCE] = &loss_infonce_ops,
+    [LOSS_SIGLIP] = &loss_siglip_ops,
+    [LOSS_DCL] = &loss_dcl_ops,
+    [LOSS_ALIGN_UNIFORM] = &loss_align_uniform_ops,
+};
+
+static const LossOps *loss_ops(LossKind kind) {
+    CHECK(kind >= 0 && kind < LOSS_KIND_COUNT, "unknown loss kind %d", (int)kind);
+    return LOSS_REGISTRY[kind];
+}
+
+LossConfig loss_default_config(LossKind kind) {
+    LossConfig cfg = {.kind = kind, .one_sided = 0, .learn_temperature = 1, .lambda = 1.0f, .tile = 0};
+    return cfg;
+}
+
+int loss_n_scalars(LossKind kind) { return loss_ops(kind)->n_scalars; }
+
+void loss_init_scalars(LossKind kind, float *scalars) { loss_ops(kind)->init_scalars(scalars); }
+
+const char *loss_kind_name(LossKind kind) { return loss_ops(kind)->name; }
+
+int loss_kind_from_name(const char *name, LossKind *out) {
+    for (int k = 0; k < LOSS_KIND_COUNT; k++) {
+        if (name && strcmp(name, LOSS_REGISTRY[k]->name) == 0) {
+            *out = (LossKind)k;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int loss_fail(char *msg, size_t msg_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int loss_fail(char *msg, size_t msg_size, const char *fmt, ...) {
+    if (msg && msg_size > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, msg_size, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+int loss_validate(const LossConfig *cfg, int N, int D, char *msg, size_t msg_size) {
+    if (!cfg || cfg->kind < 0 || cfg->kind >= LOSS_KIND_COUNT)
+        return loss_fail(msg, msg_size, "loss: unknown kind %d (valid: infonce, siglip, dcl, align_uniform)",
+                         cfg ? (int)cfg->kind : -1);
+    const char *name = LOSS_REGISTRY[cfg->kind]->name;
+    if (N < 1) return loss_fail(msg, msg_size, "loss %s: batch size must be >= 1 (got %d)", name, N);
+    if (D < 1) return loss_fail(msg, msg_size, "loss %s: embedding dim must be >= 1 (got %d)", name, D);
+    if (cfg->tile < 0)
+        return loss_fail(msg, msg_size, "loss %s: tile must be 0 (dense) or > 0 (got %d)", name, cfg->tile);
+    if ((cfg->kind == LOSS_DCL || cfg->kind == LOSS_ALIGN_UNIFORM) && N < 2)
+        return loss_fail(msg, msg_size,
+                         "loss %s needs a batch of at least 2 (got %d): with no negative pair its "
+                         "repulsion term is undefined",
+                         name, N);
+    if (cfg->one_sided && cfg->kind != LOSS_INFONCE && cfg->kind != LOSS_DCL)
+        return loss_fail(msg, msg_size, "loss %s has no one-sided variant (only infonce and dcl)", name);
+    if (cfg->kind == LOSS_ALIGN_UNIFORM && !(isfinite(cfg->lambda) && cfg->lambda >= 0.0f))
+        return loss_fail(msg, msg_size, "loss %s: lambda must be finite and >= 0 (got %g)", name,
+                         (double)cfg->lambda);
+    return 0;
+}
+
+size_t loss_workspace_floats(const LossConfig *cfg, int N, int D) {
+    return loss_ops(cfg->kind)->workspace_floats(cfg, N, D);
+}
+
+float loss_forward_backward(const LossConfig *cfg, float *dimg, float *dtxt, float *dscalars,
+                            const float *img, const float *txt, const float *scalars, int N, int D,
+                            float *workspace) {
+    char msg[256];
+    CHECK(loss_validate(cfg, N, D, msg, sizeof msg) == 0, "%s", msg);
+    const LossOps *ops = LOSS_REGISTRY[cfg->kind];
+    float *ws = workspace;
+    if (!ws) ws = mallocCheck(ops->workspace_floats(cfg, N, D) * sizeof(float));
+    float loss = ops->forward_backward(cfg, dimg, dtxt, dscalars, img, txt, scalars, N, D, ws);
+    if (!workspace) free(ws);
+    return loss;
+}
+
+int loss_block_width(const LossConfig *cfg, int N) {
+    return (cfg->tile > 0 && cfg->tile < N) ? cfg->tile : N;
+}
+
+void loss_gram_block(float *out, const float *a, const float *b, int N, int nb, int D, float alpha) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, nb, D, alpha, a, D, b, D, 0.0f, out, nb);
+}
+
+/* Folds x [n] into one running (m, l) pair. */
+static void lse_fold(float *m, float *l, const float *x, int n) {
+    if (n <= 0) return;
+    float bm = -INFINITY;
+    for (int j = 0; j < n; j++) bm = x[j] > bm ? x[j] : bm;
+    float ref = bm > *m ? bm : *m;
+    float s = 0.0f;
+    for (int j = 0; j < n; j++) s += loss_exp(x[j] - ref);
+    /* exp(-inf - ref) = 0 covers the first fold, where m is still -inf */
+    *l = *l * loss_exp(*m - ref) + s;
+    *m = ref;
+}
+
+void loss_lse_rows_update(float *m, float *l, const float *blk, int N, int nb, int c0,
+                          int exclude_diag) {
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++) {
+        const float *row = blk + (size_t)i * nb;
+        int dj = i - c0; /* this row's diagonal column inside the block, if any */
+        if (exclude_diag && dj >= 0 && dj < nb) {
+            lse_fold(&m[i], &l[i], row, dj);
+            lse_fold(&m[i], &l[i], row + dj + 1, nb - dj - 1);
+        } else {
+            lse_fold(&m[i], &l[i], row, nb);
+        }
+    }
+}
+
+/* Columns are reduced in strips of LSE_STRIP so each thread walks its rows contiguously. */
+#define LSE_STRIP 64
+
+void loss_lse_cols(float *lse, const float *blk, int N, int nb, int c0, int exclude_diag) {
+    int n_strips = (nb + LSE_STRIP - 1) / LSE_STRIP;
+#pragma omp parallel for schedule(static)
+    for (int s = 0; s < n_strips; s++) {
+        int j0 = s * LSE_STRIP, w = nb - j0 < LSE_STRIP ? nb - j0 : LSE_STRIP;
+        float mx[LSE_STRIP], sum[LSE_STRIP];
+        for (int j = 0; j < w; j++) mx[j] = -INFINITY, sum[j] = 0.0f;
+        for (int i = 0; i < N; i++) {
+            const float *row = blk + (size_t)i * nb + j0;
+            int skip = exclude_diag ? i - c0 - j0 : -1; /* strip column holding (i, i), if any */
+            for (int j = 0; j < w; j++) {
+                float v = j == skip ? -INFINITY : row[j];
+                mx[j] = v > mx[j] ? v : mx[j];
+            }
+        }
+        for (int i = 0; i < N; i++) {
+            const float *row = blk + (size_t)i * nb + j0;
+            int skip = exclude_diag ? i - c0 - j0 : -1;
+            for (int j = 0; j < w; j++) {
+                float v = j == skip ? -INFINITY : row[j];
+                sum[j] += loss_exp(v - mx[j]);
+            }
+        }
+        for (int j = 0; j < w; j++) lse[j0 + j] = mx[j] + logf(sum[j]);
+    }
+}
+
+float loss_infonce(const LossConfig *cfg, float *dimg, float *dtxt, float *dscalars,
+                   const float *img, const float *txt, const float *scalars, int N, int D,
+                   float *workspace) {
+    LossConfig c = *cfg;
+    c.kind = LOSS_INFONCE;
+    return loss_forward_backward(&c, dimg, dtxt, dscalars, img, txt, scalars, N, D, workspace);
+}
+
+float loss_siglip(const LossConfig *cfg, float *dimg, float *dtxt, float *dscalars,
+                  const float *img, const float *txt, const float *scalars, int N, int D,
+                  float *workspace) {
+    LossConfig c = *cfg;
+    c.kind = LOSS_SIGLIP;
+    return loss_forward_backward(&c, dimg, dtxt, dscalars, img, txt, scalars, N, D, workspace);
+}
+
+float loss_dcl(const LossConfig *cfg, float *dimg, float *dtxt, float *dscalars, const float *img,
+               const float *txt, const float *scalars, int N, int D, float *workspace) {
+    LossConfig c = *cfg;
+    c.kind = LOSS_DCL;
+    return loss_forward_backward(&c, dimg, dtxt, dscalars, img, txt, scalars, N, D, workspace);
+}
+
+float loss_align_uniform(const LossConfig *cfg, float *dimg, float *dtxt, float *dscalars,
+                         const float *img, const float *txt, const float *scalars, int N, int D,
+                         float *workspace) {
+    LossConfig c = *cfg;
+    c.kind = LOSS_ALIGN_UNIFORM;
+    return loss_forward_backward(&c, dimg, dtxt, dscalars, img, txt, scalars, N, D, workspace);
+}

@@ -1,0 +1,84 @@
+/* losses.h — the contrastive losses on plain float arrays: value and gradients, dense and tiled.
+ *
+ * Every loss takes image embeddings I [N x D] and text embeddings T [N x D] (row-major; pair i is
+ * (I_i, T_i), the other N-1 texts are row i's negatives) and a few scalars, and returns the loss
+ * with dL/dI, dL/dT and dL/dscalars. The embeddings are usually L2-normalised by the caller, but
+ * nothing here assumes it (gradients are those of the formulas as written).
+ *
+ *   infonce        (CE_rows + CE_cols)/2 of logits s*I*T^T, labels = diagonal (CLIP Fig. 3);
+ *                  s = exp(t) clamped at 100 (clamp active: dL/dt = 0).
+ *   dcl            infonce without the positive pair in the softmax denominator (Yeh et al. 2022).
+ *   siglip         -(1/N) sum_ij log sigmoid(z_ij (exp(t) I_i.T_j + b)), z = +1 on the diagonal,
+ *                  -1 elsewhere (Zhai et al. 2023; exp(t) is not clamped, as in the paper).
+ *   align_uniform  mean_i |I_i - T_i|^2 + lambda (U(I) + U(T)),
+ *                  U(X) = log mean_{i != j} exp(-2 |x_i - x_j|^2) (Wang & Isola 2020).
+ *
+ * Tiled evaluation (cfg.tile > 0) streams column blocks of `tile` columns with a running max and
+ * log-sum-exp (Inf-CL); only O(N) statistics survive between blocks and the backward recomputes
+ * each block, so extra memory is O(N * tile), never O(N^2). tile = 0 (or tile >= N) is dense: one
+ * N x N block, kept between forward and backward. Both agree to fp32 round-off.
+ *
+ * Rule for tiny batches: dcl and align_uniform need at least one negative pair, so N >= 2
+ * (loss_validate says so); infonce and siglip accept N = 1.
+ *
+ * Deliberately left out: label smoothing, hard-negative weighting, mixed precision, the MPI
+ * local-loss split (the block loops are written so that restricting rows/columns is local).
+ */
+#ifndef CLIPLAB_LOSSES_H
+#define CLIPLAB_LOSSES_H
+
+#include <stddef.h>
+
+typedef enum { LOSS_INFONCE, LOSS_SIGLIP, LOSS_DCL, LOSS_ALIGN_UNIFORM, LOSS_KIND_COUNT } LossKind;
+
+typedef struct {
+    LossKind kind;
+    int one_sided;         /* image->text rows only (infonce, dcl) */
+    int learn_temperature; /* 0: t is fixed, dscalars[0] is left untouched */
+    float lambda;          /* align_uniform: weight of the two uniformity terms */
+    int tile;              /* 0: dense; > 0: column block size */
+} LossConfig;
+
+/* Symmetric, learned temperature, lambda 1, dense. */
+LossConfig loss_default_config(LossKind kind);
+
+/* Scalars: scalars[0] = t (log logit scale), scalars[1] = b (siglip bias). infonce and dcl use 1,
+ * siglip 2, align_uniform 0 (its lambda is a fixed hyper-parameter in the config). */
+int loss_n_scalars(LossKind kind);
+/* infonce/dcl: t = ln(1/0.07); siglip: t = ln 10, b = -10. */
+void loss_init_scalars(LossKind kind, float *scalars);
+/* "infonce", "siglip", "dcl", "align_uniform"; returns 0, or -1 if the name is unknown. */
+int loss_kind_from_name(const char *name, LossKind *out);
+const char *loss_kind_name(LossKind kind);
+
+/* Checks a configuration against a batch shape (user input: spec values). Returns 0, or -1 with
+ * one line in msg (msg may be NULL), e.g. "loss dcl needs a batch of at least 2 (got 1): ...". */
+int loss_validate(const LossConfig *cfg, int N, int D, char *msg, size_t msg_size);
+
+/* Floats of workspace needed for N, D under cfg; the caller allocates it once and reuses it. */
+size_t loss_workspace_floats(const LossConfig *cfg, int N, int D);
+
+/* Value and gradients. cfg must pass loss_validate (checked; a failure aborts).
+ * dimg, dtxt [N, D] and dscalars [loss_n_scalars] accumulate (+=); any may be NULL, and when all
+ * three are NULL only the value is computed. img, txt [N, D]; scalars [loss_n_scalars].
+ * workspace [loss_workspace_floats(cfg, N, D)], or NULL to have it allocated for this call only
+ * (a convenience for one-off calls; a training step passes its own). */
+float loss_forward_backward(const LossConfig *cfg, float *dimg, float *dtxt, float *dscalars,
+                            const float *img, const float *txt, const float *scalars, int N, int D,
+                            float *workspace);
+
+/* One entry point per loss, same arguments as loss_forward_backward; the kind is implied by the
+ * name (cfg->kind is not read), so one config can be reused across losses, e.g. from ctypes. */
+float loss_infonce(const LossConfig *cfg, float *dimg, float *dtxt, float *dscalars,
+                   const float *img, const float *txt, const float *scalars, int N, int D,
+                   float *workspace);
+float loss_siglip(const LossConfig *cfg, float *dimg, float *dtxt, float *dscalars,
+                  const float *img, const float *txt, const float *scalars, int N, int D,
+                  float *workspace);
+float loss_dcl(const LossConfig *cfg, float *dimg, float *dtxt, float *dscalars, const float *img,
+               const float *txt, const float *scalars, int N, int D, float *workspace);
+float loss_align_uniform(const LossConfig *cfg, float *dimg, float *dtxt, float *dscalars,
+                         const float *img, const float *txt, const float *scalars, int N, int D,
+                         float *workspace);
+
+#endif

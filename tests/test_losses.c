@@ -1,0 +1,669 @@
+/* test_losses.c — the contrastive losses: values against hand-computed cases and a naive double
+ * reference, gradients (I, T, every scalar) against central finite differences, dense = tiled,
+ * the logit-scale clamp, fixed temperature, one-sided, accumulation, and bad configurations.
+ *
+ * Gradient checks are done twice: per coordinate against central differences of the double
+ * reference (tight: the reference is itself checked equal to the float forward at the same point),
+ * and along a random direction against central differences of the float implementation itself.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "common/rng.h"
+#include "losses/losses.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * Naive double reference, straight from the definitions in losses.h.
+ */
+
+static double dot_d(const double *a, const double *b, int D) {
+    double s = 0.0;
+    for (int k = 0; k < D; k++) s += a[k] * b[k];
+    return s;
+}
+
+/* log sum_k exp(v[k]) over k != skip (skip < 0: none). */
+static double lse_d(const double *v, int n, int skip) {
+    double m = -INFINITY, s = 0.0;
+    for (int k = 0; k < n; k++)
+        if (k != skip && v[k] > m) m = v[k];
+    for (int k = 0; k < n; k++)
+        if (k != skip) s += exp(v[k] - m);
+    return m + log(s);
+}
+
+static double softplus_d(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
+
+/* img, txt [N, D]; scalars as in losses.h. */
+static double ref_loss(const LossConfig *cfg, const double *img, const double *txt,
+                       const double *scalars, int N, int D) {
+    double *L = malloc(sizeof(double) * N * N), *col = malloc(sizeof(double) * N);
+    double loss = 0.0;
+    if (cfg->kind == LOSS_INFONCE || cfg->kind == LOSS_DCL) {
+        double s = fmin(exp(scalars[0]), 100.0);
+        int skip_diag = cfg->kind == LOSS_DCL;
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < N; j++) L[i * N + j] = s * dot_d(img + i * D, txt + j * D, D);
+        double rows = 0.0, cols = 0.0;
+        for (int i = 0; i < N; i++) rows += lse_d(L + i * N, N, skip_diag ? i : -1) - L[i * N + i];
+        for (int j = 0; j < N; j++) {
+            for (int i = 0; i < N; i++) col[i] = L[i * N + j];
+            cols += lse_d(col, N, skip_diag ? j : -1) - L[j * N + j];
+        }
+        loss = cfg->one_sided ? rows / N : 0.5 * (rows + cols) / N;
+    } else if (cfg->kind == LOSS_SIGLIP) {
+        double s = exp(scalars[0]), b = scalars[1];
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < N; j++) {
+                double z = i == j ? 1.0 : -1.0;
+                loss += softplus_d(-z * (s * dot_d(img + i * D, txt + j * D, D) + b));
+            }
+        loss /= N;
+    } else {
+        for (int i = 0; i < N; i++)
+            for (int k = 0; k < D; k++) {
+                double d = img[i * D + k] - txt[i * D + k];
+                loss += d * d / N;
+            }
+        const double *sides[2] = {img, txt};
+        for (int side = 0; side < 2; side++) {
+            const double *x = sides[side];
+            double sum = 0.0;
+            for (int i = 0; i < N; i++)
+                for (int j = 0; j < N; j++) {
+                    if (i == j) continue;
+                    double d2 = 0.0;
+                    for (int k = 0; k < D; k++) d2 += (x[i * D + k] - x[j * D + k]) * (x[i * D + k] - x[j * D + k]);
+                    sum += exp(-2.0 * d2);
+                }
+            loss += cfg->lambda * log(sum / ((double)N * (N - 1)));
+        }
+    }
+    free(L);
+    free(col);
+    return loss;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Helpers.
+ */
+
+typedef struct {
+    int N, D, ns;
+    float *img, *txt, scalars[2];
+    float *dimg, *dtxt, dscalars[2];
+    float *ws;
+    double *img_d, *txt_d, scalars_d[2];
+} Case;
+
+/* Random embeddings (unit rows if `unit`, else N(0, 0.5^2) entries: the math must not rely on
+ * normalisation), scalars at their init plus `jitter` * N(0,1). */
+static Case case_make(const LossConfig *cfg, int N, int D, uint64_t seed, int unit, float jitter) {
+    Case c = {.N = N, .D = D, .ns = loss_n_scalars(cfg->kind)};
+    Rng r;
+    rng_init(&r, seed);
+    c.img = malloc(sizeof(float) * N * D);
+    c.txt = malloc(sizeof(float) * N * D);
+    c.dimg = calloc((size_t)N * D, sizeof(float));
+    c.dtxt = calloc((size_t)N * D, sizeof(float));
+    c.img_d = malloc(sizeof(double) * N * D);
+    c.txt_d = malloc(sizeof(double) * N * D);
+    rng_fill_normal(&r, c.img, (long)N * D, 0.5f);
+    rng_fill_normal(&r, c.txt, (long)N * D, 0.5f);
+    if (unit) {
+        float *m[2] = {c.img, c.txt};
+        for (int side = 0; side < 2; side++)
+            for (int i = 0; i < N; i++) {
+                double n2 = 0.0;
+                for (int k = 0; k < D; k++) n2 += (double)m[side][i * D + k] * m[side][i * D + k];
+                for (int k = 0; k < D; k++) m[side][i * D + k] = (float)(m[side][i * D + k] / sqrt(n2));
+            }
+    }
+    loss_init_scalars(cfg->kind, c.scalars);
+    for (int k = 0; k < c.ns; k++) c.scalars[k] += jitter * rng_normal(&r);
+    for (int k = 0; k < N * D; k++) c.img_d[k] = c.img[k], c.txt_d[k] = c.txt[k];
+    for (int k = 0; k < c.ns; k++) c.scalars_d[k] = c.scalars[k];
+    c.ws = malloc(sizeof(float) * loss_workspace_floats(cfg, N, D));
+    return c;
+}
+
+static void case_free(Case *c) {
+    free(c->img);
+    free(c->txt);
+    free(c->dimg);
+    free(c->dtxt);
+    free(c->img_d);
+    free(c->txt_d);
+    free(c->ws);
+}
+
+static float case_run(const LossConfig *cfg, Case *c) {
+    memset(c->dimg, 0, sizeof(float) * c->N * c->D);
+    memset(c->dtxt, 0, sizeof(float) * c->N * c->D);
+    c->dscalars[0] = c->dscalars[1] = 0.0f;
+    return loss_forward_backward(cfg, c->dimg, c->dtxt, c->dscalars, c->img, c->txt, c->scalars,
+                                 c->N, c->D, c->ws);
+}
+
+static float max_abs(const float *x, int n) {
+    float m = 0.0f;
+    for (int i = 0; i < n; i++) m = fabsf(x[i]) > m ? fabsf(x[i]) : m;
+    return m;
+}
+
+/* Central difference of the double reference at coordinate p (h small: the reference is smooth
+ * and exact to ~1e-16, so the truncation error h^2 f''' dominates and is ~1e-10 here). */
+static double fd_ref(const LossConfig *cfg, Case *c, double *p) {
+    const double h = 1e-5, keep = *p;
+    *p = keep + h;
+    double fp = ref_loss(cfg, c->img_d, c->txt_d, c->scalars_d, c->N, c->D);
+    *p = keep - h;
+    double fm = ref_loss(cfg, c->img_d, c->txt_d, c->scalars_d, c->N, c->D);
+    *p = keep;
+    return (fp - fm) / (2.0 * h);
+}
+
+/* Every analytic gradient within 1e-4 of the largest gradient of its array (float round-off of
+ * terms of size s ~ 14-100) plus 1e-6. */
+static void check_grad_array(const LossConfig *cfg, Case *c, const float *g, double *x, int n,
+                             const char *what) {
+    float scale = max_abs(g, n);
+    for (int k = 0; k < n; k++) {
+        double fd = fd_ref(cfg, c, &x[k]);
+        double tol = 1e-4 * scale + 1e-6;
+        if (fabs(g[k] - fd) > tol)
+            fail_msg("%s %s N=%d D=%d tile=%d one_sided=%d: d%s[%d] analytic %.8g vs fd %.8g",
+                     loss_kind_name(cfg->kind), cfg->learn_temperature ? "learned" : "fixed", c->N,
+                     c->D, cfg->tile, cfg->one_sided, what, k, g[k], fd);
+    }
+}
+
+/* The implementation's own loss along direction v: (f(x + hv) - f(x - hv)) / 2h vs <g, v>. */
+static void check_directional(const LossConfig *cfg, Case *c, uint64_t seed) {
+    int n = c->N * c->D;
+    float *v = malloc(sizeof(float) * (2 * n + 2)), *x0 = malloc(sizeof(float) * (2 * n + 2));
+    Rng r;
+    rng_init(&r, seed);
+    rng_fill_normal(&r, v, 2 * n + 2, 1.0f);
+    /* the scalars that move: all, or with a fixed temperature only those after t */
+    int first_scalar = cfg->learn_temperature ? 0 : 1;
+    int n_moving = c->ns > first_scalar ? c->ns - first_scalar : 0;
+    double norm = 0.0, gv = 0.0;
+    for (int k = 0; k < 2 * n + n_moving; k++) norm += (double)v[k] * v[k];
+    for (int k = 0; k < 2 * n + 2; k++) v[k] = (float)(v[k] / sqrt(norm));
+    memcpy(x0, c->img, sizeof(float) * n);
+    memcpy(x0 + n, c->txt, sizeof(float) * n);
+    memcpy(x0 + 2 * n, c->scalars, sizeof(float) * 2);
+    case_run(cfg, c);
+    float *sc_dir = v + 2 * n;
+    for (int k = 0; k < n; k++) gv += (double)c->dimg[k] * v[k] + (double)c->dtxt[k] * v[n + k];
+    for (int k = first_scalar; k < c->ns; k++) gv += (double)c->dscalars[k] * sc_dir[k - first_scalar];
+    const float h = 1e-3f;
+    float f[2];
+    for (int sgn = 0; sgn < 2; sgn++) {
+        float step = sgn ? -h : h;
+        for (int k = 0; k < n; k++) c->img[k] = x0[k] + step * v[k], c->txt[k] = x0[n + k] + step * v[n + k];
+        for (int k = first_scalar; k < c->ns; k++) c->scalars[k] = x0[2 * n + k] + step * sc_dir[k - first_scalar];
+        f[sgn] = loss_forward_backward(cfg, NULL, NULL, NULL, c->img, c->txt, c->scalars, c->N,
+                                       c->D, c->ws);
+    }
+    memcpy(c->img, x0, sizeof(float) * n);
+    memcpy(c->txt, x0 + n, sizeof(float) * n);
+    memcpy(c->scalars, x0 + 2 * n, sizeof(float) * 2);
+    double fd = ((double)f[0] - f[1]) / (2.0 * h);
+    /* fp32 loss round-off ~1e-6 over 2h = 2e-3 gives ~1e-3 of noise */
+    if (fabs(fd - gv) > 3e-3 + 1e-2 * fabs(gv))
+        fail_msg("%s N=%d D=%d tile=%d: directional derivative %.6g vs fd %.6g",
+                 loss_kind_name(cfg->kind), c->N, c->D, cfg->tile, gv, fd);
+    free(v);
+    free(x0);
+}
+
+/* Value against the reference, then all gradients against finite differences; scalars NULL:
+ * the loss's init values plus jitter. */
+static void check_case(const LossConfig *cfg, int N, int D, uint64_t seed, int unit, float jitter,
+                       const float *scalars) {
+    Case c = case_make(cfg, N, D, seed, unit, jitter);
+    for (int k = 0; scalars && k < c.ns; k++) c.scalars[k] = scalars[k], c.scalars_d[k] = scalars[k];
+    c.dscalars[0] = c.dscalars[1] = 0.0f;
+    float loss = case_run(cfg, &c);
+    double ref = ref_loss(cfg, c.img_d, c.txt_d, c.scalars_d, N, D);
+    if (fabs(loss - ref) > 1e-5 * fabs(ref) + 1e-6)
+        fail_msg("%s N=%d D=%d tile=%d: loss %.8g vs reference %.8g", loss_kind_name(cfg->kind), N,
+                 D, cfg->tile, loss, ref);
+    check_grad_array(cfg, &c, c.dimg, c.img_d, N * D, "I");
+    check_grad_array(cfg, &c, c.dtxt, c.txt_d, N * D, "T");
+    for (int k = 0; k < c.ns; k++) {
+        int learned = k > 0 || cfg->learn_temperature;
+        if (!learned) {
+            assert_true(c.dscalars[k] == 0.0f); /* fixed temperature: untouched */
+            continue;
+        }
+        double fd = fd_ref(cfg, &c, &c.scalars_d[k]);
+        if (fabs(c.dscalars[k] - fd) > 1e-4 * fabs(fd) + 1e-5)
+            fail_msg("%s N=%d D=%d tile=%d: dscalar[%d] analytic %.8g vs fd %.8g",
+                     loss_kind_name(cfg->kind), N, D, cfg->tile, k, c.dscalars[k], fd);
+    }
+    check_directional(cfg, &c, seed + 1000);
+    case_free(&c);
+}
+
+static LossConfig config(LossKind kind, int one_sided, int learn, int tile) {
+    LossConfig cfg = loss_default_config(kind);
+    cfg.one_sided = one_sided;
+    cfg.learn_temperature = learn;
+    cfg.tile = tile;
+    return cfg;
+}
+
+/* N in {3, 5, 17} x D in {1, 3, 8} x dense/tiled (tile 2: every N is a non-multiple). */
+static void check_all_shapes(LossKind kind, int one_sided, int learn) {
+    static const int Ns[] = {3, 5, 17}, Ds[] = {1, 3, 8}, tiles[] = {0, 2};
+    uint64_t seed = 1;
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++)
+            for (int t = 0; t < 2; t++) {
+                LossConfig cfg = config(kind, one_sided, learn, tiles[t]);
+                check_case(&cfg, Ns[a], Ds[b], seed, (int)(seed % 2), 0.3f, NULL);
+                seed++;
+            }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Gradient checks.
+ */
+
+static void test_infonce_gradients(void **state) {
+    (void)state;
+    check_all_shapes(LOSS_INFONCE, 0, 1);
+    check_all_shapes(LOSS_INFONCE, 1, 1);
+    check_all_shapes(LOSS_INFONCE, 0, 0);
+}
+
+static void test_dcl_gradients(void **state) {
+    (void)state;
+    check_all_shapes(LOSS_DCL, 0, 1);
+    check_all_shapes(LOSS_DCL, 1, 1);
+}
+
+static void test_siglip_gradients(void **state) {
+    (void)state;
+    check_all_shapes(LOSS_SIGLIP, 0, 1);
+    check_all_shapes(LOSS_SIGLIP, 0, 0);
+    /* near the decision boundary (t = 0, b = 0), where every pair contributes */
+    static const float at_boundary[2] = {0.0f, 0.0f};
+    for (int tile = 0; tile <= 3; tile += 3) {
+        LossConfig cfg = config(LOSS_SIGLIP, 0, 1, tile);
+        check_case(&cfg, 7, 4, 77, 0, 0.0f, at_boundary);
+    }
+}
+
+static void test_align_uniform_gradients(void **state) {
+    (void)state;
+    check_all_shapes(LOSS_ALIGN_UNIFORM, 0, 1);
+    LossConfig cfg = config(LOSS_ALIGN_UNIFORM, 0, 1, 2);
+    cfg.lambda = 0.25f;
+    check_case(&cfg, 5, 3, 123, 0, 0.0f, NULL);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Hand-computed values.
+ */
+
+/* I = [[1,0],[0,1]], T = [[1,0],[0.6,0.8]], t = ln 2 (s = 2):
+ *   L = s I T^T = [[2, 1.2], [0, 1.6]].
+ *   row 0: log(e^2 + e^1.2) - 2     = log(1 + e^-0.8)       = 0.3711007
+ *   row 1: log(e^0 + e^1.6) - 1.6   = log(1 + e^-1.6)       = 0.1839007
+ *   col 0: log(e^2 + e^0) - 2       = log(1 + e^-2)         = 0.1269280
+ *   col 1: log(e^1.2 + e^1.6) - 1.6 = log(1 + e^-0.4)       = 0.5130153
+ *   CE_rows = (0.3711007 + 0.1839007)/2 = 0.2775007, CE_cols = (0.1269280 + 0.5130153)/2 = 0.3199716
+ *   infonce = (CE_rows + CE_cols)/2 = 0.2987362; one-sided = CE_rows = 0.2775007. */
+static const float HAND_I[4] = {1, 0, 0, 1}, HAND_T[4] = {1, 0, 0.6f, 0.8f};
+
+static void test_infonce_hand_2x2(void **state) {
+    (void)state;
+    float t = logf(2.0f);
+    for (int tile = 0; tile <= 1; tile++) {
+        LossConfig cfg = config(LOSS_INFONCE, 0, 1, tile);
+        assert_float_equal(loss_forward_backward(&cfg, NULL, NULL, NULL, HAND_I, HAND_T, &t, 2, 2, NULL),
+                           0.2987362f, 2e-6f);
+        cfg.one_sided = 1;
+        assert_float_equal(loss_forward_backward(&cfg, NULL, NULL, NULL, HAND_I, HAND_T, &t, 2, 2, NULL),
+                           0.2775007f, 2e-6f);
+    }
+}
+
+/* Same I, T; t = 0 (s = 1), b = -1: u = I T^T + b = [[0, -0.4], [-1, -0.2]], z = +1 on the
+ * diagonal. Terms softplus(-z u):
+ *   (0,0) log(1 + e^0)    = 0.6931472     (0,1) log(1 + e^-0.4) = 0.5130153
+ *   (1,0) log(1 + e^-1)   = 0.3132617     (1,1) log(1 + e^0.2)  = 0.7981389
+ *   siglip = (sum = 2.3175630) / N = 1.1587815. */
+static void test_siglip_hand_2x2(void **state) {
+    (void)state;
+    float sc[2] = {0.0f, -1.0f};
+    for (int tile = 0; tile <= 1; tile++) {
+        LossConfig cfg = config(LOSS_SIGLIP, 0, 1, tile);
+        assert_float_equal(loss_forward_backward(&cfg, NULL, NULL, NULL, HAND_I, HAND_T, sc, 2, 2, NULL),
+                           1.1587815f, 2e-6f);
+    }
+}
+
+/* Row i of infonce is lse_j(L_ij) - L_ii, of dcl lse_{j != i}(L_ij) - L_ii, and
+ *   lse_j - lse_{j != i} = log(sum_j e^L_ij / sum_{j != i} e^L_ij) = -log(1 - P_ii),
+ * P the row softmax; likewise for columns. Hence
+ *   dcl = infonce + (1/N) sum_i [w_r log(1 - P^row_ii) + w_c log(1 - P^col_ii)]. */
+static void test_dcl_is_infonce_without_positive(void **state) {
+    (void)state;
+    for (int one_sided = 0; one_sided <= 1; one_sided++) {
+        LossConfig inf = config(LOSS_INFONCE, one_sided, 1, 0), dcl = config(LOSS_DCL, one_sided, 1, 0);
+        Case c = case_make(&inf, 6, 4, 5, 1, 0.0f);
+        float v_inf = loss_forward_backward(&inf, NULL, NULL, NULL, c.img, c.txt, c.scalars, 6, 4, NULL);
+        float v_dcl = loss_forward_backward(&dcl, NULL, NULL, NULL, c.img, c.txt, c.scalars, 6, 4, NULL);
+        double s = exp(c.scalars_d[0]), L[36], corr = 0.0, col[6];
+        for (int i = 0; i < 6; i++)
+            for (int j = 0; j < 6; j++) L[i * 6 + j] = s * dot_d(c.img_d + i * 4, c.txt_d + j * 4, 4);
+        double w_r = one_sided ? 1.0 : 0.5, w_c = one_sided ? 0.0 : 0.5;
+        for (int i = 0; i < 6; i++) {
+            for (int k = 0; k < 6; k++) col[k] = L[k * 6 + i];
+            double p_row = exp(L[i * 6 + i] - lse_d(L + i * 6, 6, -1));
+            double p_col = exp(L[i * 6 + i] - lse_d(col, 6, -1));
+            corr += (w_r * log1p(-p_row) + w_c * log1p(-p_col)) / 6.0;
+        }
+        assert_true(corr < -1e-3); /* the relation is not trivially satisfied */
+        assert_float_equal(v_dcl, v_inf + corr, 1e-5f * fabsf(v_dcl) + 1e-6f);
+        case_free(&c);
+    }
+}
+
+static void test_align_uniform_matches_direct_formula(void **state) {
+    (void)state;
+    for (int tile = 0; tile <= 8; tile += 8) {
+        LossConfig cfg = config(LOSS_ALIGN_UNIFORM, 0, 1, tile);
+        cfg.lambda = 0.7f;
+        for (int unit = 0; unit <= 1; unit++) {
+            Case c = case_make(&cfg, 37, 5, 11 + unit, unit, 0.0f);
+            float v = loss_forward_backward(&cfg, NULL, NULL, NULL, c.img, c.txt, NULL, 37, 5, c.ws);
+            double ref = ref_loss(&cfg, c.img_d, c.txt_d, NULL, 37, 5);
+            assert_float_equal(v, ref, 1e-5 * fabs(ref) + 1e-6);
+            case_free(&c);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Dense = tiled, clamp, options, accumulation.
+ */
+
+static void assert_close_arrays(const float *a, const float *b, int n, float rel) {
+    float scale = max_abs(a, n);
+    for (int k = 0; k < n; k++)
+        if (fabsf(a[k] - b[k]) > rel * scale + 1e-7f)
+            fail_msg("element %d: %.9g vs %.9g (scale %.3g)", k, a[k], b[k], scale);
+}
+
+static void test_tiled_equals_dense(void **state) {
+    (void)state;
+    static const int tiles[] = {8, 64, 1, 36};
+    for (int kind = 0; kind < LOSS_KIND_COUNT; kind++)
+        for (int one_sided = 0; one_sided <= (kind == LOSS_INFONCE || kind == LOSS_DCL); one_sided++) {
+            LossConfig dense = config((LossKind)kind, one_sided, 1, 0);
+            Case a = case_make(&dense, 37, 16, 21 + kind, 1, 0.2f);
+            float va = case_run(&dense, &a);
+            for (int t = 0; t < 4; t++) {
+                LossConfig tiled = config((LossKind)kind, one_sided, 1, tiles[t]);
+                Case b = case_make(&tiled, 37, 16, 21 + kind, 1, 0.2f);
+                float vb = case_run(&tiled, &b);
+                assert_float_equal(va, vb, 2e-6f * fabsf(va) + 1e-7f);
+                assert_close_arrays(a.dimg, b.dimg, 37 * 16, 2e-6f);
+                assert_close_arrays(a.dtxt, b.dtxt, 37 * 16, 2e-6f);
+                for (int k = 0; k < a.ns; k++)
+                    assert_float_equal(a.dscalars[k], b.dscalars[k], 2e-6f * fabsf(a.dscalars[k]) + 1e-7f);
+                case_free(&b);
+            }
+            case_free(&a);
+        }
+}
+
+/* exp(t) above 100 is clamped: the loss is that at s = 100 and t gets no gradient. Just below
+ * the clamp the gradient is live and matches finite differences. */
+static void test_logit_scale_clamp(void **state) {
+    (void)state;
+    for (int kind = LOSS_INFONCE; kind <= LOSS_DCL; kind += LOSS_DCL - LOSS_INFONCE)
+        for (int tile = 0; tile <= 4; tile += 4) {
+            LossConfig cfg = config((LossKind)kind, 0, 1, tile);
+            Case c = case_make(&cfg, 9, 4, 31, 1, 0.0f);
+            c.scalars[0] = 5.0f; /* e^5 = 148 */
+            float v = case_run(&cfg, &c);
+            assert_true(c.dscalars[0] == 0.0f);
+            double at100[2] = {log(100.0), 0.0};
+            double ref = ref_loss(&cfg, c.img_d, c.txt_d, at100, 9, 4);
+            assert_float_equal(v, ref, 1e-5 * fabs(ref));
+            float dimg_clamped[36];
+            memcpy(dimg_clamped, c.dimg, sizeof dimg_clamped);
+            c.scalars[0] = logf(100.0f) + 1e-3f; /* still clamped: identical result */
+            assert_float_equal(case_run(&cfg, &c), v, 1e-6f * fabsf(v));
+            assert_close_arrays(dimg_clamped, c.dimg, 36, 1e-6f);
+            assert_true(c.dscalars[0] == 0.0f);
+            case_free(&c);
+            Case d = case_make(&cfg, 9, 4, 31, 1, 0.0f);
+            d.scalars[0] = 4.5f; /* e^4.5 = 90 */
+            d.scalars_d[0] = 4.5;
+            case_run(&cfg, &d);
+            double fd = fd_ref(&cfg, &d, &d.scalars_d[0]);
+            assert_true(fabs(fd) > 1e-3);
+            assert_float_equal(d.dscalars[0], fd, 1e-4 * fabs(fd));
+            case_free(&d);
+        }
+}
+
+static void test_fixed_temperature_leaves_t_alone(void **state) {
+    (void)state;
+    for (int kind = 0; kind < LOSS_KIND_COUNT; kind++) {
+        if (kind == LOSS_ALIGN_UNIFORM) continue;
+        LossConfig learned = config((LossKind)kind, 0, 1, 3), fixed = config((LossKind)kind, 0, 0, 3);
+        Case c = case_make(&learned, 7, 3, 41, 1, 0.1f);
+        float v1 = case_run(&learned, &c);
+        float dt_learned = c.dscalars[0], db_learned = c.dscalars[1];
+        float g_learned = c.dimg[5];
+        float v2 = case_run(&fixed, &c);
+        assert_true(dt_learned != 0.0f);
+        assert_true(c.dscalars[0] == 0.0f);
+        /* the value and every other gradient are unchanged */
+        assert_true(v1 == v2);
+        assert_true(g_learned == c.dimg[5]);
+        assert_true(db_learned == c.dscalars[1]);
+        case_free(&c);
+    }
+}
+
+/* Gradients accumulate (+=) into whatever the arrays hold; NULL outputs are skipped; a NULL
+ * workspace is allocated for the call. */
+static void test_accumulates_and_null_outputs(void **state) {
+    (void)state;
+    for (int kind = 0; kind < LOSS_KIND_COUNT; kind++)
+        for (int tile = 0; tile <= 2; tile += 2) {
+            LossConfig cfg = config((LossKind)kind, 0, 1, tile);
+            Case c = case_make(&cfg, 5, 3, 51, 1, 0.1f);
+            float v = case_run(&cfg, &c);
+            float g_img[15], g_txt[15], g_sc[2] = {c.dscalars[0], c.dscalars[1]};
+            memcpy(g_img, c.dimg, sizeof g_img);
+            memcpy(g_txt, c.dtxt, sizeof g_txt);
+            float pre_img[15], pre_txt[15], pre_sc[2] = {0.5f, -0.25f};
+            for (int k = 0; k < 15; k++) pre_img[k] = 0.1f * k, pre_txt[k] = -0.2f * k;
+            memcpy(c.dimg, pre_img, sizeof pre_img);
+            memcpy(c.dtxt, pre_txt, sizeof pre_txt);
+            memcpy(c.dscalars, pre_sc, sizeof pre_sc);
+            float v2 = loss_forward_backward(&cfg, c.dimg, c.dtxt, c.dscalars, c.img, c.txt, c.scalars, 5, 3, NULL);
+            assert_true(v == v2);
+            for (int k = 0; k < 15; k++) {
+                assert_float_equal(c.dimg[k], pre_img[k] + g_img[k], 1e-6f);
+                assert_float_equal(c.dtxt[k], pre_txt[k] + g_txt[k], 1e-6f);
+            }
+            for (int k = 0; k < 2; k++) assert_float_equal(c.dscalars[k], pre_sc[k] + (k < c.ns ? g_sc[k] : 0.0f), 1e-6f);
+            /* only dtxt requested */
+            memset(c.dtxt, 0, sizeof g_txt);
+            float v3 = loss_forward_backward(&cfg, NULL, c.dtxt, NULL, c.img, c.txt, c.scalars, 5, 3, c.ws);
+            assert_true(v == v3);
+            for (int k = 0; k < 15; k++) assert_float_equal(c.dtxt[k], g_txt[k], 1e-6f);
+            case_free(&c);
+        }
+}
+
+/* Per-loss entry points read their kind from their name. */
+static void test_named_entry_points(void **state) {
+    (void)state;
+    LossConfig cfg = config(LOSS_INFONCE, 0, 1, 0); /* deliberately the wrong kind for 3 of 4 */
+    Case c = case_make(&cfg, 6, 3, 61, 1, 0.0f);
+    float sc[2] = {1.0f, -2.0f};
+    typedef float (*Fn)(const LossConfig *, float *, float *, float *, const float *, const float *,
+                        const float *, int, int, float *);
+    static const Fn fns[LOSS_KIND_COUNT] = {[LOSS_INFONCE] = loss_infonce, [LOSS_SIGLIP] = loss_siglip,
+                                           [LOSS_DCL] = loss_dcl, [LOSS_ALIGN_UNIFORM] = loss_align_uniform};
+    for (int kind = 0; kind < LOSS_KIND_COUNT; kind++) {
+        LossConfig k = config((LossKind)kind, 0, 1, 0);
+        float expect = loss_forward_backward(&k, NULL, NULL, NULL, c.img, c.txt, sc, 6, 3, NULL);
+        assert_true(fns[kind](&cfg, NULL, NULL, NULL, c.img, c.txt, sc, 6, 3, NULL) == expect);
+    }
+    case_free(&c);
+}
+
+/* Large logits (s = 100, near-identical pairs, dcl's positive far above every negative, siglip's
+ * |u| in the hundreds) stay finite. */
+static void test_extreme_logits_are_finite(void **state) {
+    (void)state;
+    for (int kind = 0; kind < LOSS_KIND_COUNT; kind++)
+        for (int tile = 0; tile <= 3; tile += 3) {
+            LossConfig cfg = config((LossKind)kind, 0, 1, tile);
+            Case c = case_make(&cfg, 8, 4, 71, 1, 0.0f);
+            memcpy(c.txt, c.img, sizeof(float) * 32);
+            c.scalars[0] = 6.0f;
+            if (kind == LOSS_SIGLIP) c.scalars[1] = 50.0f;
+            float v = case_run(&cfg, &c);
+            assert_true(isfinite(v));
+            for (int k = 0; k < 32; k++) assert_true(isfinite(c.dimg[k]) && isfinite(c.dtxt[k]));
+            for (int k = 0; k < c.ns; k++) assert_true(isfinite(c.dscalars[k]));
+            case_free(&c);
+        }
+}
+
+/* N = 1: infonce has only the positive (loss 0, no gradient); siglip has one positive term. */
+static void test_batch_of_one(void **state) {
+    (void)state;
+    float img[3] = {0.6f, 0.0f, 0.8f}, txt[3] = {0.0f, 1.0f, 0.0f};
+    for (int tile = 0; tile <= 1; tile++) {
+        LossConfig cfg = config(LOSS_INFONCE, 0, 1, tile);
+        float t = 2.0f, d[3] = {0}, dt = 0.0f;
+        assert_float_equal(loss_forward_backward(&cfg, d, NULL, &dt, img, txt, &t, 1, 3, NULL), 0.0f, 1e-7f);
+        assert_float_equal(max_abs(d, 3), 0.0f, 1e-7f);
+        cfg.kind = LOSS_SIGLIP;
+        float sc[2] = {0.0f, 0.5f};
+        double want = softplus_d(-0.5); /* u = 1 * 0 + 0.5, z = +1 */
+        assert_float_equal(loss_forward_backward(&cfg, NULL, NULL, NULL, img, txt, sc, 1, 3, NULL), want, 1e-6);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Registry and bad configurations.
+ */
+
+static void test_names_scalars_and_inits(void **state) {
+    (void)state;
+    static const char *names[] = {"infonce", "siglip", "dcl", "align_uniform"};
+    for (int k = 0; k < LOSS_KIND_COUNT; k++) {
+        LossKind got;
+        assert_int_equal(loss_kind_from_name(names[k], &got), 0);
+        assert_int_equal(got, k);
+        assert_string_equal(loss_kind_name((LossKind)k), names[k]);
+    }
+    LossKind got;
+    assert_int_equal(loss_kind_from_name("clip", &got), -1);
+    assert_int_equal(loss_kind_from_name(NULL, &got), -1);
+    assert_int_equal(loss_n_scalars(LOSS_INFONCE), 1);
+    assert_int_equal(loss_n_scalars(LOSS_DCL), 1);
+    assert_int_equal(loss_n_scalars(LOSS_SIGLIP), 2);
+    assert_int_equal(loss_n_scalars(LOSS_ALIGN_UNIFORM), 0);
+    float sc[2];
+    loss_init_scalars(LOSS_INFONCE, sc);
+    assert_float_equal(expf(sc[0]), 1.0f / 0.07f, 1e-4f);
+    loss_init_scalars(LOSS_SIGLIP, sc);
+    assert_float_equal(expf(sc[0]), 10.0f, 1e-5f);
+    assert_float_equal(sc[1], -10.0f, 0.0f);
+}
+
+static void expect_invalid(LossConfig cfg, int N, int D, const char *needle) {
+    char msg[256] = "";
+    assert_int_equal(loss_validate(&cfg, N, D, msg, sizeof msg), -1);
+    if (!strstr(msg, needle)) fail_msg("message '%s' lacks '%s'", msg, needle);
+    assert_null(strchr(msg, '\n'));
+    assert_int_equal(loss_validate(&cfg, N, D, NULL, 0), -1);
+}
+
+static void test_validate_rejects_each_bad_input(void **state) {
+    (void)state;
+    LossConfig ok = loss_default_config(LOSS_INFONCE);
+    assert_int_equal(loss_validate(&ok, 4, 2, NULL, 0), 0);
+    LossConfig bad = ok;
+    bad.kind = (LossKind)7;
+    expect_invalid(bad, 4, 2, "unknown kind 7");
+    expect_invalid(ok, 0, 2, "batch size must be >= 1 (got 0)");
+    expect_invalid(ok, 4, 0, "embedding dim must be >= 1 (got 0)");
+    bad = ok;
+    bad.tile = -3;
+    expect_invalid(bad, 4, 2, "tile must be 0 (dense) or > 0 (got -3)");
+    expect_invalid(loss_default_config(LOSS_DCL), 1, 2, "loss dcl needs a batch of at least 2 (got 1)");
+    expect_invalid(loss_default_config(LOSS_ALIGN_UNIFORM), 1, 2,
+                   "loss align_uniform needs a batch of at least 2 (got 1)");
+    bad = loss_default_config(LOSS_SIGLIP);
+    bad.one_sided = 1;
+    expect_invalid(bad, 4, 2, "loss siglip has no one-sided variant");
+    bad = loss_default_config(LOSS_ALIGN_UNIFORM);
+    bad.lambda = -1.0f;
+    expect_invalid(bad, 4, 2, "lambda must be finite and >= 0 (got -1)");
+    bad.lambda = NAN;
+    expect_invalid(bad, 4, 2, "lambda must be finite and >= 0");
+    /* the N = 1 rule is only for the losses with a repulsion term */
+    assert_int_equal(loss_validate(&ok, 1, 2, NULL, 0), 0);
+}
+
+/* Tiled workspace is O(N * tile): no N x N anywhere. */
+static void test_tiled_workspace_is_linear_in_n(void **state) {
+    (void)state;
+    for (int kind = 0; kind < LOSS_KIND_COUNT; kind++) {
+        LossConfig cfg = config((LossKind)kind, 0, 1, 256);
+        size_t small = loss_workspace_floats(&cfg, 4096, 256), big = loss_workspace_floats(&cfg, 65536, 256);
+        assert_true(big <= (size_t)65536 * (256 + 4));
+        assert_true(big == 16 * small);
+        cfg.tile = 0;
+        assert_true(loss_workspace_floats(&cfg, 4096, 256) >= (size_t)4096 * 4096);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_infonce_hand_2x2),
+        cmocka_unit_test(test_siglip_hand_2x2),
+        cmocka_unit_test(test_dcl_is_infonce_without_positive),
+        cmocka_unit_test(test_align_uniform_matches_direct_formula),
+        cmocka_unit_test(test_infonce_gradients),
+        cmocka_unit_test(test_dcl_gradients),
+        cmocka_unit_test(test_siglip_gradients),
+        cmocka_unit_test(test_align_uniform_gradients),
+        cmocka_unit_test(test_tiled_equals_dense),
+        cmocka_unit_test(test_logit_scale_clamp),
+        cmocka_unit_test(test_fixed_temperature_leaves_t_alone),
+        cmocka_unit_test(test_accumulates_and_null_outputs),
+        cmocka_unit_test(test_named_entry_points),
+        cmocka_unit_test(test_extreme_logits_are_finite),
+        cmocka_unit_test(test_batch_of_one),
+        cmocka_unit_test(test_names_scalars_and_inits),
+        cmocka_unit_test(test_validate_rejects_each_bad_input),
+        cmocka_unit_test(test_tiled_workspace_is_linear_in_n),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
