@@ -1,0 +1,216 @@
+/* h5io.c — file-system and HDF5 attribute helpers (see h5io.h).
+ * Deliberately left out: retry loops on EINTR for fsync/rename (local file systems do not need them).
+ */
+#include "h5io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void h5io_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+/* Walking upward, entry 0 is the innermost failure; the I/O layer puts the OS message inside its
+ * long description as "error message = '...'", which is the part worth showing. */
+typedef struct {
+    char *buf;
+    size_t cap;
+} ErrorOut;
+
+static herr_t error_cb(unsigned n, const H5E_error2_t *e, void *data) {
+    char *buf = ((ErrorOut *)data)->buf;
+    size_t cap = ((ErrorOut *)data)->cap;
+    if (n != 0 || !e->desc) return 0;
+    const char *key = "error message = '";
+    const char *m = strstr(e->desc, key);
+    if (m) {
+        m += strlen(key);
+        const char *end = strchr(m, '\'');
+        snprintf(buf, cap, "%.*s", end ? (int)(end - m) : (int)strlen(m), m);
+    } else {
+        h5io_copy(buf, cap, e->desc);
+    }
+    return 0;
+}
+
+void h5io_error(char *buf, size_t n) {
+    buf[0] = '\0';
+    ErrorOut out = {buf, n};
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, error_cb, &out);
+    if (!buf[0]) snprintf(buf, n, "HDF5 error");
+}
+
+void h5io_copy(char *dst, size_t n, const char *src) {
+    size_t m = strlen(src);
+    if (m >= n) m = n - 1;
+    memcpy(dst, src, m);
+    dst[m] = '\0';
+}
+
+int h5io_mkdirs(const char *dir, Err *err) {
+    char p[PATH_MAX];
+    if (strlen(dir) >= sizeof p) return err_set(err, "directory path too long: '%s'", dir);
+    h5io_copy(p, sizeof p, dir);
+    /* Create every prefix; an existing prefix is fine, the final check below validates the leaf. */
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = '\0';
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) return err_set(err, "cannot create directory '%s': %s", p, strerror(errno));
+        *s = '/';
+    }
+    if (mkdir(p, 0777) != 0 && errno != EEXIST) return err_set(err, "cannot create directory '%s': %s", p, strerror(errno));
+    struct stat st;
+    if (stat(p, &st) != 0) return err_set(err, "cannot create directory '%s': %s", p, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return err_set(err, "cannot create directory '%s': a file of that name exists", p);
+    return 0;
+}
+
+int h5io_probe_create(const char *path, const char *what, Err *err) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (fd < 0) return err_set(err, "cannot write %s '%s': %s", what, path, strerror(errno));
+    close(fd);
+    return 0;
+}
+
+static int fsync_path(const char *path, int flags, Err *err) {
+    int fd = open(path, flags);
+    if (fd < 0) return err_set(err, "cannot open '%s' to sync it: %s", path, strerror(errno));
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    if (rc != 0) return err_set(err, "cannot sync '%s': %s", path, strerror(e));
+    return 0;
+}
+
+int h5io_commit(const char *tmp, const char *final, Err *err) {
+    char d[PATH_MAX];
+    h5io_copy(d, sizeof d, final);
+    const char *dir = dirname(d);
+    if (fsync_path(tmp, O_RDONLY, err)) return -1;
+    if (fsync_path(dir, O_RDONLY | O_DIRECTORY, err)) return -1;
+    if (rename(tmp, final) != 0) return err_set(err, "cannot rename '%s' to '%s': %s", tmp, final, strerror(errno));
+    return fsync_path(dir, O_RDONLY | O_DIRECTORY, err);
+}
+
+/* Writes a scalar attribute of file type `ftype` from memory type `mtype`, replacing any old one. */
+static int attr_set(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *value) {
+    if (H5Aexists(obj, name) > 0 && H5Adelete(obj, name) < 0) return -1;
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = (a >= 0 && H5Awrite(a, mtype, value) >= 0) ? 0 : -1;
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    return rc;
+}
+
+int h5io_attr_set_str(hid_t obj, const char *name, const char *value) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    int rc = attr_set(obj, name, t, t, &value);
+    H5Tclose(t);
+    return rc;
+}
+
+int h5io_attr_set_i64(hid_t obj, const char *name, int64_t value) {
+    return attr_set(obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value);
+}
+
+int h5io_attr_set_u64(hid_t obj, const char *name, uint64_t value) {
+    return attr_set(obj, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &value);
+}
+
+int h5io_attr_set_f64(hid_t obj, const char *name, double value) {
+    return attr_set(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
+}
+
+/* Opens attribute `name` if it exists and is a scalar (or 1-element) of class `cls`; returns its id
+ * and the file type in *ftype, or -1. */
+static hid_t attr_open(hid_t obj, const char *name, H5T_class_t cls, hid_t *ftype) {
+    if (H5Aexists(obj, name) <= 0) return -1;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0) return -1;
+    hid_t sp = H5Aget_space(a);
+    hssize_t npts = H5Sget_simple_extent_npoints(sp);
+    H5Sclose(sp);
+    hid_t t = H5Aget_type(a);
+    if (npts != 1 || H5Tget_class(t) != cls) {
+        H5Tclose(t);
+        H5Aclose(a);
+        return -1;
+    }
+    *ftype = t;
+    return a;
+}
+
+int h5io_attr_get_str(hid_t obj, const char *name, char *buf, size_t n) {
+    hid_t ft;
+    hid_t a = attr_open(obj, name, H5T_STRING, &ft);
+    if (a < 0) return -1;
+    int rc = -1;
+    /* The memory type copies the file type: HDF5 converts neither ASCII<->UTF-8 nor vlen<->fixed. */
+    hid_t mt = H5Tcopy(ft);
+    if (H5Tis_variable_str(ft) > 0) {
+        char *s = NULL;
+        if (H5Aread(a, mt, &s) >= 0) {
+            h5io_copy(buf, n, s ? s : "");
+            H5free_memory(s);
+            rc = 0;
+        }
+    } else {
+        size_t sz = H5Tget_size(ft);
+        char *s = callocCheck(sz + 1, 1);
+        H5Tset_size(mt, sz + 1);
+        H5Tset_strpad(mt, H5T_STR_NULLTERM);
+        if (H5Aread(a, mt, s) >= 0) {
+            h5io_copy(buf, n, s);
+            rc = 0;
+        }
+        free(s);
+    }
+    H5Tclose(mt);
+    H5Tclose(ft);
+    H5Aclose(a);
+    return rc;
+}
+
+static int attr_get_int(hid_t obj, const char *name, hid_t mtype, void *value) {
+    hid_t ft;
+    hid_t a = attr_open(obj, name, H5T_INTEGER, &ft);
+    if (a < 0) return -1;
+    int rc = H5Aread(a, mtype, value) >= 0 ? 0 : -1;
+    H5Tclose(ft);
+    H5Aclose(a);
+    return rc;
+}
+
+int h5io_attr_get_i64(hid_t obj, const char *name, int64_t *value) {
+    return attr_get_int(obj, name, H5T_NATIVE_INT64, value);
+}
+
+int h5io_attr_get_u64(hid_t obj, const char *name, uint64_t *value) {
+    return attr_get_int(obj, name, H5T_NATIVE_UINT64, value);
+}
+
+int h5io_list(hid_t g, char (**names)[H5IO_NAME_MAX]) {
+    H5G_info_t info;
+    *names = NULL;
+    if (H5Gget_info(g, &info) < 0) return 0;
+    unsigned crt = 0;
+    hid_t pl = H5Gget_create_plist(g);
+    if (pl >= 0) {
+        H5Pget_link_creation_order(pl, &crt);
+        H5Pclose(pl);
+    }
+    H5_index_t idx = (crt & H5P_CRT_ORDER_INDEXED) ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME;
+    int n = (int)info.nlinks;
+    *names = callocCheck(n ? (size_t)n : 1, H5IO_NAME_MAX);
+    for (int i = 0; i < n; i++)
+        H5Lget_name_by_idx(g, ".", idx, H5_ITER_INC, (hsize_t)i, (*names)[i], H5IO_NAME_MAX, H5P_DEFAULT);
+    return n;
+}

@@ -1,0 +1,56 @@
+/* h5io.h — small file-system and HDF5 helpers shared by the run log, checkpoints and reports.
+ *
+ * Durable commit of a file (fsync file, fsync dir, rename, fsync dir), mkdir -p, a writability
+ * probe that yields a clean errno, and scalar root attributes (read and overwrite).
+ * Deliberately left out: anything specific to one file kind (that lives in runlog/checkpoint/report).
+ */
+#ifndef CLIPLAB_LOG_H5IO_H
+#define CLIPLAB_LOG_H5IO_H
+
+#include <hdf5.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/check.h"
+
+/* Turns off HDF5's automatic error-stack printing (idempotent): every failure is reported by us
+ * as one line instead of a multi-screen stack. */
+void h5io_quiet(void);
+
+/* The most specific message of the current HDF5 error stack, e.g. "No space left on device", for
+ * one-line reports; call right after the failing HDF5 call. Empty string if the stack is empty. */
+void h5io_error(char *buf, size_t n);
+
+/* Copies src into dst[n], truncating; dst is always NUL-terminated. */
+void h5io_copy(char *dst, size_t n, const char *src);
+
+/* mkdir -p; one-line error naming the component that could not be created. */
+int h5io_mkdirs(const char *dir, Err *err);
+
+/* Creates (truncating) `path` with open(2) so a failure reports a real errno ("Permission denied",
+ * "Not a directory", ...) rather than an HDF5 stack. `what` names the file kind in the message. */
+int h5io_probe_create(const char *path, const char *what, Err *err);
+
+/* fsync(tmp), fsync(dir), rename(tmp, final), fsync(dir): after it returns 0, `final` holds the
+ * complete file even across a power loss, and a crash before it leaves the old `final` intact. */
+int h5io_commit(const char *tmp, const char *final, Err *err);
+
+/* Root (or any object's) scalar attributes; setters replace an existing attribute of that name and
+ * return 0 or -1 (HDF5 failure). Strings are variable-length UTF-8 (h5py reads them as str). */
+int h5io_attr_set_str(hid_t obj, const char *name, const char *value);
+int h5io_attr_set_i64(hid_t obj, const char *name, int64_t value);
+int h5io_attr_set_u64(hid_t obj, const char *name, uint64_t value);
+int h5io_attr_set_f64(hid_t obj, const char *name, double value);
+
+/* Getters return 0, or -1 if missing / not a scalar of a compatible class. Strings accept both
+ * variable- and fixed-length storage and are truncated to n-1 bytes. */
+int h5io_attr_get_str(hid_t obj, const char *name, char *buf, size_t n);
+int h5io_attr_get_i64(hid_t obj, const char *name, int64_t *value);
+int h5io_attr_get_u64(hid_t obj, const char *name, uint64_t *value);
+
+/* Names of the links in group `g`, in creation order when the group tracks it, else by name.
+ * Returns the count; *names is one malloc'd block of count NUL-terminated slots of H5IO_NAME_MAX. */
+#define H5IO_NAME_MAX 64
+int h5io_list(hid_t g, char (**names)[H5IO_NAME_MAX]);
+
+#endif

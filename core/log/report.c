@@ -1,0 +1,479 @@
+/* report.c — scan finished run files, print the run table with aggregates over seeds, export TSV
+ * (see report.h).
+ * Deliberately left out: caching of parsed files (a results folder holds tens to hundreds of runs,
+ * each read in milliseconds).
+ */
+#include "report.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "h5io.h"
+#include "runlog.h"
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Reads every scalar numeric dataset of /summary (missing group = no summary, e.g. a failed run). */
+static void read_summary(hid_t f, RunInfo *r) {
+    if (H5Lexists(f, "summary", H5P_DEFAULT) <= 0) return;
+    hid_t g = H5Gopen2(f, "summary", H5P_DEFAULT);
+    if (g < 0) return;
+    char(*names)[H5IO_NAME_MAX];
+    int n = h5io_list(g, &names);
+    r->summary_names = callocCheck(n ? (size_t)n : 1, sizeof *r->summary_names);
+    r->summary_values = callocCheck(n ? (size_t)n : 1, sizeof *r->summary_values);
+    for (int i = 0; i < n; i++) {
+        hid_t d = H5Dopen2(g, names[i], H5P_DEFAULT);
+        double v;
+        if (d >= 0 && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v) >= 0) {
+            h5io_copy(r->summary_names[r->n_summary], sizeof *r->summary_names, names[i]);
+            r->summary_values[r->n_summary++] = v;
+        }
+        if (d >= 0) H5Dclose(d);
+    }
+    free(names);
+    H5Gclose(g);
+}
+
+/* Fills r from the run file at path; -1 (with a warning on stderr) if it is not a readable run. */
+static int read_run(const char *path, const char *file_name, RunInfo *r) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) {
+        fprintf(stderr, "warning: skipping '%s': not a readable HDF5 file\n", path);
+        return -1;
+    }
+    char fmt[32] = "";
+    if (h5io_attr_get_str(f, "format", fmt, sizeof fmt) || strcmp(fmt, RUNLOG_FORMAT) != 0) {
+        fprintf(stderr, "warning: skipping '%s': not a cliplab run file (no format=\"%s\" attribute)\n", path, RUNLOG_FORMAT);
+        H5Fclose(f);
+        return -1;
+    }
+    memset(r, 0, sizeof *r);
+    snprintf(r->run_id, sizeof r->run_id, "%.*s", (int)(strlen(file_name) - 3), file_name);
+    h5io_copy(r->path, sizeof r->path, path);
+    if (h5io_attr_get_str(f, "status", r->status, sizeof r->status)) snprintf(r->status, sizeof r->status, "unknown");
+    if (h5io_attr_get_str(f, "swept", r->swept, sizeof r->swept)) r->swept[0] = '\0';
+    int64_t seed;
+    r->seed = h5io_attr_get_i64(f, "seed", &seed) ? -1 : (long)seed;
+    read_summary(f, r);
+    H5Fclose(f);
+    return 0;
+}
+
+int report_scan(const char *dir, RunInfo **runs, int *n_runs, Err *err) {
+    h5io_quiet();
+    *runs = NULL;
+    *n_runs = 0;
+    DIR *d = opendir(dir);
+    if (!d) return err_set(err, "cannot read results directory '%s': %s", dir, strerror(errno));
+    char **names = NULL;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!ends_with(e->d_name, ".h5") || ends_with(e->d_name, ".ckpt.h5")) continue;
+        names = reallocCheck(names, (size_t)(n + 1) * sizeof *names);
+        names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    if (n > 0) qsort(names, (size_t)n, sizeof *names, cmp_str);
+    *runs = callocCheck(n ? (size_t)n : 1, sizeof **runs);
+    for (int i = 0; i < n; i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (read_run(path, names[i], &(*runs)[*n_runs]) == 0) (*n_runs)++;
+        free(names[i]);
+    }
+    free(names);
+    return 0;
+}
+
+void report_free(RunInfo *runs, int n) {
+    for (int i = 0; i < n; i++) {
+        free(runs[i].summary_names);
+        free(runs[i].summary_values);
+    }
+    free(runs);
+}
+
+long report_read_series(const char *path, const char *group, const char *name, double **out) {
+    h5io_quiet();
+    *out = NULL;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return -1;
+    char full[256];
+    snprintf(full, sizeof full, "/%s/%s", group, name);
+    long n = -1;
+    /* H5Lexists on "/g/x" fails (not just returns 0) when /g is missing, hence both checks. */
+    if (H5Lexists(f, group, H5P_DEFAULT) > 0 && H5Lexists(f, full, H5P_DEFAULT) > 0) {
+        hid_t d = H5Dopen2(f, full, H5P_DEFAULT);
+        hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
+        hssize_t npts = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+        if (npts >= 0) {
+            *out = mallocCheck((size_t)npts * sizeof **out);
+            if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) >= 0) {
+                n = (long)npts;
+            } else {
+                free(*out);
+                *out = NULL;
+            }
+        }
+        if (sp >= 0) H5Sclose(sp);
+        if (d >= 0) H5Dclose(d);
+    }
+    H5Fclose(f);
+    return n;
+}
+
+void report_config_key(const char *swept, char *out, size_t n) {
+    size_t len = 0;
+    out[0] = '\0';
+    const char *s = swept;
+    while (*s) {
+        size_t m = strcspn(s, ",");
+        if (!(m >= 5 && strncmp(s, "seed=", 5) == 0)) {
+            len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s%.*s", len ? "," : "", (int)m, s);
+            if (len >= n) len = n - 1;
+        }
+        s += m + (s[m] == ',');
+    }
+}
+
+/* cfg[i] = index of the first run with the same configuration key as run i. */
+static void config_ids(const RunInfo *runs, int n, int *cfg) {
+    char(*keys)[512] = mallocCheck((n ? (size_t)n : 1) * sizeof *keys);
+    for (int i = 0; i < n; i++) {
+        report_config_key(runs[i].swept, keys[i], sizeof keys[i]);
+        cfg[i] = i;
+        for (int j = 0; j < i; j++)
+            if (strcmp(keys[i], keys[j]) == 0) {
+                cfg[i] = j;
+                break;
+            }
+    }
+    free(keys);
+}
+
+static int is_completed(const RunInfo *r) { return strcmp(r->status, "completed") == 0; }
+
+static int summary_get(const RunInfo *r, const char *name, double *v) {
+    for (int i = 0; i < r->n_summary; i++)
+        if (strcmp(r->summary_names[i], name) == 0) {
+            *v = r->summary_values[i];
+            return 0;
+        }
+    return -1;
+}
+
+/* Display width of UTF-8 text: "±" is two bytes but one column. */
+static int text_width(const char *s) {
+    int w = 0;
+    for (; *s; s++) w += ((unsigned char)*s & 0xC0) != 0x80;
+    return w;
+}
+
+#define CELL_MAX 160
+
+/* Prints rows x cols cells (row-major, the first row being the header) as aligned columns with a
+ * two-space gutter and no trailing blanks; frees the cells. */
+static void print_table(FILE *f, char (*cell)[CELL_MAX], int rows, int cols) {
+    int *width = callocCheck((size_t)cols, sizeof *width);
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            if (text_width(cell[(size_t)r * cols + c]) > width[c]) width[c] = text_width(cell[(size_t)r * cols + c]);
+    for (int r = 0; r < rows; r++) {
+        for (int c = 0; c < cols; c++) {
+            const char *s = cell[(size_t)r * cols + c];
+            fputs(s, f);
+            if (c < cols - 1) fprintf(f, "%*s", width[c] - text_width(s) + 2, "");
+        }
+        fputc('\n', f);
+    }
+    free(width);
+    free(cell);
+}
+
+/* Metric names to show: the given ones, or the union of summary names in first-appearance order. */
+static int metric_list(const RunInfo *runs, int n, const char *const *metrics, int n_metrics, const char ***out) {
+    const char **names = mallocCheck(sizeof *names);
+    int count = 0;
+    if (metrics && n_metrics > 0) {
+        names = reallocCheck(names, (size_t)n_metrics * sizeof *names);
+        for (int i = 0; i < n_metrics; i++) names[count++] = metrics[i];
+    } else {
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < runs[i].n_summary; k++) {
+                int seen = 0;
+                for (int j = 0; j < count && !seen; j++) seen = strcmp(names[j], runs[i].summary_names[k]) == 0;
+                if (seen) continue;
+                names = reallocCheck(names, (size_t)(count + 1) * sizeof *names);
+                names[count++] = runs[i].summary_names[k];
+            }
+    }
+    *out = names;
+    return count;
+}
+
+/* "mean ± std [min..max]" of metric over the completed runs of configuration c (std: sample,
+ * n-1; "-" with one value), with "(n=k)" when fewer than n_cfg runs have a finite value. */
+static void aggregate_cell(char *buf, size_t cap, const RunInfo *runs, int n, const int *cfg, int c, int n_cfg,
+                           const char *metric) {
+    double sum = 0, sum2 = 0, lo = INFINITY, hi = -INFINITY, v;
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (cfg[i] != c || !is_completed(&runs[i]) || summary_get(&runs[i], metric, &v) || isnan(v)) continue;
+        sum += v;
+        lo = fmin(lo, v);
+        hi = fmax(hi, v);
+        k++;
+    }
+    if (k == 0) {
+        snprintf(buf, cap, "-");
+        return;
+    }
+    double mean = sum / k;
+    for (int i = 0; i < n; i++)
+        if (cfg[i] == c && is_completed(&runs[i]) && summary_get(&runs[i], metric, &v) == 0 && !isnan(v))
+            sum2 += (v - mean) * (v - mean);
+    char std[32] = "-", count[32] = "";
+    if (k > 1) snprintf(std, sizeof std, "%.5g", sqrt(sum2 / (k - 1)));
+    if (k < n_cfg) snprintf(count, sizeof count, " (n=%d)", k);
+    snprintf(buf, cap, "%.5g ± %s [%.5g..%.5g]%s", mean, std, lo, hi, count);
+}
+
+void report_print(FILE *f, const RunInfo *runs, int n, const char *const *metrics, int n_metrics) {
+    const char **names;
+    int nm = metric_list(runs, n, metrics, n_metrics, &names);
+    int ncol = 4 + nm;
+    /* Cells are formatted first so that every column can be padded to its widest entry. */
+    int rows = n + 1;
+    char(*cell)[CELL_MAX] = callocCheck((size_t)rows * (size_t)ncol, CELL_MAX);
+    const char *head[4] = {"run_id", "swept", "seed", "status"};
+    for (int c = 0; c < ncol; c++) h5io_copy(cell[c], CELL_MAX, c < 4 ? head[c] : names[c - 4]);
+    for (int i = 0; i < n; i++) {
+        char(*row)[CELL_MAX] = cell + (size_t)(i + 1) * ncol;
+        h5io_copy(row[0], CELL_MAX, runs[i].run_id);
+        h5io_copy(row[1], CELL_MAX, runs[i].swept[0] ? runs[i].swept : "-");
+        snprintf(row[2], CELL_MAX, "%ld", runs[i].seed);
+        h5io_copy(row[3], CELL_MAX, runs[i].status);
+        for (int m = 0; m < nm; m++) {
+            double v;
+            if (summary_get(&runs[i], names[m], &v)) snprintf(row[4 + m], CELL_MAX, "-");
+            else snprintf(row[4 + m], CELL_MAX, "%.5g", v);
+        }
+    }
+    print_table(f, cell, rows, ncol);
+
+    /* Aggregates: one row per configuration, columns config, n, excluded, then the metrics. */
+    int *cfg = mallocCheck((n ? (size_t)n : 1) * sizeof *cfg);
+    config_ids(runs, n, cfg);
+    int n_cfg = 0;
+    for (int i = 0; i < n; i++) n_cfg += cfg[i] == i;
+    int acol = 3 + nm;
+    rows = n_cfg + 1;
+    cell = callocCheck((size_t)rows * (size_t)acol, CELL_MAX);
+    const char *ahead[3] = {"config", "n", "excluded"};
+    for (int c = 0; c < acol; c++) h5io_copy(cell[c], CELL_MAX, c < 3 ? ahead[c] : names[c - 3]);
+    int r = 1;
+    for (int i = 0; i < n; i++) {
+        if (cfg[i] != i) continue;
+        int done = 0, other = 0;
+        for (int j = 0; j < n; j++)
+            if (cfg[j] == i) {
+                done += is_completed(&runs[j]);
+                other += !is_completed(&runs[j]);
+            }
+        char(*row)[CELL_MAX] = cell + (size_t)r * acol;
+        char key[512];
+        report_config_key(runs[i].swept, key, sizeof key);
+        h5io_copy(row[0], CELL_MAX, key[0] ? key : "(all)");
+        snprintf(row[1], CELL_MAX, "%d", done);
+        snprintf(row[2], CELL_MAX, "%d", other);
+        for (int m = 0; m < nm; m++) aggregate_cell(row[3 + m], CELL_MAX, runs, n, cfg, i, done, names[m]);
+        r++;
+    }
+    fprintf(f, "\naggregate over seeds per configuration (completed runs: mean ± sample std [min..max]):\n");
+    print_table(f, cell, rows, acol);
+    free(cfg);
+    free(names);
+}
+
+/* The series of one group of one run file: columns in logging order. */
+typedef struct {
+    int n;
+    char (*names)[H5IO_NAME_MAX];
+    double **cols;
+    long *lens;
+    long rows; /* longest column */
+} Table;
+
+static void table_read(const char *path, const char *group, Table *t) {
+    memset(t, 0, sizeof *t);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return;
+    hid_t g = H5Lexists(f, group, H5P_DEFAULT) > 0 ? H5Gopen2(f, group, H5P_DEFAULT) : -1;
+    if (g >= 0) {
+        t->n = h5io_list(g, &t->names);
+        H5Gclose(g);
+    }
+    H5Fclose(f);
+    t->cols = callocCheck(t->n ? (size_t)t->n : 1, sizeof *t->cols);
+    t->lens = callocCheck(t->n ? (size_t)t->n : 1, sizeof *t->lens);
+    for (int c = 0; c < t->n; c++) {
+        t->lens[c] = report_read_series(path, group, t->names[c], &t->cols[c]);
+        if (t->lens[c] < 0) t->lens[c] = 0;
+        if (t->lens[c] > t->rows) t->rows = t->lens[c];
+    }
+}
+
+static void table_free(Table *t) {
+    for (int c = 0; c < t->n; c++) free(t->cols[c]);
+    free(t->cols);
+    free(t->lens);
+    free(t->names);
+}
+
+static double table_at(const Table *t, int c, long row) { return row < t->lens[c] ? t->cols[c][row] : NAN; }
+
+static int table_find(const Table *t, const char *name) {
+    for (int c = 0; c < t->n; c++)
+        if (strcmp(t->names[c], name) == 0) return c;
+    return -1;
+}
+
+static void put_value(FILE *f, double v) {
+    if (isnan(v)) fputs("NaN", f);
+    else fprintf(f, "%.10g", v);
+}
+
+static const char *const EXPORT_GROUPS[] = {"train", "eval"};
+
+static int export_run(const RunInfo *r, const char *out_dir, const char *group, Err *err) {
+    Table t;
+    table_read(r->path, group, &t);
+    int rc = 0;
+    if (t.n > 0) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s.%s.tsv", out_dir, r->run_id, group);
+        FILE *f = fopen(path, "w");
+        if (!f) {
+            rc = err_set(err, "cannot write '%s': %s", path, strerror(errno));
+        } else {
+            for (int c = 0; c < t.n; c++) fprintf(f, "%s%s", c ? "\t" : "", t.names[c]);
+            fputc('\n', f);
+            for (long i = 0; i < t.rows; i++) {
+                for (int c = 0; c < t.n; c++) {
+                    if (c) fputc('\t', f);
+                    put_value(f, table_at(&t, c, i));
+                }
+                fputc('\n', f);
+            }
+            if (fclose(f) != 0) rc = err_set(err, "cannot write '%s': %s", path, strerror(errno));
+        }
+    }
+    table_free(&t);
+    return rc;
+}
+
+/* Columns shown once (as their mean) rather than as mean/min/max: they are the x axes. */
+static int is_axis(const char *name) { return strcmp(name, "step") == 0 || strcmp(name, "images") == 0; }
+
+/* <out>/<config>.<group>.agg.tsv over the completed runs of configuration c. */
+static int export_config(const RunInfo *runs, int n, const int *cfg, int c, const char *out_dir, const char *group, Err *err) {
+    Table *t = callocCheck((size_t)n, sizeof *t);
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (cfg[i] == c && is_completed(&runs[i])) table_read(runs[i].path, group, &t[k++]);
+    /* Union of column names, in the order the first run having each logged it. */
+    const char **cols = mallocCheck(sizeof *cols);
+    int nc = 0;
+    long rows = 0;
+    for (int j = 0; j < k; j++) {
+        if (t[j].rows > rows) rows = t[j].rows;
+        for (int q = 0; q < t[j].n; q++) {
+            int seen = 0;
+            for (int p = 0; p < nc && !seen; p++) seen = strcmp(cols[p], t[j].names[q]) == 0;
+            if (seen) continue;
+            cols = reallocCheck(cols, (size_t)(nc + 1) * sizeof *cols);
+            cols[nc++] = t[j].names[q];
+        }
+    }
+    int rc = 0;
+    if (nc > 0) {
+        char key[512], name[512], path[PATH_MAX];
+        report_config_key(runs[c].swept, key, sizeof key);
+        h5io_copy(name, sizeof name, key[0] ? key : "all");
+        for (char *s = name; *s; s++)
+            if (!(('a' <= *s && *s <= 'z') || ('A' <= *s && *s <= 'Z') || ('0' <= *s && *s <= '9') || strchr("._=-", *s))) *s = '_';
+        snprintf(path, sizeof path, "%s/%s.%s.agg.tsv", out_dir, name, group);
+        FILE *f = fopen(path, "w");
+        if (!f) {
+            rc = err_set(err, "cannot write '%s': %s", path, strerror(errno));
+        } else {
+            for (int p = 0; p < nc; p++) {
+                if (p) fputc('\t', f);
+                if (is_axis(cols[p])) fputs(cols[p], f);
+                else fprintf(f, "%s_mean\t%s_min\t%s_max", cols[p], cols[p], cols[p]);
+            }
+            fputs("\tn\n", f);
+            for (long row = 0; row < rows; row++) {
+                int have = 0;
+                for (int j = 0; j < k; j++) have += row < t[j].rows;
+                for (int p = 0; p < nc; p++) {
+                    double sum = 0, lo = INFINITY, hi = -INFINITY;
+                    int m = 0;
+                    for (int j = 0; j < k; j++) {
+                        int q = table_find(&t[j], cols[p]);
+                        double v = q < 0 ? NAN : table_at(&t[j], q, row);
+                        if (isnan(v)) continue;
+                        sum += v;
+                        lo = fmin(lo, v);
+                        hi = fmax(hi, v);
+                        m++;
+                    }
+                    if (p) fputc('\t', f);
+                    put_value(f, m ? sum / m : NAN);
+                    if (is_axis(cols[p])) continue;
+                    fputc('\t', f);
+                    put_value(f, m ? lo : NAN);
+                    fputc('\t', f);
+                    put_value(f, m ? hi : NAN);
+                }
+                fprintf(f, "\t%d\n", have);
+            }
+            if (fclose(f) != 0) rc = err_set(err, "cannot write '%s': %s", path, strerror(errno));
+        }
+    }
+    free(cols);
+    for (int j = 0; j < k; j++) table_free(&t[j]);
+    free(t);
+    return rc;
+}
+
+int report_export(const char *dir, const char *out_dir, Err *err) {
+    RunInfo *runs;
+    int n;
+    if (report_scan(dir, &runs, &n, err)) return -1;
+    if (h5io_mkdirs(out_dir, err)) {
+        report_free(runs, n);
+        return -1;
+    }
+    int *cfg = mallocCheck((n ? (size_t)n : 1) * sizeof *cfg);
+    config_ids(runs, n, cfg);
+    int rc = 0;
+    for (size_t g = 0; g < sizeof EXPORT_GROUPS / sizeof *EXPORT_GROUPS && rc == 0; g++) {
+        for (int i = 0; i < n && rc == 0; i++) rc = export_run(&runs[i], out_dir, EXPORT_GROUPS[g], err);
+        for (int i = 0; i < n && rc == 0; i++)
+            if (cfg[i] == i) rc = export_config(runs, n, cfg, i, out_dir, EXPORT_GROUPS[g], err);
+    }
+    free(cfg);
+    report_free(runs, n);
+    return rc;
+}

@@ -1,0 +1,51 @@
+/* report.h — reading finished run files back: the run table with aggregates over seeds
+ * (`cliplab report`) and TSV export for gnuplot (`cliplab export`).
+ *
+ * Only finished runs (<run_id>.h5) are read; .h5.tmp (running or crashed) and .ckpt.h5 are skipped.
+ * A corrupt or foreign .h5 is skipped with one warning line on stderr naming it, so one bad file
+ * never hides the good runs next to it. Runs are returned sorted by run id.
+ * Configurations: runs whose `swept` attribute is equal once its "seed=..." entry is removed.
+ * Aggregates use only runs with status "completed" and ignore NaN values.
+ * Deliberately left out: plotting (the gnuplot scripts in plots/ do it) and the ablation-specific answers (ratios,
+ * images-to-target), which the callers compute from these series.
+ */
+#ifndef CLIPLAB_LOG_REPORT_H
+#define CLIPLAB_LOG_REPORT_H
+
+#include <stdio.h>
+
+#include "common/check.h"
+
+typedef struct {
+    char run_id[128];  /* the file name without ".h5" */
+    char path[512];    /* the run file, for report_read_series */
+    char status[16];   /* "completed" | "diverged" | "failed" ("unknown" if absent) */
+    char swept[512];   /* "k=v,k=v" ("" if absent) */
+    long seed;         /* -1 if absent */
+    int n_summary;
+    char (*summary_names)[64];
+    double *summary_values;
+} RunInfo;
+
+/* Scans <dir>/ *.h5. Returns 0 (n_runs may be 0), or -1 + err if the directory cannot be read.
+ * Free the result with report_free. */
+int report_scan(const char *dir, RunInfo **runs, int *n_runs, Err *err);
+void report_free(RunInfo *runs, int n);
+/* Reads /<group>/<name> of a run file fully: returns the count and a malloc'd *out, or -1 (and
+ * *out = NULL) if the file or dataset is missing or unreadable. */
+long report_read_series(const char *path, const char *group, const char *name, double **out);
+/* The configuration key of a swept string: its entries minus "seed=...", order kept. */
+void report_config_key(const char *swept, char *out, size_t n);
+/* Run table (run id, swept, seed, status, metrics), then per configuration and metric
+ * "mean ± sample-std [min..max]" over its completed runs. metrics: summary names to show
+ * (NULL/0 = every name any run has, in order of first appearance). */
+void report_print(FILE *f, const RunInfo *runs, int n, const char *const *metrics, int n_metrics);
+/* Writes <out_dir>/<run_id>.<group>.tsv for every run and group with data (a header row of column
+ * names, then one row per logged row; NaN where a column is shorter) and, per configuration,
+ * <out_dir>/<config>.<group>.agg.tsv over its completed runs aligned by row index: columns step and
+ * images as their mean, every other column as <name>_mean, <name>_min, <name>_max, and n (runs
+ * having that row). <config> is the key with characters outside [A-Za-z0-9._=-] replaced by '_'
+ * ("all" when empty). Returns 0 or -1 + err (unreadable dir, unwritable out_dir). */
+int report_export(const char *dir, const char *out_dir, Err *err);
+
+#endif
