@@ -1,0 +1,282 @@
+/* probe.c — linear probe: multinomial logistic regression with L2 on frozen features, fitted by
+ * full-batch L-BFGS (as CLIP's sklearn probe), λ chosen on a validation split.
+ *
+ * Protocol: standardise with train statistics; for each λ of the grid train from zero on train,
+ * score on val; keep the val-argmax (ties to the larger λ); retrain from zero on train+val
+ * (restandardised with train+val statistics) and report test accuracy. Every λ starts from zero
+ * rather than warm-starting along the path, so each grid point is reproducible on its own.
+ *
+ * Deliberately left out: minibatch/stochastic training, class weights, a regularised bias,
+ * cross-validation folds, a strong-Wolfe line search (backtracking Armijo is enough for this
+ * smooth convex loss).
+ */
+#include "eval/probe.h"
+
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/check.h"
+
+const float PROBE_LAMBDAS[PROBE_N_LAMBDAS] = {1e-4f, 1e-3f, 1e-2f, 1e-1f, 1.0f};
+
+/* L-BFGS memory and stopping rules. FTOL is a relative decrease per iteration: the loss is computed
+ * from fp32 logits, so changes much below ~1e-7 relative are round-off, not progress. */
+#define LBFGS_M 10
+#define LBFGS_GTOL 1e-5
+#define LBFGS_FTOL 1e-7
+#define ARMIJO_C1 1e-4
+#define MAX_BACKTRACKS 40
+
+long probe_n_params(int d, int n_classes) { return (long)(d + 1) * n_classes; }
+
+static void check_labels(const int *y, int n, int n_classes) {
+    for (int i = 0; i < n; i++) CHECK(y[i] >= 0 && y[i] < n_classes, "label %d of row %d not in [0, %d)", y[i], i, n_classes);
+}
+
+void probe_standardize_fit(float *mean, float *inv_std, const float *x, int n, int d) {
+    CHECK(n > 0 && d > 0, "n=%d d=%d", n, d);
+    double *acc = callocCheck((size_t)d, sizeof(double));
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) acc[j] += x[(long)i * d + j];
+    for (int j = 0; j < d; j++) mean[j] = (float)(acc[j] / n);
+    memset(acc, 0, (size_t)d * sizeof(double));
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) {
+            double c = (double)x[(long)i * d + j] - mean[j];
+            acc[j] += c * c;
+        }
+    /* Features are embeddings of scale ~1e-2..1e1; a std below 1e-6 is a constant feature plus
+     * round-off, which scaling up would turn into noise. */
+    for (int j = 0; j < d; j++) {
+        double sd = sqrt(acc[j] / n);
+        inv_std[j] = sd > 1e-6 ? (float)(1.0 / sd) : 1.0f;
+    }
+    free(acc);
+}
+
+void probe_standardize_apply(float *out, const float *x, const float *mean, const float *inv_std, int n, int d) {
+    for (long i = 0; i < (long)n; i++)
+        for (int j = 0; j < d; j++) out[i * d + j] = (x[i * d + j] - mean[j]) * inv_std[j];
+}
+
+/* logits [n, C] = x [n, d] · W [d, C] + b [C] */
+static void probe_logits(float *logits, const float *params, const float *x, int n, int d, int C) {
+    const float *b = params + (long)d * C;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, C, d, 1.0f, x, d, params, C, 0.0f, logits, C);
+    for (long i = 0; i < (long)n; i++)
+        for (int c = 0; c < C; c++) logits[i * C + c] += b[c];
+}
+
+double probe_loss_grad(float *grad, float *logits, double *row_loss, const float *params, const float *x,
+                       const int *y, int n, int d, int C, float lambda) {
+    probe_logits(logits, params, x, n, d, C);
+    const float inv_n = 1.0f / (float)n;
+    /* Row-parallel softmax-xent; each row's loss goes to its own slot so the sum below has a fixed
+     * order and the loss is bitwise reproducible (the line search compares losses). */
+#pragma omp parallel for schedule(static) if ((long)n * C >= 32768)
+    for (int i = 0; i < n; i++) {
+        float *z = logits + (long)i * C;
+        float zmax = z[0];
+        for (int c = 1; c < C; c++) zmax = z[c] > zmax ? z[c] : zmax;
+        double sum = 0.0;
+        for (int c = 0; c < C; c++) sum += exp((double)(z[c] - zmax));
+        double lse = zmax + log(sum);
+        row_loss[i] = lse - z[y[i]];
+        if (grad) {
+            for (int c = 0; c < C; c++) z[c] = (float)exp((double)z[c] - lse) * inv_n;
+            z[y[i]] -= inv_n;
+        }
+    }
+    double loss = 0.0, reg = 0.0;
+    for (int i = 0; i < n; i++) loss += row_loss[i];
+    const long dC = (long)d * C;
+    for (long k = 0; k < dC; k++) reg += (double)params[k] * params[k];
+    if (grad) {
+        /* logits now hold dL/dlogits = (softmax - onehot)/n */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, C, n, 1.0f, x, d, logits, C, 1.0f, grad, C);
+        for (long k = 0; k < dC; k++) grad[k] += lambda * params[k];
+        float *gb = grad + dC;
+        for (long i = 0; i < (long)n; i++)
+            for (int c = 0; c < C; c++) gb[c] += logits[i * C + c];
+    }
+    return loss / n + 0.5 * lambda * reg;
+}
+
+static double dot(const float *a, const float *b, long n) {
+    double s = 0.0;
+    for (long k = 0; k < n; k++) s += (double)a[k] * b[k];
+    return s;
+}
+
+typedef struct {
+    const float *x;
+    const int *y;
+    int n, d, C;
+    float lambda;
+    float *logits;    /* [n, C] */
+    double *row_loss; /* [n] */
+} Objective;
+
+/* g [P] is overwritten with the gradient at p [P]. */
+static double objective_eval(Objective *o, float *g, const float *p) {
+    memset(g, 0, (size_t)probe_n_params(o->d, o->C) * sizeof(float));
+    return probe_loss_grad(g, o->logits, o->row_loss, p, o->x, o->y, o->n, o->d, o->C, o->lambda);
+}
+
+int probe_train(float *params, const float *x, const int *y, int n, int d, int n_classes, float lambda,
+                int max_iter) {
+    CHECK(n > 0 && d > 0 && n_classes > 0 && lambda >= 0.0f && max_iter >= 0, "n=%d d=%d classes=%d lambda=%g max_iter=%d",
+          n, d, n_classes, (double)lambda, max_iter);
+    check_labels(y, n, n_classes);
+    const long P = probe_n_params(d, n_classes);
+    Objective o = {x, y, n, d, n_classes, lambda, mallocCheck((size_t)n * n_classes * sizeof(float)),
+                   mallocCheck((size_t)n * sizeof(double))};
+    float *g = mallocCheck((size_t)P * sizeof(float)), *g_new = mallocCheck((size_t)P * sizeof(float));
+    float *p_new = mallocCheck((size_t)P * sizeof(float)), *dir = mallocCheck((size_t)P * sizeof(float));
+    float *S = mallocCheck((size_t)LBFGS_M * P * sizeof(float)), *Yd = mallocCheck((size_t)LBFGS_M * P * sizeof(float));
+    double rho[LBFGS_M], alpha[LBFGS_M];
+    int n_pairs = 0, newest = -1; /* ring buffer of (s, y) pairs */
+
+    double f = objective_eval(&o, g, params);
+    int it = 0;
+    for (; it < max_iter; it++) {
+        double gmax = 0.0;
+        for (long k = 0; k < P; k++) gmax = fmax(gmax, fabs(g[k]));
+        if (gmax <= LBFGS_GTOL) break;
+
+        /* two-loop recursion: dir = -H g */
+        for (long k = 0; k < P; k++) dir[k] = -g[k];
+        for (int j = 0; j < n_pairs; j++) {
+            int s = (newest - j + LBFGS_M) % LBFGS_M;
+            alpha[s] = rho[s] * dot(S + s * P, dir, P);
+            for (long k = 0; k < P; k++) dir[k] -= (float)alpha[s] * Yd[s * P + k];
+        }
+        /* initial Hessian scale: sᵀy/yᵀy of the newest pair; before any pair, a unit-length step */
+        double gamma = n_pairs ? 1.0 / (rho[newest] * dot(Yd + newest * P, Yd + newest * P, P))
+                               : 1.0 / sqrt(dot(g, g, P));
+        for (long k = 0; k < P; k++) dir[k] *= (float)gamma;
+        for (int j = n_pairs - 1; j >= 0; j--) {
+            int s = (newest - j + LBFGS_M) % LBFGS_M;
+            double beta = rho[s] * dot(Yd + s * P, dir, P);
+            for (long k = 0; k < P; k++) dir[k] += (float)(alpha[s] - beta) * S[s * P + k];
+        }
+        double gd = dot(g, dir, P);
+        if (!(gd < 0.0)) { /* lost descent (round-off): forget the memory, step along -g */
+            n_pairs = 0;
+            double inv_norm = 1.0 / sqrt(dot(g, g, P));
+            for (long k = 0; k < P; k++) dir[k] = (float)(-g[k] * inv_norm);
+            gd = dot(g, dir, P);
+        }
+
+        /* backtracking Armijo line search from the quasi-Newton step t = 1 */
+        double t = 1.0, f_new = f;
+        int accepted = 0;
+        for (int ls = 0; ls < MAX_BACKTRACKS && !accepted; ls++) {
+            for (long k = 0; k < P; k++) p_new[k] = params[k] + (float)t * dir[k];
+            f_new = objective_eval(&o, g_new, p_new);
+            accepted = f_new <= f + ARMIJO_C1 * t * gd;
+            t *= 0.5;
+        }
+        if (!accepted) break; /* no decrease representable in fp32: converged as far as it goes */
+
+        int s = (newest + 1) % LBFGS_M;
+        for (long k = 0; k < P; k++) {
+            S[s * P + k] = p_new[k] - params[k];
+            Yd[s * P + k] = g_new[k] - g[k];
+        }
+        double sy = dot(S + s * P, Yd + s * P, P);
+        if (sy > 1e-12 * dot(Yd + s * P, Yd + s * P, P) && sy > 0.0) { /* keep H positive definite */
+            rho[s] = 1.0 / sy;
+            newest = s;
+            n_pairs = n_pairs < LBFGS_M ? n_pairs + 1 : LBFGS_M;
+        }
+        memcpy(params, p_new, (size_t)P * sizeof(float));
+        float *tmp = g;
+        g = g_new;
+        g_new = tmp;
+        double f_prev = f;
+        f = f_new;
+        if (f_prev - f <= LBFGS_FTOL * fmax(1.0, fabs(f))) {
+            it++;
+            break;
+        }
+    }
+    free(o.logits);
+    free(o.row_loss);
+    free(g);
+    free(g_new);
+    free(p_new);
+    free(dir);
+    free(S);
+    free(Yd);
+    return it;
+}
+
+float probe_accuracy(const float *params, const float *x, const int *y, int n, int d, int n_classes) {
+    CHECK(n > 0 && d > 0 && n_classes > 0, "n=%d d=%d classes=%d", n, d, n_classes);
+    check_labels(y, n, n_classes);
+    float *logits = mallocCheck((size_t)n * n_classes * sizeof(float));
+    probe_logits(logits, params, x, n, d, n_classes);
+    long correct = 0;
+    for (long i = 0; i < (long)n; i++) {
+        const float *z = logits + i * n_classes;
+        int best = 0; /* ties go to the lowest class index */
+        for (int c = 1; c < n_classes; c++)
+            if (z[c] > z[best]) best = c;
+        correct += best == y[i];
+    }
+    free(logits);
+    return (float)((double)correct / n);
+}
+
+ProbeResult probe_fit_eval(const float *train_x, const int *train_y, int n_train, const float *val_x,
+                           const int *val_y, int n_val, const float *test_x, const int *test_y, int n_test,
+                           int d, int n_classes) {
+    CHECK(n_train > 0 && n_val > 0 && n_test > 0 && d > 0 && n_classes > 0, "n_train=%d n_val=%d n_test=%d d=%d classes=%d",
+          n_train, n_val, n_test, d, n_classes);
+    const long P = probe_n_params(d, n_classes);
+    const long n_all = (long)n_train + n_val;
+    float *mean = mallocCheck((size_t)d * sizeof(float)), *inv_std = mallocCheck((size_t)d * sizeof(float));
+    float *xs = mallocCheck((size_t)n_all * d * sizeof(float)); /* standardised train rows, then val rows */
+    float *test_s = mallocCheck((size_t)n_test * d * sizeof(float));
+    int *y_all = mallocCheck((size_t)n_all * sizeof(int));
+    float *params = mallocCheck((size_t)P * sizeof(float));
+    float *val_s = xs + (long)n_train * d;
+
+    probe_standardize_fit(mean, inv_std, train_x, n_train, d);
+    probe_standardize_apply(xs, train_x, mean, inv_std, n_train, d);
+    probe_standardize_apply(val_s, val_x, mean, inv_std, n_val, d);
+    ProbeResult r = {0.0f, -1.0f, PROBE_LAMBDAS[0]};
+    for (int l = 0; l < PROBE_N_LAMBDAS; l++) {
+        memset(params, 0, (size_t)P * sizeof(float));
+        probe_train(params, xs, train_y, n_train, d, n_classes, PROBE_LAMBDAS[l], PROBE_MAX_ITER);
+        float acc = probe_accuracy(params, val_s, val_y, n_val, d, n_classes);
+        if (acc >= r.val_acc) { /* ascending grid: >= sends ties to the larger λ */
+            r.val_acc = acc;
+            r.lambda = PROBE_LAMBDAS[l];
+        }
+    }
+
+    memcpy(xs, train_x, (size_t)n_train * d * sizeof(float));
+    memcpy(val_s, val_x, (size_t)n_val * d * sizeof(float));
+    memcpy(y_all, train_y, (size_t)n_train * sizeof(int));
+    memcpy(y_all + n_train, val_y, (size_t)n_val * sizeof(int));
+    CHECK(n_all <= 2147483647L, "train+val rows overflow int");
+    probe_standardize_fit(mean, inv_std, xs, (int)n_all, d);
+    probe_standardize_apply(xs, xs, mean, inv_std, (int)n_all, d);
+    probe_standardize_apply(test_s, test_x, mean, inv_std, n_test, d);
+    memset(params, 0, (size_t)P * sizeof(float));
+    probe_train(params, xs, y_all, (int)n_all, d, n_classes, r.lambda, PROBE_MAX_ITER);
+    r.test_acc = probe_accuracy(params, test_s, test_y, n_test, d, n_classes);
+
+    free(mean);
+    free(inv_std);
+    free(xs);
+    free(test_s);
+    free(y_all);
+    free(params);
+    return r;
+}
