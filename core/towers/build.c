@@ -1,0 +1,88 @@
+/* build.c — named parameter/activation declaration and activation-gradient zeroing (see build.h). */
+#include "build.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/check.h"
+
+static void vformat_name(char *name, const char *fmt, va_list ap) {
+    int n = vsnprintf(name, TENSOR_NAME_MAX, fmt, ap);
+    CHECK(n > 0 && n < TENSOR_NAME_MAX, "tensor name too long (format '%s')", fmt);
+}
+
+void build_param(Tensors *params, float **value, float **grad, int flags, int ndim, const int *shape,
+                 const char *fmt, ...) {
+    char name[TENSOR_NAME_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vformat_name(name, fmt, ap);
+    va_end(ap);
+    tensors_add(params, name, ndim, shape, flags, value, grad);
+}
+
+void build_acts_init(BuildActs *ba, Tensors *acts, int max_batch) {
+    CHECK(max_batch > 0, "max_batch = %d", max_batch);
+    memset(ba, 0, sizeof *ba);
+    ba->acts = acts;
+    ba->max_batch = max_batch;
+}
+
+void build_act(BuildActs *ba, float **value, float **grad, size_t per_sample, const char *fmt, ...) {
+    char name[TENSOR_NAME_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vformat_name(name, fmt, ap);
+    va_end(ap);
+    CHECK(per_sample > 0 && per_sample <= (size_t)0x7fffffff, "activation '%s': %zu floats per sample", name,
+          per_sample);
+    tensors_add2(ba->acts, name, ba->max_batch, (int)per_sample, 0, value, grad);
+    if (!grad) return;
+    if (ba->n == ba->cap) {
+        ba->cap = ba->cap ? 2 * ba->cap : 16;
+        ba->grads = reallocCheck(ba->grads, (size_t)ba->cap * sizeof *ba->grads);
+    }
+    ba->grads[ba->n++] = (BuildActGrad){grad, per_sample};
+}
+
+void build_acts_zero_grads(const BuildActs *ba, int B) {
+    CHECK(B >= 0 && B <= ba->max_batch, "batch %d > max_batch %d", B, ba->max_batch);
+    for (int i = 0; i < ba->n; i++) {
+        CHECK(*ba->grads[i].grad != NULL, "activations used before tensors_alloc");
+        memset(*ba->grads[i].grad, 0, (size_t)B * ba->grads[i].per_sample * sizeof(float));
+    }
+}
+
+void build_acts_free(BuildActs *ba) {
+    free(ba->grads);
+    memset(ba, 0, sizeof *ba);
+}
+
+void build_fill_const(float *weight, size_t n, float value) {
+    for (size_t i = 0; i < n; i++) weight[i] = value;
+}
+
+int build_err_unknown(Err *err, const char *what, const char *got, const char *valid) {
+    return err_set(err, "unknown %s '%s'; valid: %s", what, got, valid);
+}
+
+void build_numbered_list(char *out, size_t cap, const char *stem, int n) {
+    size_t len = 0;
+    out[0] = '\0';
+    for (int k = 1; k <= n && len < cap; k++) {
+        int w = snprintf(out + len, cap - len, "%s%s%d", k > 1 ? ", " : "", stem, k);
+        if (w < 0) break;
+        len += (size_t)w;
+    }
+}
+
+int build_parse_numbered(const char *name, const char *stem, int n) {
+    char want[TENSOR_NAME_MAX];
+    for (int k = 1; k <= n; k++) {
+        snprintf(want, sizeof want, "%s%d", stem, k);
+        if (!strcmp(name, want)) return k;
+    }
+    return 0;
+}

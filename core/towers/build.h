@@ -1,0 +1,55 @@
+/* build.h — build-time helpers shared by the towers and the heads.
+ *
+ * Models declare parameters and activations in Tensors tables (common/tensors.h) under formatted
+ * names, and a backward must zero the activation gradients it accumulates into (every kernel
+ * backward does +=). BuildActs remembers, per tower, which activation gradients exist and how many
+ * floats one sample owns, so the backward zeroes exactly the first B samples and nothing else
+ * (other towers share the same activation table).
+ * Deliberately left out: parameter initialisation (each model knows its own fan-ins).
+ */
+#ifndef CLIPLAB_TOWERS_BUILD_H
+#define CLIPLAB_TOWERS_BUILD_H
+
+#include <stddef.h>
+
+#include "common/check.h"
+#include "common/tensors.h"
+
+/* Declares a parameter of shape shape[0..ndim) named by printf-style fmt; value/grad are the struct
+ * fields tensors_alloc will point at its value and gradient. */
+void build_param(Tensors *params, float **value, float **grad, int flags, int ndim, const int *shape,
+                 const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+typedef struct {
+    float **grad;      /* the field bound to the gradient (its storage exists after tensors_alloc) */
+    size_t per_sample; /* floats per sample */
+} BuildActGrad;
+
+typedef struct {
+    Tensors *acts;
+    int max_batch;
+    BuildActGrad *grads;
+    int n, cap;
+} BuildActs;
+
+void build_acts_init(BuildActs *ba, Tensors *acts, int max_batch);
+/* Declares a batch-first activation [max_batch, per_sample] named by fmt; grad may be NULL when no
+ * gradient is needed (saved statistics, buffers whose gradient is routed elsewhere). */
+void build_act(BuildActs *ba, float **value, float **grad, size_t per_sample, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Zeroes the first B samples of every gradient declared through ba. */
+void build_acts_zero_grads(const BuildActs *ba, int B);
+void build_acts_free(BuildActs *ba);
+
+/* Names chosen by the user (taps, kinds) are resolved at build time; a wrong one is one line:
+ * err = "unknown <what> '<got>'; valid: <valid>". Returns -1 (like err_set). */
+int build_err_unknown(Err *err, const char *what, const char *got, const char *valid);
+/* out[cap] = "<stem>1, <stem>2, ..., <stem>n" */
+void build_numbered_list(char *out, size_t cap, const char *stem, int n);
+/* k in 1..n when name is exactly "<stem>k", else 0 */
+int build_parse_numbered(const char *name, const char *stem, int n);
+
+/* weight [n] = value */
+void build_fill_const(float *weight, size_t n, float value);
+
+#endif

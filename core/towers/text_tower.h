@@ -1,0 +1,64 @@
+/* text_tower.h — text encoders behind one vtable: tokens [B, T] -> features [B, dim].
+ *
+ * Kinds (registry in text_tower.c):
+ *  - "transformer": transformer.h with no prefix; features = final-LN hidden state at the EOS
+ *    position lengths[b]-1 (CLIP's EOT token). Taps "txt.blockK" (1-based; "" = last block): the
+ *    blocks above K are not built, the final LN follows block K.
+ *  - "cbow": mean of word embeddings over the positions t < lengths[b] (BOS and EOS included: they
+ *    are in every caption, so they only add a length-dependent offset the linear layer can use;
+ *    PAD positions are masked out), then a linear layer width -> width with bias. No taps ("" only).
+ * Parameter names start with "txt.".
+ * Deliberately left out: tokenisation (data/), pooling choices other than EOS / mean.
+ */
+#ifndef CLIPLAB_TOWERS_TEXT_TOWER_H
+#define CLIPLAB_TOWERS_TEXT_TOWER_H
+
+#include "common/check.h"
+#include "common/rng.h"
+#include "common/tensors.h"
+
+typedef struct {
+    char kind[16]; /* "transformer" | "cbow" */
+    int vocab, context, width, layers, heads;
+} TextTowerConfig;
+
+typedef struct TextTower TextTower;
+
+typedef struct TextTowerOps {
+    const char *name;
+    /* validates cfg and tap (user input: NULL + err), declares params/acts for max_batch */
+    TextTower *(*create)(const TextTowerConfig *cfg, const char *tap, int max_batch, Tensors *params, Tensors *acts,
+                         Err *err);
+    void (*init)(TextTower *t, Rng *rng);
+    const float *(*forward)(TextTower *t, const int *tokens, const int *lengths, int B);
+    void (*backward)(TextTower *t, const float *dfeat, int B);
+    void (*free)(TextTower *t);
+} TextTowerOps;
+
+/* Instances start with this struct; dim = feature width. */
+struct TextTower {
+    const TextTowerOps *ops;
+    int dim;
+};
+
+/* Registry entries (defined in text_transformer.c, text_cbow.c). */
+extern const TextTowerOps text_tower_transformer_ops;
+extern const TextTowerOps text_tower_cbow_ops;
+
+/* Unknown kind -> NULL + "unknown text tower kind 'rnn'; valid: transformer, cbow". */
+const TextTowerOps *text_tower_lookup(const char *kind, Err *err);
+TextTower *text_tower_create(const TextTowerConfig *cfg, const char *tap, int max_batch, Tensors *params,
+                             Tensors *acts, Err *err);
+void text_tower_init(TextTower *t, Rng *rng);
+int text_tower_dim(const TextTower *t);
+/* tokens [B, T], lengths [B] in 1..T (EOS at lengths[b]-1) -> features [B, dim] owned by the
+ * activations; tokens and lengths must stay valid until the matching backward. */
+const float *text_tower_forward(TextTower *t, const int *tokens, const int *lengths, int B);
+/* dfeat [B, dim] -> accumulates (+=) the parameter gradients */
+void text_tower_backward(TextTower *t, const float *dfeat, int B);
+void text_tower_free(TextTower *t);
+
+/* Shared by the kinds: positive sizes; one-line err naming the bad field. */
+int text_tower_check_sizes(const TextTowerConfig *cfg, Err *err);
+
+#endif

@@ -1,0 +1,223 @@
+/* transformer.c — GPT-2-style pre-LN causal transformer with optional prefix vectors (llm.c layout).
+ *
+ * Each block keeps the llm.c activation set; the residual stream's gradient is carried in the
+ * gradients of res2/res3 (the proj linears read them directly as their output gradient), so the
+ * projection outputs need no gradient buffers. The attention backward's dpreatt/datt scratch is the
+ * gradient storage of preatt/att.
+ * Deliberately left out: dropout, fused kernels, KV cache.
+ */
+#include "towers/transformer.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/check.h"
+#include "ops/ops.h"
+#include "towers/build.h"
+
+#define TRANSFORMER_LN_EPS 1e-5f
+#define TRANSFORMER_INIT_STD 0.02f
+
+typedef struct {
+    /* ln1w, ln1b, ln2w, ln2b [C]; qkvw [3C, C], qkvb [3C]; projw [C, C], projb [C];
+     * fcw [4C, C], fcb [4C]; fcprojw [C, 4C], fcprojb [C] */
+    float *ln1w, *ln1b, *qkvw, *qkvb, *projw, *projb, *ln2w, *ln2b, *fcw, *fcb, *fcprojw, *fcprojb;
+} BlockParams;
+
+typedef struct {
+    /* per sample, S = P + T: ln1, atty, attproj, res2, ln2, fcproj, res3 [S, C]; qkv [S, 3C];
+     * preatt, att [NH, S, S]; fch, fch_gelu [S, 4C]; ln1_mean/rstd, ln2_mean/rstd [S] */
+    float *ln1, *ln1_mean, *ln1_rstd, *qkv, *atty, *preatt, *att, *attproj, *res2;
+    float *ln2, *ln2_mean, *ln2_rstd, *fch, *fch_gelu, *fcproj, *res3;
+} BlockActs;
+
+typedef struct {
+    BlockParams p, dp;
+    BlockActs a, da;
+} Block;
+
+struct Transformer {
+    TransformerConfig cfg;
+    int S; /* sequence length P + T */
+    float *wte, *wpe, *lnfw, *lnfb;     /* wte [V, C], wpe [S, C], lnfw/lnfb [C] */
+    float *dwte, *dwpe, *dlnfw, *dlnfb;
+    float *encoded, *dencoded;          /* [B, S, C] */
+    float *lnf, *lnf_mean, *lnf_rstd;   /* [B, S, C], [B, S], [B, S] */
+    Block *blocks;
+    const float *prefix;
+    const int *tokens;
+    BuildActs acts;
+};
+
+static void block_declare(Block *bk, const char *pfx, int l, int S, int C, int NH, Tensors *params, BuildActs *ba) {
+    BlockParams *p = &bk->p, *dp = &bk->dp;
+    BlockActs *a = &bk->a, *da = &bk->da;
+    const int nd = TENSOR_NO_DECAY;
+    build_param(params, &p->ln1w, &dp->ln1w, nd, 1, &C, "%s.block%d.ln1.weight", pfx, l);
+    build_param(params, &p->ln1b, &dp->ln1b, nd, 1, &C, "%s.block%d.ln1.bias", pfx, l);
+    build_param(params, &p->qkvw, &dp->qkvw, 0, 2, (int[]){3 * C, C}, "%s.block%d.attn.qkv.weight", pfx, l);
+    build_param(params, &p->qkvb, &dp->qkvb, nd, 1, (int[]){3 * C}, "%s.block%d.attn.qkv.bias", pfx, l);
+    build_param(params, &p->projw, &dp->projw, 0, 2, (int[]){C, C}, "%s.block%d.attn.proj.weight", pfx, l);
+    build_param(params, &p->projb, &dp->projb, nd, 1, &C, "%s.block%d.attn.proj.bias", pfx, l);
+    build_param(params, &p->ln2w, &dp->ln2w, nd, 1, &C, "%s.block%d.ln2.weight", pfx, l);
+    build_param(params, &p->ln2b, &dp->ln2b, nd, 1, &C, "%s.block%d.ln2.bias", pfx, l);
+    build_param(params, &p->fcw, &dp->fcw, 0, 2, (int[]){4 * C, C}, "%s.block%d.mlp.fc.weight", pfx, l);
+    build_param(params, &p->fcb, &dp->fcb, nd, 1, (int[]){4 * C}, "%s.block%d.mlp.fc.bias", pfx, l);
+    build_param(params, &p->fcprojw, &dp->fcprojw, 0, 2, (int[]){C, 4 * C}, "%s.block%d.mlp.proj.weight", pfx, l);
+    build_param(params, &p->fcprojb, &dp->fcprojb, nd, 1, &C, "%s.block%d.mlp.proj.bias", pfx, l);
+
+    size_t SC = (size_t)S * C, SS = (size_t)NH * S * S;
+    build_act(ba, &a->ln1, &da->ln1, SC, "%s.block%d.ln1", pfx, l);
+    build_act(ba, &a->ln1_mean, NULL, (size_t)S, "%s.block%d.ln1_mean", pfx, l);
+    build_act(ba, &a->ln1_rstd, NULL, (size_t)S, "%s.block%d.ln1_rstd", pfx, l);
+    build_act(ba, &a->qkv, &da->qkv, 3 * SC, "%s.block%d.qkv", pfx, l);
+    build_act(ba, &a->atty, &da->atty, SC, "%s.block%d.atty", pfx, l);
+    build_act(ba, &a->preatt, &da->preatt, SS, "%s.block%d.preatt", pfx, l);
+    build_act(ba, &a->att, &da->att, SS, "%s.block%d.att", pfx, l);
+    build_act(ba, &a->attproj, NULL, SC, "%s.block%d.attproj", pfx, l);
+    build_act(ba, &a->res2, &da->res2, SC, "%s.block%d.res2", pfx, l);
+    build_act(ba, &a->ln2, &da->ln2, SC, "%s.block%d.ln2", pfx, l);
+    build_act(ba, &a->ln2_mean, NULL, (size_t)S, "%s.block%d.ln2_mean", pfx, l);
+    build_act(ba, &a->ln2_rstd, NULL, (size_t)S, "%s.block%d.ln2_rstd", pfx, l);
+    build_act(ba, &a->fch, &da->fch, 4 * SC, "%s.block%d.fch", pfx, l);
+    build_act(ba, &a->fch_gelu, &da->fch_gelu, 4 * SC, "%s.block%d.fch_gelu", pfx, l);
+    build_act(ba, &a->fcproj, NULL, SC, "%s.block%d.fcproj", pfx, l);
+    build_act(ba, &a->res3, &da->res3, SC, "%s.block%d.res3", pfx, l);
+}
+
+Transformer *transformer_create(const TransformerConfig *cfg, const char *prefix, int max_batch, Tensors *params,
+                                Tensors *acts) {
+    CHECK(cfg->vocab > 0 && cfg->context > 0 && cfg->width > 0 && cfg->layers > 0 && cfg->heads > 0 &&
+              cfg->n_prefix >= 0,
+          "transformer '%s': bad sizes", prefix);
+    CHECK(cfg->width % cfg->heads == 0, "transformer '%s': width %d %% heads %d", prefix, cfg->width, cfg->heads);
+    CHECK(cfg->n_blocks_built >= 1 && cfg->n_blocks_built <= cfg->layers, "transformer '%s': %d of %d blocks", prefix,
+          cfg->n_blocks_built, cfg->layers);
+    Transformer *tr = callocCheck(1, sizeof *tr);
+    tr->cfg = *cfg;
+    int C = cfg->width, S = cfg->n_prefix + cfg->context;
+    tr->S = S;
+    build_acts_init(&tr->acts, acts, max_batch);
+    build_param(params, &tr->wte, &tr->dwte, 0, 2, (int[]){cfg->vocab, C}, "%s.wte", prefix);
+    build_param(params, &tr->wpe, &tr->dwpe, 0, 2, (int[]){S, C}, "%s.wpe", prefix);
+    build_act(&tr->acts, &tr->encoded, &tr->dencoded, (size_t)S * C, "%s.encoded", prefix);
+    tr->blocks = callocCheck((size_t)cfg->n_blocks_built, sizeof *tr->blocks);
+    for (int l = 0; l < cfg->n_blocks_built; l++)
+        block_declare(&tr->blocks[l], prefix, l + 1, S, C, cfg->heads, params, &tr->acts);
+    build_param(params, &tr->lnfw, &tr->dlnfw, TENSOR_NO_DECAY, 1, &C, "%s.ln_f.weight", prefix);
+    build_param(params, &tr->lnfb, &tr->dlnfb, TENSOR_NO_DECAY, 1, &C, "%s.ln_f.bias", prefix);
+    build_act(&tr->acts, &tr->lnf, NULL, (size_t)S * C, "%s.ln_f", prefix);
+    build_act(&tr->acts, &tr->lnf_mean, NULL, (size_t)S, "%s.ln_f_mean", prefix);
+    build_act(&tr->acts, &tr->lnf_rstd, NULL, (size_t)S, "%s.ln_f_rstd", prefix);
+    return tr;
+}
+
+void transformer_init(Transformer *tr, Rng *rng) {
+    int C = tr->cfg.width;
+    float std = TRANSFORMER_INIT_STD, res_std = TRANSFORMER_INIT_STD / sqrtf(2.0f * tr->cfg.layers);
+    rng_fill_normal(rng, tr->wte, (long)tr->cfg.vocab * C, std);
+    rng_fill_normal(rng, tr->wpe, (long)tr->S * C, std);
+    for (int l = 0; l < tr->cfg.n_blocks_built; l++) {
+        BlockParams *p = &tr->blocks[l].p;
+        build_fill_const(p->ln1w, (size_t)C, 1.0f);
+        build_fill_const(p->ln1b, (size_t)C, 0.0f);
+        rng_fill_normal(rng, p->qkvw, 3L * C * C, std);
+        build_fill_const(p->qkvb, 3 * (size_t)C, 0.0f);
+        rng_fill_normal(rng, p->projw, (long)C * C, res_std);
+        build_fill_const(p->projb, (size_t)C, 0.0f);
+        build_fill_const(p->ln2w, (size_t)C, 1.0f);
+        build_fill_const(p->ln2b, (size_t)C, 0.0f);
+        rng_fill_normal(rng, p->fcw, 4L * C * C, std);
+        build_fill_const(p->fcb, 4 * (size_t)C, 0.0f);
+        rng_fill_normal(rng, p->fcprojw, 4L * C * C, res_std);
+        build_fill_const(p->fcprojb, (size_t)C, 0.0f);
+    }
+    build_fill_const(tr->lnfw, (size_t)C, 1.0f);
+    build_fill_const(tr->lnfb, (size_t)C, 0.0f);
+}
+
+const float *transformer_forward(Transformer *tr, const float *prefix, const int *tokens, int B) {
+    const TransformerConfig *cfg = &tr->cfg;
+    int C = cfg->width, P = cfg->n_prefix, T = cfg->context, S = tr->S, NH = cfg->heads, BS = B * S;
+    CHECK(B > 0 && B <= tr->acts.max_batch, "batch %d, max %d", B, tr->acts.max_batch);
+    CHECK(P == 0 || prefix, "transformer with %d prefix vectors needs a prefix", P);
+    tr->prefix = prefix;
+    tr->tokens = tokens;
+    for (int b = 0; b < B; b++) {
+        float *enc = tr->encoded + (size_t)b * S * C;
+        for (int i = 0; i < P * C; i++) enc[i] = prefix[(size_t)b * P * C + i] + tr->wpe[i];
+        ops_embedding_forward(enc + (size_t)P * C, tokens + (size_t)b * T, tr->wte, tr->wpe + (size_t)P * C, 1, T, C,
+                              cfg->vocab);
+    }
+    const float *residual = tr->encoded;
+    for (int l = 0; l < cfg->n_blocks_built; l++) {
+        const BlockParams *p = &tr->blocks[l].p;
+        BlockActs *a = &tr->blocks[l].a;
+        ops_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, residual, p->ln1w, p->ln1b, BS, C, TRANSFORMER_LN_EPS);
+        ops_linear_forward(a->qkv, a->ln1, p->qkvw, p->qkvb, BS, C, 3 * C);
+        ops_attention_forward(a->atty, a->preatt, a->att, a->qkv, B, S, C, NH);
+        ops_linear_forward(a->attproj, a->atty, p->projw, p->projb, BS, C, C);
+        ops_add_forward(a->res2, residual, a->attproj, (size_t)BS * C);
+        ops_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, p->ln2w, p->ln2b, BS, C, TRANSFORMER_LN_EPS);
+        ops_linear_forward(a->fch, a->ln2, p->fcw, p->fcb, BS, C, 4 * C);
+        ops_gelu_forward(a->fch_gelu, a->fch, (size_t)BS * 4 * C);
+        ops_linear_forward(a->fcproj, a->fch_gelu, p->fcprojw, p->fcprojb, BS, 4 * C, C);
+        ops_add_forward(a->res3, a->res2, a->fcproj, (size_t)BS * C);
+        residual = a->res3;
+    }
+    ops_layernorm_forward(tr->lnf, tr->lnf_mean, tr->lnf_rstd, residual, tr->lnfw, tr->lnfb, BS, C, TRANSFORMER_LN_EPS);
+    return tr->lnf;
+}
+
+void transformer_backward(Transformer *tr, float *dprefix, const float *dhidden, int B) {
+    const TransformerConfig *cfg = &tr->cfg;
+    int C = cfg->width, P = cfg->n_prefix, T = cfg->context, S = tr->S, NH = cfg->heads, BS = B * S;
+    int L = cfg->n_blocks_built;
+    CHECK(B > 0 && B <= tr->acts.max_batch, "batch %d, max %d", B, tr->acts.max_batch);
+    build_acts_zero_grads(&tr->acts, B);
+    size_t n = (size_t)BS * C;
+    ops_layernorm_backward(tr->blocks[L - 1].da.res3, tr->dlnfw, tr->dlnfb, dhidden, tr->blocks[L - 1].a.res3,
+                           tr->lnfw, tr->lnf_mean, tr->lnf_rstd, BS, C);
+    for (int l = L - 1; l >= 0; l--) {
+        const BlockParams *p = &tr->blocks[l].p;
+        BlockParams *dp = &tr->blocks[l].dp;
+        const BlockActs *a = &tr->blocks[l].a;
+        BlockActs *da = &tr->blocks[l].da;
+        const float *residual = l == 0 ? tr->encoded : tr->blocks[l - 1].a.res3;
+        float *dresidual = l == 0 ? tr->dencoded : tr->blocks[l - 1].da.res3;
+        /* res3 = res2 + fcproj: the MLP branch reads d(res3) as its output gradient */
+        ops_linear_backward(da->fch_gelu, dp->fcprojw, dp->fcprojb, da->res3, a->fch_gelu, p->fcprojw, BS, 4 * C, C);
+        ops_gelu_backward(da->fch, da->fch_gelu, a->fch, (size_t)BS * 4 * C);
+        ops_linear_backward(da->ln2, dp->fcw, dp->fcb, da->fch, a->ln2, p->fcw, BS, C, 4 * C);
+        ops_layernorm_backward(da->res2, dp->ln2w, dp->ln2b, da->ln2, a->res2, p->ln2w, a->ln2_mean, a->ln2_rstd, BS,
+                               C);
+        cblas_saxpy((int)n, 1.0f, da->res3, 1, da->res2, 1);
+        /* res2 = residual + attproj: likewise for the attention branch */
+        ops_linear_backward(da->atty, dp->projw, dp->projb, da->res2, a->atty, p->projw, BS, C, C);
+        ops_attention_backward(da->qkv, da->preatt, da->att, da->atty, a->qkv, a->att, B, S, C, NH);
+        ops_linear_backward(da->ln1, dp->qkvw, dp->qkvb, da->qkv, a->ln1, p->qkvw, BS, C, 3 * C);
+        ops_layernorm_backward(dresidual, dp->ln1w, dp->ln1b, da->ln1, residual, p->ln1w, a->ln1_mean, a->ln1_rstd,
+                               BS, C);
+        cblas_saxpy((int)n, 1.0f, da->res2, 1, dresidual, 1);
+    }
+    for (int b = 0; b < B; b++) {
+        const float *denc = tr->dencoded + (size_t)b * S * C;
+        for (int i = 0; i < P * C; i++) tr->dwpe[i] += denc[i];
+        if (dprefix)
+            for (int i = 0; i < P * C; i++) dprefix[(size_t)b * P * C + i] += denc[i];
+        ops_embedding_backward(tr->dwte, tr->dwpe + (size_t)P * C, denc + (size_t)P * C, tr->tokens + (size_t)b * T,
+                               1, T, C, cfg->vocab);
+    }
+}
+
+const float *transformer_wte(const Transformer *tr) { return tr->wte; }
+float *transformer_dwte(const Transformer *tr) { return tr->dwte; }
+
+void transformer_free(Transformer *tr) {
+    if (!tr) return;
+    build_acts_free(&tr->acts);
+    free(tr->blocks);
+    free(tr);
+}
