@@ -50,6 +50,16 @@ static void normalize_rows(float *x, int n, int d) {
     }
 }
 
+/* n random rows on the unit sphere in R^d (malloc'd; caller frees) */
+static float *random_unit_rows(int n, int d, uint64_t seed) {
+    Rng r;
+    rng_init(&r, seed);
+    float *x = malloc(sizeof(float) * n * d);
+    rng_fill_normal(&r, x, (long)n * d, 1.0f);
+    normalize_rows(x, n, d);
+    return x;
+}
+
 /* A probe problem with train/val/test splits drawn from one generator. */
 typedef struct {
     int n_train, n_val, n_test, d, C;
@@ -317,11 +327,7 @@ static void assert_retrieval_equal(RetrievalResult a, RetrievalResult b) {
 static void test_retrieval_identical_pairs_are_perfect(void **state) {
     (void)state;
     const int N = 300, D = 32;
-    Rng r;
-    rng_init(&r, 3);
-    float *x = malloc(sizeof(float) * N * D);
-    rng_fill_normal(&r, x, (long)N * D, 1.0f);
-    normalize_rows(x, N, D);
+    float *x = random_unit_rows(N, D, 3);
     RetrievalResult got = retrieval_eval(x, x, N, D);
     RetrievalResult want = {1, 1, 1, 1};
     assert_retrieval_equal(got, want);
@@ -391,13 +397,7 @@ static void test_retrieval_nan_counts_as_a_miss(void **state) {
 static void test_geometry_alignment_against_direct_and_hand_values(void **state) {
     (void)state;
     const int N = 200, D = 16;
-    Rng r;
-    rng_init(&r, 4);
-    float *x = malloc(sizeof(float) * N * D), *y = malloc(sizeof(float) * N * D);
-    rng_fill_normal(&r, x, (long)N * D, 1.0f);
-    rng_fill_normal(&r, y, (long)N * D, 1.0f);
-    normalize_rows(x, N, D);
-    normalize_rows(y, N, D);
+    float *x = random_unit_rows(N, D, 4), *y = random_unit_rows(N, D, 40);
     double ref = 0.0;
     for (int i = 0; i < N; i++)
         for (int k = 0; k < D; k++) ref += pow((double)x[i * D + k] - y[i * D + k], 2) / N;
@@ -424,11 +424,7 @@ static void test_geometry_uniformity_against_direct_and_hand_values(void **state
     (void)state;
     /* N = 1500 needs two row blocks (2^21 / 1500 = 1398 rows each) */
     const int N = 1500, D = 4;
-    Rng r;
-    rng_init(&r, 5);
-    float *x = malloc(sizeof(float) * N * D);
-    rng_fill_normal(&r, x, (long)N * D, 1.0f);
-    normalize_rows(x, N, D);
+    float *x = random_unit_rows(N, D, 5);
     double ref = direct_uniformity(x, N, D);
     assert_true(fabs(geometry_uniformity(x, N, D) - ref) <= 1e-4 * fabs(ref));
     free(x);

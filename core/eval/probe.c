@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "common/check.h"
+#include "ops/ops.h" /* OPS_PAR_MIN: the shared OpenMP fork threshold */
 
 const float PROBE_LAMBDAS[PROBE_N_LAMBDAS] = {1e-4f, 1e-3f, 1e-2f, 1e-1f, 1.0f};
 
@@ -76,7 +77,7 @@ double probe_loss_grad(float *grad, float *logits, double *row_loss, const float
     const float inv_n = 1.0f / (float)n;
     /* Row-parallel softmax-xent; each row's loss goes to its own slot so the sum below has a fixed
      * order and the loss is bitwise reproducible (the line search compares losses). */
-#pragma omp parallel for schedule(static) if ((long)n * C >= 32768)
+#pragma omp parallel for schedule(static) if ((long)n * C >= OPS_PAR_MIN)
     for (int i = 0; i < n; i++) {
         float *z = logits + (long)i * C;
         float zmax = z[0];

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "common/check.h"
+#include "ops/ops.h" /* OPS_PAR_MIN: the shared OpenMP fork threshold */
 
 /* Floats of similarity held at once: 8 MiB. */
 #define RETRIEVAL_BLOCK_FLOATS (1L << 21)
@@ -26,7 +27,7 @@ static void count_hits(long hits[2], float *sim, const float *query, const float
         int B = N - r0 < block_rows ? N - r0 : block_rows;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, N, D, 1.0f, query + (long)r0 * D, D, cand, D, 0.0f,
                     sim, N);
-#pragma omp parallel for schedule(static) reduction(+ : h1, h5) if ((long)B * N >= 32768)
+#pragma omp parallel for schedule(static) reduction(+ : h1, h5) if ((long)B * N >= OPS_PAR_MIN)
         for (int r = 0; r < B; r++) {
             const float *s = sim + (long)r * N;
             const int i = r0 + r;
