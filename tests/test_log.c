@@ -381,6 +381,39 @@ static void test_runlog_kill9_then_resume_truncates_and_appends(void **state) {
     report_free(runs, n);
 }
 
+/* A full disk mid-run (file size limit in a child) is a sticky one-line error: flush returns -1,
+ * finish fails and leaves the .tmp, never a final file. */
+static void test_runlog_full_disk_is_sticky_error(void **state) {
+    (void)state;
+    char dir[512], tmp[600], fin[600];
+    path_of(dir, sizeof dir, "full");
+    path_of(tmp, sizeof tmp, "full/f.h5.tmp");
+    path_of(fin, sizeof fin, "full/f.h5");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        Err e;
+        RunLog *l = runlog_create(dir, "f", &e);
+        if (!l || runlog_flush(l) != 0) _exit(3);
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit lim = {16384, 16384};
+        setrlimit(RLIMIT_FSIZE, &lim);
+        for (int i = 0; i < 4000; i++)
+            for (int k = 0; k < 3; k++) runlog_append(l, "train", k == 0 ? "step" : k == 1 ? "loss" : "lr", i);
+        int flush = runlog_flush(l);
+        const char *msg = runlog_error(l);
+        int ok = flush == -1 && msg && strstr(msg, "File too large") && strstr(msg, tmp) && !strchr(msg, '\n');
+        ok = ok && runlog_finish(l, "completed", &e) == -1 && strstr(e.msg, "File too large") && exists(tmp) && !exists(fin);
+        _exit(ok ? 0 : 1);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_true(exists(tmp));
+    assert_false(exists(fin));
+}
+
 /* ---- checkpoints ------------------------------------------------------------------------------ */
 
 #define CK_COUNT 3000
@@ -772,6 +805,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_runlog_late_series_is_nan_padded, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_runlog_buffers_until_flush, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_runlog_kill9_then_resume_truncates_and_appends, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_runlog_full_disk_is_sticky_error, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_checkpoint_round_trip_is_bitwise, setup_ckpt, teardown_ckpt),
         cmocka_unit_test_setup_teardown(test_checkpoint_corruption_is_detected, setup_ckpt, teardown_ckpt),
         cmocka_unit_test_setup_teardown(test_checkpoint_failed_save_keeps_old_one, setup_ckpt, teardown_ckpt),

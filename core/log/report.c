@@ -200,6 +200,14 @@ static void print_table(FILE *f, char (*cell)[CELL_MAX], int rows, int cols) {
     free(cell);
 }
 
+/* Appends name to the list (*names)[*count] unless it is there: unions in first-appearance order. */
+static void name_union_add(const char ***names, int *count, const char *name) {
+    for (int j = 0; j < *count; j++)
+        if (strcmp((*names)[j], name) == 0) return;
+    *names = reallocCheck(*names, (size_t)(*count + 1) * sizeof **names);
+    (*names)[(*count)++] = name;
+}
+
 /* Metric names to show: the given ones, or the union of summary names in first-appearance order. */
 static int metric_list(const RunInfo *runs, int n, const char *const *metrics, int n_metrics, const char ***out) {
     const char **names = mallocCheck(sizeof *names);
@@ -209,13 +217,7 @@ static int metric_list(const RunInfo *runs, int n, const char *const *metrics, i
         for (int i = 0; i < n_metrics; i++) names[count++] = metrics[i];
     } else {
         for (int i = 0; i < n; i++)
-            for (int k = 0; k < runs[i].n_summary; k++) {
-                int seen = 0;
-                for (int j = 0; j < count && !seen; j++) seen = strcmp(names[j], runs[i].summary_names[k]) == 0;
-                if (seen) continue;
-                names = reallocCheck(names, (size_t)(count + 1) * sizeof *names);
-                names[count++] = runs[i].summary_names[k];
-            }
+            for (int k = 0; k < runs[i].n_summary; k++) name_union_add(&names, &count, runs[i].summary_names[k]);
     }
     *out = names;
     return count;
@@ -397,13 +399,7 @@ static int export_config(const RunInfo *runs, int n, const int *cfg, int c, cons
     long rows = 0;
     for (int j = 0; j < k; j++) {
         if (t[j].rows > rows) rows = t[j].rows;
-        for (int q = 0; q < t[j].n; q++) {
-            int seen = 0;
-            for (int p = 0; p < nc && !seen; p++) seen = strcmp(cols[p], t[j].names[q]) == 0;
-            if (seen) continue;
-            cols = reallocCheck(cols, (size_t)(nc + 1) * sizeof *cols);
-            cols[nc++] = t[j].names[q];
-        }
+        for (int q = 0; q < t[j].n; q++) name_union_add(&cols, &nc, t[j].names[q]);
     }
     int rc = 0;
     if (nc > 0) {

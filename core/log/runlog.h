@@ -28,7 +28,8 @@
 typedef struct RunLog RunLog;
 
 /* Creates <dir>/<run_id>.h5.tmp (creating dir with parents) with root attributes format,
- * format_version and run_id; NULL + one-line err if the directory or file cannot be created. */
+ * format_version and run_id; NULL + one-line err if the directory or file cannot be created.
+ * An existing .tmp is overwritten (runlog_resume continues one instead). */
 RunLog *runlog_create(const char *dir, const char *run_id, Err *err);
 /* Reopens an unfinished run's .tmp for --resume, truncating every /train dataset to n_train rows
  * and every /eval dataset to n_eval rows (the state of the last checkpoint) and clearing /summary.
