@@ -28,33 +28,10 @@
 static const GradcheckTol TOL_SMOOTH = {.eps = 1e-2f, .rtol = 1e-2, .atol = 1e-3, .samples = 6};
 static const GradcheckTol TOL_RELU = {.eps = 3e-4f, .rtol = 1e-2, .atol = 1e-3, .samples = 6, .skip_kinks = 1};
 
-/* ---- a model-agnostic harness: loss = sum(out * R) over a fixed input ---- */
-
-typedef struct {
-    const float *(*forward)(void *model);
-    void (*backward)(void *model, const float *dout);
-    void *model;
-    size_t n_out;
-    float *R;
-} Harness;
-
-static double harness_loss(void *ctx) {
-    Harness *h = ctx;
-    const float *out = h->forward(h->model);
-    double s = 0.0;
-    for (size_t i = 0; i < h->n_out; i++) s += (double)out[i] * h->R[i];
-    return s;
-}
-
-/* analytic grads with dout = R, then every tensor of params sampled */
-static GradcheckStats harness_check(Harness *h, Tensors *params, const GradcheckTol *tol, Rng *rng) {
+/* gradcheck_model on the tensors of params, with the tests' bound on skipped kinks */
+static GradcheckStats harness_check(GradcheckModel *h, Tensors *params, const GradcheckTol *tol, Rng *rng) {
     h->R = malloc(h->n_out * sizeof(float));
-    rng_fill_normal(rng, h->R, (long)h->n_out, 1.0f);
-    tensors_zero(params, TBUF_GRAD);
-    h->forward(h->model);
-    h->backward(h->model, h->R);
-    GradcheckStats st = {0};
-    gradcheck_tensors(&st, params, harness_loss, h, tol, rng);
+    GradcheckStats st = gradcheck_model(h, params, tol, rng);
     print_message("gradcheck: %d elements of %d tensors, worst %.3f (%s), %d flat, %d kinks skipped\n", st.n_checked,
                   params->n, st.worst, st.worst_name, st.n_flat, st.n_kinks);
     assert_true(st.n_kinks * 10 <= st.n_checked); /* the check kept its power */
@@ -196,7 +173,7 @@ static void img_gradcheck(const ImageTowerConfig *cfg, int B) {
     float *x = malloc(nx * sizeof(float));
     fill_images(x, nx, 5);
     ImgModel m = {t, x, B};
-    Harness h = {img_fwd, img_bwd, &m, (size_t)B * image_tower_dim(t), NULL};
+    GradcheckModel h = {img_fwd, img_bwd, &m, (size_t)B * image_tower_dim(t), NULL};
     Rng r;
     rng_init(&r, 99);
     GradcheckStats st = harness_check(&h, &p, &TOL_RELU, &r);
@@ -353,7 +330,7 @@ static void test_transformer_prefix_gradcheck(void **state) {
     int tokens[2 * 5];
     fill_tokens(tokens, 10, 11, 4);
     TrModel m = {tr, prefix, tokens, dprefix, B};
-    Harness h = {tr_fwd, tr_bwd, &m, (size_t)B * S * C, NULL};
+    GradcheckModel h = {tr_fwd, tr_bwd, &m, (size_t)B * S * C, NULL};
     GradcheckStats st = harness_check(&h, &p, &TOL_SMOOTH, &r);
     assert_int_equal(st.n_failed, 0);
     assert_int_equal(st.n_flat, 0);
@@ -361,7 +338,7 @@ static void test_transformer_prefix_gradcheck(void **state) {
     GradcheckTol all = TOL_SMOOTH;
     all.samples = 2 * 2 * 8;
     GradcheckStats sp = {0};
-    gradcheck_array(&sp, "prefix", prefix, dprefix, 2 * 2 * 8, harness_loss, &h, &all, &r);
+    gradcheck_array(&sp, "prefix", prefix, dprefix, 2 * 2 * 8, gradcheck_model_loss, &h, &all, &r);
     assert_int_equal(sp.n_checked, 32);
     assert_int_equal(sp.n_failed, 0);
     assert_int_equal(sp.n_flat, 0);
@@ -510,7 +487,7 @@ static void txt_gradcheck(const char *kind, const char *tap) {
     int tokens[15];
     caption_tokens(tokens);
     TxtModel m = {t, tokens, LENGTHS, B};
-    Harness h = {txt_fwd, txt_bwd, &m, (size_t)B * text_tower_dim(t), NULL};
+    GradcheckModel h = {txt_fwd, txt_bwd, &m, (size_t)B * text_tower_dim(t), NULL};
     Rng r;
     rng_init(&r, 77);
     GradcheckStats st = harness_check(&h, &p, &TOL_SMOOTH, &r);

@@ -51,3 +51,21 @@ void gradcheck_tensors(GradcheckStats *st, const Tensors *params, GradcheckLossF
         gradcheck_array(st, params->info[t].name, tensors_ptr(params, TBUF_VALUE, t),
                         tensors_ptr(params, TBUF_GRAD, t), params->info[t].count, loss, ctx, tol, rng);
 }
+
+double gradcheck_model_loss(void *ctx) {
+    GradcheckModel *m = ctx;
+    const float *out = m->forward(m->model);
+    double s = 0.0;
+    for (size_t i = 0; i < m->n_out; i++) s += (double)out[i] * m->R[i];
+    return s;
+}
+
+GradcheckStats gradcheck_model(GradcheckModel *m, Tensors *params, const GradcheckTol *tol, Rng *rng) {
+    rng_fill_normal(rng, m->R, (long)m->n_out, 1.0f);
+    tensors_zero(params, TBUF_GRAD);
+    m->forward(m->model);
+    m->backward(m->model, m->R);
+    GradcheckStats st = {0};
+    gradcheck_tensors(&st, params, gradcheck_model_loss, m, tol, rng);
+    return st;
+}

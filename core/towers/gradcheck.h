@@ -43,4 +43,18 @@ void gradcheck_array(GradcheckStats *st, const char *name, float *x, const float
 void gradcheck_tensors(GradcheckStats *st, const Tensors *params, GradcheckLossFn loss, void *ctx,
                        const GradcheckTol *tol, Rng *rng);
 
+/* The usual harness: loss = sum(out * R) for a model run on fixed inputs. */
+typedef struct {
+    const float *(*forward)(void *model);                 /* -> out [n_out] */
+    void (*backward)(void *model, const float *dout);      /* dout [n_out]; parameter grads += */
+    void *model;
+    size_t n_out;
+    float *R; /* [n_out], the caller's buffer */
+} GradcheckModel;
+
+double gradcheck_model_loss(void *ctx); /* ctx: GradcheckModel* */
+/* Fills R ~ N(0, 1), zeroes the parameter grads, runs forward + backward(R), then checks every
+ * tensor of params. */
+GradcheckStats gradcheck_model(GradcheckModel *m, Tensors *params, const GradcheckTol *tol, Rng *rng);
+
 #endif
