@@ -157,6 +157,26 @@ static void gc_outputs(GradCase *gc, const char *label, size_t n_out) {
     gc->n_out = n_out;
 }
 
+/* ---------- ops_expf ---------- */
+
+/* Within 1 ulp of exp over the whole fp32 range, denormal results included; the edges exact. */
+static void test_expf_accuracy_and_edges(void **state) {
+    (void)state;
+    double worst = 0.0;
+    for (float x = -87.0f; x < 88.7f; x += 0.00731f) {
+        double want = exp((double)x);
+        worst = fmax(worst, fabs(ops_expf(x) - want) / want);
+    }
+    if (worst > 1.2e-7) fail_msg("ops_expf: relative error %.3g", worst);
+    for (float x = -103.9f; x < -87.4f; x += 0.0131f) /* denormal results: absolute, in units of the smallest */
+        assert_true(fabs((double)ops_expf(x) - exp((double)x)) <= 1.401298464e-45);
+    assert_true(ops_expf(0.0f) == 1.0f);
+    assert_true(ops_expf(-104.0f) == 0.0f && ops_expf(-INFINITY) == 0.0f && ops_expf(-1e30f) == 0.0f);
+    assert_true(isinf(ops_expf(88.73f)) && isinf(ops_expf(INFINITY)) && isinf(ops_expf(1e30f)));
+    assert_true(isnan(ops_expf(NAN)));
+    assert_true(isfinite(ops_expf(88.72f)));
+}
+
 /* ---------- linear ---------- */
 
 typedef struct {
@@ -1035,6 +1055,7 @@ static void test_parallel_paths_match_serial(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_expf_accuracy_and_edges),
         cmocka_unit_test(test_linear_gradients),
         cmocka_unit_test(test_linear_fast_matches_naive),
         cmocka_unit_test(test_linear_null_gradients_skipped),

@@ -22,13 +22,14 @@ void ops_attention_forward(float *out, float *preatt, float *att, const float *q
                 for (int t2 = 0; t2 <= t; t2++) {
                     const float *restrict k = qkv + ((size_t)b * T + t2) * C3 + h * hs + C;
                     float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
                     for (int i = 0; i < hs; i++) dot += q[i] * k[i];
                     pre[t2] = dot * scale;
                     mx = pre[t2] > mx ? pre[t2] : mx;
                 }
                 float sum = 0.0f;
                 for (int t2 = 0; t2 <= t; t2++) {
-                    a[t2] = expf(pre[t2] - mx);
+                    a[t2] = ops_expf(pre[t2] - mx);
                     sum += a[t2];
                 }
                 float inv = 1.0f / sum;
@@ -91,6 +92,7 @@ void ops_attention_backward(float *dqkv, float *dpreatt, float *datt, const floa
                     const float *restrict v = qkv + ((size_t)b * T + t2) * C3 + h * hs + 2 * C;
                     float *restrict dv = dqkv + ((size_t)b * T + t2) * C3 + h * hs + 2 * C;
                     float d = 0.0f;
+#pragma omp simd reduction(+ : d)
                     for (int i = 0; i < hs; i++) {
                         d += v[i] * dy[i];
                         dv[i] += a[t2] * dy[i];

@@ -3,7 +3,6 @@
  * OpenMP over images above OPS_PAR_MIN elements; every image's pixels are disjoint, so the
  * scattering backwards are race-free.
  * Deliberately left out: padding, ceil mode, non-square windows. */
-#include <float.h>
 #include <string.h>
 
 #include "ops.h"
@@ -75,19 +74,23 @@ void ops_maxpool2d_forward(float *out, int *argmax, const float *inp, int N, int
         for (int oy = 0; oy < OH; oy++)
             for (int ox = 0; ox < OW; ox++) {
                 size_t o = (((size_t)n * OH + oy) * OW + ox) * C;
+                size_t i0 = (((size_t)n * H + oy * S) * W + ox * S) * C;
+                float *restrict best = out + o;
+                int *restrict arg = argmax + o;
                 for (int c = 0; c < C; c++) {
-                    out[o + c] = -FLT_MAX;
-                    argmax[o + c] = -1;
+                    best[c] = inp[i0 + c];
+                    arg[c] = (int)(i0 + c);
                 }
                 for (int ky = 0; ky < K; ky++)
                     for (int kx = 0; kx < K; kx++) {
-                        size_t i = (((size_t)n * H + oy * S + ky) * W + ox * S + kx) * C;
-                        /* strict > keeps the first maximum, so ties pick the lowest index */
-                        for (int c = 0; c < C; c++)
-                            if (inp[i + c] > out[o + c] || argmax[o + c] < 0) {
-                                out[o + c] = inp[i + c];
-                                argmax[o + c] = (int)(i + c);
-                            }
+                        const int i = (int)((((size_t)n * H + oy * S + ky) * W + ox * S + kx) * C);
+                        /* branch-free selects vectorise; strict > keeps the first of tied maxima */
+                        for (int c = 0; c < C; c++) {
+                            float v = inp[i + c];
+                            int better = v > best[c];
+                            best[c] = better ? v : best[c];
+                            arg[c] = better ? i + c : arg[c];
+                        }
                     }
             }
 }

@@ -38,6 +38,7 @@ void ops_softmax_xent_soft_forward(float *losses, float *probs, const float *log
         const float *restrict z = logits + (size_t)b * V, *restrict q = target + (size_t)b * V;
         float lse = ops_softmax_row(probs + (size_t)b * V, z, V);
         float loss = 0.0f;
+#pragma omp simd reduction(+ : loss)
         for (int i = 0; i < V; i++) loss += q[i] * (lse - z[i]);
         losses[b] = loss;
     }
@@ -52,6 +53,7 @@ void ops_softmax_xent_soft_backward(float *dlogits, const float *dlosses, const 
         const float *restrict p = probs + (size_t)b * V, *restrict q = target + (size_t)b * V;
         float *restrict dz = dlogits + (size_t)b * V;
         float mass = 0.0f;
+#pragma omp simd reduction(+ : mass)
         for (int i = 0; i < V; i++) mass += q[i];
         float dl = dlosses[b];
         for (int i = 0; i < V; i++) dz[i] += dl * (mass * p[i] - q[i]);
