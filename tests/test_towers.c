@@ -298,6 +298,28 @@ static void tr_bwd(void *m, const float *dout) {
     transformer_backward(tm->tr, tm->dprefix, dout, tm->B);
 }
 
+/* Adds N(0, 0.3^2) to every parameter: weights far larger than GPT-2's 0.02 init and LayerNorm
+ * gains away from 1, so attention, LayerNorm and GELU are exercised away from their near-linear
+ * regime and every gain/bias visibly matters. */
+static void perturb_params(Tensors *p, Rng *r) {
+    for (int i = 0; i < p->n; i++) {
+        float *v = tensors_ptr(p, TBUF_VALUE, i);
+        for (size_t k = 0; k < p->info[i].count; k++) v[k] += 0.3f * rng_normal(r);
+    }
+}
+
+static Transformer *tr_build(const TransformerConfig *cfg, const char *prefix, int B, Tensors *p, Tensors *a,
+                             Rng *r) {
+    tensors_init(p, 4);
+    tensors_init(a, 2);
+    Transformer *tr = transformer_create(cfg, prefix, B, p, a);
+    tensors_alloc(p);
+    tensors_alloc(a);
+    transformer_init(tr, r);
+    perturb_params(p, r);
+    return tr;
+}
+
 static void fill_tokens(int *tokens, int n, int V, uint64_t seed) {
     Rng r;
     rng_init(&r, seed);
@@ -310,18 +332,9 @@ static void test_transformer_prefix_gradcheck(void **state) {
                              .n_blocks_built = 2};
     int B = 2, S = 7, C = 8;
     Tensors p, a;
-    tensors_init(&p, 4);
-    tensors_init(&a, 2);
-    Transformer *tr = transformer_create(&cfg, "cap", B, &p, &a);
-    tensors_alloc(&p);
-    tensors_alloc(&a);
     Rng r;
     rng_init(&r, 21);
-    transformer_init(tr, &r);
-    /* larger than init so LayerNorm statistics and attention are far from degenerate */
-    for (int i = 0; i < p.n; i++) {
-        if (!strstr(p.info[i].name, "ln")) rng_fill_normal(&r, tensors_ptr(&p, TBUF_VALUE, i), (long)p.info[i].count, 0.3f);
-    }
+    Transformer *tr = tr_build(&cfg, "cap", B, &p, &a, &r);
     assert_int_equal(p.n, 2 + 2 * 12 + 2);
     assert_true(tensors_find(&p, "cap.block2.mlp.proj.weight") >= 0);
     assert_int_equal(p.info[tensors_find(&p, "cap.wpe")].shape[0], S);
@@ -406,15 +419,9 @@ static void test_transformer_forward_matches_reference(void **state) {
                                  .n_blocks_built = built};
         int B = 2, S = 8, C = 8;
         Tensors p, a;
-        tensors_init(&p, 4);
-        tensors_init(&a, 2);
-        Transformer *tr = transformer_create(&cfg, "t", B, &p, &a);
-        tensors_alloc(&p);
-        tensors_alloc(&a);
         Rng r;
         rng_init(&r, 5);
-        transformer_init(tr, &r);
-        for (int i = 0; i < p.n; i++) rng_fill_normal(&r, tensors_ptr(&p, TBUF_VALUE, i), (long)p.info[i].count, 0.3f);
+        Transformer *tr = tr_build(&cfg, "t", B, &p, &a, &r);
         float prefix[2 * 3 * 8], ref[2 * 8 * 8];
         rng_fill_normal(&r, prefix, 2 * 3 * 8, 1.0f);
         int tokens[10];
@@ -466,9 +473,7 @@ static TextTower *txt_build(const char *kind, const char *tap, int B, Tensors *p
     Rng r;
     rng_init(&r, 17);
     text_tower_init(t, &r);
-    /* larger than init so the check sees well-conditioned LayerNorms and attention */
-    for (int i = 0; i < p->n; i++)
-        if (!strstr(p->info[i].name, "ln")) rng_fill_normal(&r, tensors_ptr(p, TBUF_VALUE, i), (long)p->info[i].count, 0.3f);
+    perturb_params(p, &r);
     return t;
 }
 

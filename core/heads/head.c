@@ -25,7 +25,10 @@ Head *head_create(const HeadConfig *cfg, const char *prefix, int in_dim, int out
                   Tensors *acts, Err *err) {
     const HeadOps *ops = head_lookup(cfg->kind, err);
     if (!ops) return NULL;
-    if (in_dim < 1 || out_dim < 1) return err_set(err, "%s head: dims must be >= 1, got %d -> %d", ops->name, in_dim, out_dim), NULL;
+    if (in_dim < 1 || out_dim < 1) {
+        err_set(err, "%s head: dims must be >= 1, got %d -> %d", ops->name, in_dim, out_dim);
+        return NULL;
+    }
     if (ops->check(cfg, in_dim, out_dim, err)) return NULL;
     return ops->create(cfg, prefix, in_dim, out_dim, max_batch, params, acts);
 }

@@ -49,7 +49,8 @@ static int image_config_check(const ImageTowerConfig *cfg, Err *err) {
     if (cfg->n_stages < 1 || cfg->n_stages > IMAGE_TOWER_MAX_STAGES)
         return err_set(err, "image tower: n_stages must be in 1..%d, got %d", IMAGE_TOWER_MAX_STAGES, cfg->n_stages);
     for (int k = 0; k < cfg->n_stages; k++)
-        if (cfg->widths[k] < 1) return err_set(err, "image tower: width of stage %d must be >= 1, got %d", k + 1, cfg->widths[k]);
+        if (cfg->widths[k] < 1)
+            return err_set(err, "image tower: width of stage %d must be >= 1, got %d", k + 1, cfg->widths[k]);
     if (cfg->convs_per_stage < 1)
         return err_set(err, "image tower: convs_per_stage must be >= 1, got %d", cfg->convs_per_stage);
     if (cfg->norm != IMAGE_NORM_NONE && cfg->norm != IMAGE_NORM_LAYER)
