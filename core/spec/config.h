@@ -1,0 +1,100 @@
+/* config.h — the resolved configuration of one experiment, as the training code reads it.
+ *
+ * Plain C with fixed-size arrays, so a Config can be copied, stored per sweep run and compared
+ * without ownership rules. Every field is filled by core/spec/spec.c from its one schema table
+ * (defaults, YAML files, command-line overrides); the meaning, default and range of each field is
+ * in that table and printed by `cliplab help-spec`.
+ *
+ * Enum-valued keys are kept as their names (e.g. loss.kind = "siglip"): the registries of heads,
+ * objectives, losses and text towers look entries up by name, and the spec loader has already
+ * checked the name against the schema's list of valid values.
+ * Deliberately left out: cross-key checks that need a built model (a tap naming a stage that does
+ * not exist, text width not divisible by heads) — the model builder reports those.
+ */
+#ifndef CLIPLAB_CONFIG_H
+#define CLIPLAB_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CONFIG_NAME_MAX 64     /* experiment name, task name (with the NUL) */
+#define CONFIG_ENUM_MAX 24     /* enum value names */
+#define CONFIG_TAP_MAX 32      /* layer names such as "img.stage4" */
+#define CONFIG_PATH_MAX 256    /* data.fmnist_dir */
+#define CONFIG_HOLDOUT_MAX 16  /* entries of data.holdout */
+#define CONFIG_HOLDOUT_LEN 40  /* one "colour shape" pair */
+#define CONFIG_WIDTHS_MAX 8    /* image tower stages */
+
+typedef struct {
+    char name[CONFIG_NAME_MAX];
+    int seed;
+    struct {
+        char dataset[CONFIG_ENUM_MAX]; /* shapes | fashion-mnist */
+        int image_size;
+        double caption_noise;
+        int max_objects;
+        int n_holdout;
+        char holdout[CONFIG_HOLDOUT_MAX][CONFIG_HOLDOUT_LEN]; /* "colour shape" */
+        char fmnist_dir[CONFIG_PATH_MAX];
+        int context; /* tokens per caption, including BOS/EOT */
+        int eval_images;
+    } data;
+    struct {
+        struct {
+            int n_widths;
+            int widths[CONFIG_WIDTHS_MAX]; /* channels per stage */
+            int convs_per_stage;
+            bool residual;
+            char norm[CONFIG_ENUM_MAX]; /* none | layer */
+            char tap[CONFIG_TAP_MAX];   /* "img.stageK" */
+        } image;
+        struct {
+            char kind[CONFIG_ENUM_MAX]; /* cbow | transformer */
+            int width;
+            int layers;
+            int heads;
+            char tap[CONFIG_TAP_MAX]; /* "" = last layer */
+        } text;
+        struct {
+            char kind[CONFIG_ENUM_MAX]; /* identity | linear | mlp */
+            int depth;
+            int hidden;
+            char activation[CONFIG_ENUM_MAX]; /* relu | gelu */
+        } head;
+        int embed_dim;
+    } model;
+    struct {
+        char kind[CONFIG_ENUM_MAX]; /* contrastive | bow | caption */
+        int prefix_tokens;
+    } objective;
+    struct {
+        char kind[CONFIG_ENUM_MAX]; /* infonce | siglip | dcl | align_uniform */
+        bool one_sided;
+        char temperature[CONFIG_ENUM_MAX]; /* learned | fixed */
+        double init_temperature;
+        double lambda;
+        int tile; /* 0 = automatic */
+    } loss;
+    struct {
+        int64_t images;
+        int batch_size;
+        double lr;
+        double weight_decay;
+        int64_t warmup_images;
+        double beta1;
+        double beta2;
+        double eps;
+        double grad_clip; /* 0 = off */
+        int threads;      /* 0 = all cores */
+        int64_t checkpoint_every_images; /* 0 = only at the end */
+    } train;
+    struct {
+        int64_t every_images;
+        bool probe;
+        int retrieval_n;
+        double target_top1;
+        char task[CONFIG_NAME_MAX];
+    } eval;
+} Config;
+
+#endif

@@ -1,0 +1,75 @@
+/* spec.h — strict YAML experiment specs: the schema, loading, overrides, dumping, help.
+ *
+ * One schema table in spec.c (SpecKey rows) defines every key of a Config: its dotted name, type,
+ * field, default, range or valid values and one line of help. Defaults, YAML parsing, range checks,
+ * `key=value` overrides, `cliplab help-spec` and config_to_yaml() all derive from it, so a key is
+ * added in exactly one place (a field in config.h plus a row in the table).
+ *
+ * Errors are one line in an Err: "file:line:col: message" for files (1-based, from libyaml marks),
+ * "command line: message" for overrides. On error the output Config is left unchanged.
+ * Deliberately left out: YAML features a config does not need (tags are ignored, multi-document
+ * files are refused) and cross-key checks that need a built model.
+ */
+#ifndef CLIPLAB_SPEC_H
+#define CLIPLAB_SPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/check.h"
+#include "spec/config.h"
+
+typedef enum {
+    SPEC_INT,         /* int */
+    SPEC_INT64,       /* int64_t */
+    SPEC_FLOAT,       /* double */
+    SPEC_BOOL,        /* bool: true | false */
+    SPEC_STRING,      /* char[size] */
+    SPEC_ENUM,        /* char[size], one of enums[] */
+    SPEC_INT_LIST,    /* int[size / elem_size] + int count */
+    SPEC_STRING_LIST, /* char[size / elem_size][elem_size] + int count */
+} SpecType;
+
+/* Range bounds are inclusive unless flagged open. */
+#define SPEC_MIN_OPEN 1u
+#define SPEC_MAX_OPEN 2u
+
+typedef struct {
+    const char *name; /* dotted, e.g. "train.lr" */
+    SpecType type;
+    size_t offset;       /* of the field (lists: of the array) in Config */
+    size_t size;         /* sizeof the field (lists: of the whole array) */
+    size_t elem_size;    /* lists: sizeof one entry */
+    size_t count_offset; /* lists: offset of the int entry count */
+    const char *def;     /* default, in override syntax ("a,b" for lists) */
+    double min, max;     /* numbers and list entries */
+    unsigned bounds;     /* SPEC_MIN_OPEN | SPEC_MAX_OPEN */
+    const char *const *enums; /* SPEC_ENUM: NULL-terminated valid values */
+    const char *help;
+    const char *id; /* short name in sweep run ids; NULL = last component (its parent if "kind") */
+    bool (*valid)(const char *text); /* strings: format check, NULL = any */
+    const char *format;              /* what valid() accepts, for the error message */
+} SpecKey;
+
+/* The schema, in section order. */
+const SpecKey *spec_keys(int *n);
+/* The row of a dotted leaf name, or NULL. */
+const SpecKey *spec_find(const char *name);
+
+void config_defaults(Config *c);
+/* Loads an experiment file over the defaults (following `base:` includes). 0 or -1 + err. */
+int spec_load(const char *path, Config *out, Err *err);
+/* The same from text in memory; `name` stands for the file in messages and `base:` paths. */
+int spec_load_string(const char *name, const char *text, size_t len, Config *out, Err *err);
+/* Applies one "a.b=value" assignment (lists as "[x,y]" or "x,y"). 0 or -1 + err. */
+int spec_override(Config *c, const char *assignment, Err *err);
+/* The resolved config as YAML text (malloc'd, caller frees); spec_load_string() of it gives an
+ * identical Config. */
+char *config_to_yaml(const Config *c);
+/* Equality over every schema key (not memcmp: padding and bytes after string NULs differ). */
+bool config_equal(const Config *a, const Config *b);
+
+/* `cliplab help-spec [SECTION]`: every key with type, default, range and help, by section. */
+int spec_help_main(int argc, char **argv);
+
+#endif

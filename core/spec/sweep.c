@@ -1,0 +1,420 @@
+/* sweep.c — loading ablation files and expanding them into runs (see sweep.h for the format).
+ *
+ * The file is parsed and checked entirely before any run is built: every axis value and every
+ * profile (not only the selected one) is applied to a scratch Config, so a typo in the `full`
+ * profile is caught by a `smoke` run. Errors reuse spec.c's walker and messages.
+ * Deliberately left out: running, resuming and the --force policy (the CLI driver's job).
+ */
+#include "spec/sweep.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spec/spec_internal.h"
+
+static const char *const ABLATION_KEYS[] = {"base", "question", "name", "sweep", "seeds",
+                                            "set", "profiles", "report", NULL};
+enum { K_BASE, K_QUESTION, K_NAME, K_SWEEP, K_SEEDS, K_SET, K_PROFILES, K_REPORT, K_COUNT };
+static const char *const PROFILES[] = {"smoke", "quick", "full", NULL};
+enum { N_PROFILES = 3 };
+static const char *const PROFILE_EXTRA[] = {"seeds", NULL};
+
+typedef struct {
+    const SpecKey *k;
+    int n;
+    yaml_node_t *values[SWEEP_MAX_VALUES];
+    char text[SWEEP_MAX_VALUES][300]; /* override syntax */
+    char id[SWEEP_MAX_VALUES][SWEEP_ID_MAX]; /* file-system-safe form */
+} Axis;
+
+typedef struct {
+    SpecDoc *doc;
+    Config base;    /* base experiment + set + the selected profile's fixed keys */
+    Config scratch; /* where values are checked */
+    int n_axes;
+    Axis axes[SWEEP_MAX_AXES];
+    size_t first_line[SWEEP_MAX_AXES]; /* of each axis's latest replacement in the profile */
+    size_t set_line[128];              /* `set:` and profile keys seen, by schema index */
+    Config *target;                    /* where set/profile keys go */
+    bool in_profile;                   /* walking a profile (else `set:`) */
+    bool selected;                     /* walking the selected profile */
+    int profile_seeds;                 /* the walked profile's `seeds:`, 0 if none */
+    int seeds;
+} Builder;
+
+static bool in_list(const char *const *list, const char *s) {
+    for (int i = 0; list[i]; i++)
+        if (!strcmp(list[i], s)) return true;
+    return false;
+}
+
+static int find_axis(const Builder *b, const SpecKey *k) {
+    for (int i = 0; i < b->n_axes; i++)
+        if (b->axes[i].k == k) return i;
+    return -1;
+}
+
+static bool is_list_key(const SpecKey *k) { return k->type == SPEC_INT_LIST || k->type == SPEC_STRING_LIST; }
+
+/* Keeps letters, digits and ". _ + -"; anything else (spaces, slashes, commas) becomes '-'. */
+static void id_safe(char *s) {
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              strchr("._+-", *s)))
+            *s = '-';
+}
+
+/* Fills one axis value's override text ("[a,b]" for lists) and its file-system-safe id text
+ * ("a-b"), and refuses a value whose id repeats an earlier one of the axis. */
+static int value_texts(Builder *b, Axis *a, int i, Err *err) {
+    yaml_node_t *v = a->values[i];
+    char *text = a->text[i], *id = a->id[i];
+    size_t cap = sizeof a->text[i], n = 0;
+    bool seq = v->type == YAML_SEQUENCE_NODE;
+    if (seq) {
+        n += (size_t)snprintf(text, cap, "[");
+        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++)
+            n += (size_t)snprintf(text + n, n < cap ? cap - n : 0, "%s%s",
+                                  it == v->data.sequence.items.start ? "" : ",",
+                                  spec_scalar(spec_node(b->doc, *it)));
+        n += (size_t)snprintf(text + n, n < cap ? cap - n : 0, "]");
+    } else {
+        n = (size_t)snprintf(text, cap, "%s", spec_scalar(v));
+    }
+    if (n >= cap || n >= sizeof a->id[i])
+        return err_set(err, "%s: value of sweep '%s' is too long", spec_where(b->doc, v).s, a->k->name);
+    size_t m = seq ? n - 2 : n;
+    memcpy(id, seq ? text + 1 : text, m);
+    id[m] = 0;
+    id_safe(id);
+    for (int j = 0; j < i; j++)
+        if (!strcmp(a->id[j], id))
+            return err_set(err, "%s: duplicate value '%s' in sweep '%s'", spec_where(b->doc, v).s,
+                           spec_show(text).s, a->k->name);
+    return 0;
+}
+
+/* Sets axis a's values from `list`: a list of values (for list-valued keys, a list of lists). With
+ * allow_single (profiles), a single value pins the axis. Every value is checked against the key. */
+static int axis_set(Builder *b, Axis *a, yaml_node_t *list, bool allow_single, Err *err) {
+    SpecWhere w = spec_where(b->doc, list);
+    bool is_axis = list->type == YAML_SEQUENCE_NODE;
+    if (is_axis && is_list_key(a->k)) {
+        yaml_node_item_t *first = list->data.sequence.items.start;
+        is_axis = first == list->data.sequence.items.top ||
+                  spec_node(b->doc, *first)->type == YAML_SEQUENCE_NODE;
+    }
+    if (!is_axis) {
+        if (!allow_single)
+            return err_set(err, "%s: expected a list of values for sweep '%s'%s", w.s, a->k->name,
+                           is_list_key(a->k) ? " (a list of lists)" : "");
+        if (spec_apply_node(&b->scratch, a->k, b->doc, list, err)) return -1;
+        a->n = 1;
+        a->values[0] = list;
+        return value_texts(b, a, 0, err);
+    }
+    int n = (int)(list->data.sequence.items.top - list->data.sequence.items.start);
+    if (n == 0) return err_set(err, "%s: empty list for '%s'", w.s, a->k->name);
+    if (n > SWEEP_MAX_VALUES)
+        return err_set(err, "%s: too many entries for '%s' (at most %d)", w.s, a->k->name, SWEEP_MAX_VALUES);
+    a->n = 0;
+    for (int i = 0; i < n; i++) {
+        yaml_node_t *v = spec_node(b->doc, list->data.sequence.items.start[i]);
+        if (spec_apply_node(&b->scratch, a->k, b->doc, v, err)) return -1;
+        a->values[a->n++] = v;
+        if (value_texts(b, a, i, err)) return -1;
+    }
+    return 0;
+}
+
+static int sweep_leaf(void *ctx, SpecDoc *d, const char *name, const SpecKey *k, yaml_node_t *key,
+                      yaml_node_t *val, Err *err) {
+    Builder *b = ctx;
+    (void)name;
+    SpecWhere w = spec_where(d, key);
+    if (!strcmp(k->name, "seed"))
+        return err_set(err, "%s: 'seed' cannot be swept; use 'seeds: n'", w.s);
+    int i = find_axis(b, k);
+    if (i >= 0)
+        return err_set(err, "%s: duplicate key '%s' (first at line %zu)", w.s, k->name, b->first_line[i]);
+    if (b->n_axes == SWEEP_MAX_AXES) return err_set(err, "%s: too many sweep axes (at most %d)", w.s, SWEEP_MAX_AXES);
+    Axis *a = &b->axes[b->n_axes];
+    a->k = k;
+    b->first_line[b->n_axes++] = key->start_mark.line + 1;
+    return axis_set(b, a, val, false, err);
+}
+
+/* A fixed key of `set:` or of a profile: applied to b->target (every run, or a scratch copy when
+ * the profile is not the selected one). In a profile, a swept key replaces the axis instead. */
+static int fixed_leaf(void *ctx, SpecDoc *d, const char *name, const SpecKey *k, yaml_node_t *key,
+                      yaml_node_t *val, Err *err) {
+    Builder *b = ctx;
+    SpecWhere w = spec_where(d, key);
+    if (!k) return spec_node_int(d, val, name, 1, SWEEP_MAX_SEEDS, &b->profile_seeds, err);
+    int n_keys;
+    size_t idx = (size_t)(k - spec_keys(&n_keys));
+    CHECK(idx < sizeof b->set_line / sizeof b->set_line[0], "schema larger than set_line");
+    if (b->set_line[idx])
+        return err_set(err, "%s: duplicate key '%s' (first at line %zu)", w.s, name, b->set_line[idx]);
+    b->set_line[idx] = key->start_mark.line + 1;
+    int i = find_axis(b, k);
+    if (i < 0) return spec_apply_node(b->target, k, d, val, err);
+    if (!b->in_profile)
+        return err_set(err, "%s: '%s' is swept; remove it from 'set:'", w.s, name);
+    Axis replacement = {.k = k};
+    if (axis_set(b, &replacement, val, true, err)) return -1;
+    if (b->selected) b->axes[i] = replacement;
+    return 0;
+}
+
+/* `profiles:`: checks every profile, applies the selected one. */
+static int load_profiles(Builder *b, yaml_node_t *key_node, yaml_node_t *map, const char *profile, Sweep *out,
+                         Err *err) {
+    SpecDoc *d = b->doc;
+    if (map->type != YAML_MAPPING_NODE)
+        return err_set(err, "%s: expected a mapping of profiles (smoke, quick, full) for 'profiles'",
+                       spec_where(d, map).s);
+    bool found = false;
+    char defined[64] = "";
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *key = spec_node(d, p->key), *val = spec_node(d, p->value);
+        const char *name = spec_scalar(key);
+        SpecWhere w = spec_where(d, key);
+        if (!name || !in_list(PROFILES, name))
+            return err_set(err, "%s: unknown profile '%s'; valid: smoke, quick, full", w.s,
+                           name ? spec_show(name).s : "?");
+        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++)
+            if (!strcmp(spec_scalar(spec_node(d, q->key)), name))
+                return err_set(err, "%s: duplicate key '%s' (first at line %zu)", w.s, name,
+                               spec_node(d, q->key)->start_mark.line + 1);
+        if (val->type != YAML_MAPPING_NODE)
+            return err_set(err, "%s: expected a mapping of keys for profile '%s', got %s",
+                           spec_where(d, val).s, name, val->type == YAML_SEQUENCE_NODE ? "a list" : "a scalar");
+        size_t n = strlen(defined);
+        snprintf(defined + n, sizeof defined - n, "%s%s", n ? ", " : "", name);
+        b->selected = !strcmp(name, profile);
+        found |= b->selected;
+        b->target = b->selected ? &b->base : &b->scratch;
+        b->in_profile = true;
+        b->profile_seeds = 0;
+        memset(b->set_line, 0, sizeof b->set_line);
+        if (spec_walk(d, val, "", PROFILE_EXTRA, fixed_leaf, b, err)) return -1;
+        if (b->selected && b->profile_seeds) b->seeds = b->profile_seeds;
+    }
+    if (!found)
+        return err_set(err, "%s: profile '%s' is not defined (defined: %s)", spec_where(d, key_node).s, profile,
+                       defined);
+    snprintf(out->profile, sizeof out->profile, "%s", profile);
+    return 0;
+}
+
+static int load_report(Builder *b, yaml_node_t *list, Sweep *out, Err *err) {
+    SpecDoc *d = b->doc;
+    SpecWhere w = spec_where(d, list);
+    if (list->type != YAML_SEQUENCE_NODE)
+        return err_set(err, "%s: expected a list of metric names for 'report'", w.s);
+    int n = (int)(list->data.sequence.items.top - list->data.sequence.items.start);
+    if (n == 0) return err_set(err, "%s: empty list for 'report'", w.s);
+    if (n > SWEEP_REPORT_MAX)
+        return err_set(err, "%s: too many entries for 'report' (at most %d)", w.s, SWEEP_REPORT_MAX);
+    for (int i = 0; i < n; i++) {
+        yaml_node_t *v = spec_node(d, list->data.sequence.items.start[i]);
+        const char *s = spec_scalar(v);
+        if (!s || !s[0] || strlen(s) >= sizeof out->report[0])
+            return err_set(err, "%s: expected a metric name for 'report'", spec_where(d, v).s);
+        snprintf(out->report[i], sizeof out->report[i], "%s", s);
+    }
+    out->n_report = n;
+    return 0;
+}
+
+/* The name of an axis in run ids: the schema's short id, else the last component ("kind" -> its
+ * section's name); when two axes would share one, the last two components. */
+static void axis_short(const Builder *b, int i, char *out, size_t cap) {
+    const char *names[SWEEP_MAX_AXES];
+    char buf[SWEEP_MAX_AXES][SWEEP_KEY_MAX];
+    for (int j = 0; j < b->n_axes; j++) {
+        const SpecKey *k = b->axes[j].k;
+        const char *last = strrchr(k->name, '.');
+        last = last ? last + 1 : k->name;
+        if (k->id) snprintf(buf[j], sizeof buf[j], "%s", k->id);
+        else if (strcmp(last, "kind") || last == k->name) snprintf(buf[j], sizeof buf[j], "%s", last);
+        else {
+            const char *from = last - 1;
+            while (from > k->name && from[-1] != '.') from--;
+            snprintf(buf[j], sizeof buf[j], "%.*s", (int)(last - 1 - from), from);
+        }
+        names[j] = buf[j];
+    }
+    bool clash = false;
+    for (int j = 0; j < b->n_axes; j++) clash |= j != i && !strcmp(names[j], names[i]);
+    if (!clash) {
+        snprintf(out, cap, "%s", names[i]);
+        return;
+    }
+    const char *name = b->axes[i].k->name, *p = name + strlen(name);
+    int dots = 0;
+    while (p > name && dots < 2) dots += *--p == '.';
+    snprintf(out, cap, "%s", *p == '.' ? p + 1 : p);
+}
+
+static int expand(Builder *b, Sweep *out, Err *err) {
+    int64_t n = b->seeds;
+    for (int i = 0; i < b->n_axes; i++) n *= b->axes[i].n;
+    if (n > SWEEP_MAX_RUNS)
+        return err_set(err, "%s: the sweep has %lld runs, more than the limit of %d", out->path,
+                       (long long)n, SWEEP_MAX_RUNS);
+    if ((int64_t)b->base.seed + b->seeds - 1 > INT32_MAX)
+        return err_set(err, "%s: seed %d + seeds %d overflows", out->path, b->base.seed, b->seeds);
+    char shorts[SWEEP_MAX_AXES][SWEEP_KEY_MAX];
+    for (int i = 0; i < b->n_axes; i++) {
+        axis_short(b, i, shorts[i], sizeof shorts[i]);
+        snprintf(out->axes[i], sizeof out->axes[i], "%s", b->axes[i].k->name);
+        out->axis_len[i] = b->axes[i].n;
+    }
+    out->n_axes = b->n_axes;
+    out->seeds = b->seeds;
+    out->n_runs = (int)n;
+    out->runs = callocCheck((size_t)n, sizeof *out->runs);
+    for (int r = 0; r < out->n_runs; r++) {
+        SweepRun *run = &out->runs[r];
+        run->config = b->base;
+        int rest = r, pick[SWEEP_MAX_AXES];
+        int s = rest % b->seeds;
+        rest /= b->seeds;
+        for (int i = b->n_axes - 1; i >= 0; i--) {
+            pick[i] = rest % b->axes[i].n;
+            rest /= b->axes[i].n;
+        }
+        size_t ni = 0, ns = 0;
+        for (int i = 0; i < b->n_axes; i++) {
+            const Axis *a = &b->axes[i];
+            Err e; /* every value was checked when the file was loaded */
+            CHECK(!spec_apply_node(&run->config, a->k, b->doc, a->values[pick[i]], &e), "%s", e.msg);
+            ni += (size_t)snprintf(run->id + ni, ni < sizeof run->id ? sizeof run->id - ni : 0, "%s=%s_",
+                                   shorts[i], a->id[pick[i]]);
+            ns += (size_t)snprintf(run->swept + ns, ns < sizeof run->swept ? sizeof run->swept - ns : 0,
+                                   "%s=%s; ", a->k->name, a->text[pick[i]]);
+        }
+        run->seed = run->config.seed = b->base.seed + s;
+        ni += (size_t)snprintf(run->id + ni, ni < sizeof run->id ? sizeof run->id - ni : 0, "seed=%d", run->seed);
+        ns += (size_t)snprintf(run->swept + ns, ns < sizeof run->swept ? sizeof run->swept - ns : 0,
+                               "seed=%d", run->seed);
+        if (ni >= sizeof run->id || ns >= sizeof run->swept)
+            return err_set(err, "%s: run id longer than %d characters; shorten the swept values",
+                           out->path, SWEEP_ID_MAX - 1);
+    }
+    return 0;
+}
+
+static int build(Builder *b, const char *profile, Sweep *out, Err *err) {
+    SpecDoc *d = b->doc;
+    yaml_node_t *root = yaml_document_get_root_node(&d->doc);
+    yaml_node_t *keys[K_COUNT] = {0}, *vals[K_COUNT] = {0};
+    for (yaml_node_pair_t *p = root ? root->data.mapping.pairs.start : NULL;
+         root && p < root->data.mapping.pairs.top; p++) {
+        yaml_node_t *key = spec_node(d, p->key);
+        const char *name = spec_scalar(key);
+        SpecWhere w = spec_where(d, key);
+        if (!name) return err_set(err, "%s: expected a key name", w.s);
+        int i = 0;
+        while (ABLATION_KEYS[i] && strcmp(ABLATION_KEYS[i], name)) i++;
+        if (!ABLATION_KEYS[i]) return spec_unknown_key(err, w.s, name, ABLATION_KEYS, true);
+        if (keys[i])
+            return err_set(err, "%s: duplicate key '%s' (first at line %zu)", w.s, name, keys[i]->start_mark.line + 1);
+        keys[i] = key;
+        vals[i] = spec_node(d, p->value);
+    }
+    if (!keys[K_BASE])
+        return err_set(err, "%s: missing 'base:' (the experiment file this ablation starts from)", d->file);
+    if (!keys[K_QUESTION])
+        return err_set(err, "%s: missing 'question:' (one line: what this ablation answers)", d->file);
+
+    config_defaults(&b->base);
+    SpecChain chain = {0};
+    if (spec_load_base(d, keys[K_BASE], vals[K_BASE], &chain, &b->base, out->base, sizeof out->base, err))
+        return -1;
+    b->scratch = b->base;
+
+    const char *q = spec_scalar(vals[K_QUESTION]);
+    SpecWhere wq = spec_where(d, vals[K_QUESTION]);
+    if (!q || !q[0] || strchr(q, '\n') || strlen(q) >= sizeof out->question)
+        return err_set(err, "%s: 'question' must be one line of at most %zu characters", wq.s,
+                       sizeof out->question - 1);
+    snprintf(out->question, sizeof out->question, "%s", q);
+
+    if (keys[K_NAME]) {
+        if (spec_apply_node(&b->scratch, spec_find("name"), d, vals[K_NAME], err)) return -1;
+        snprintf(out->name, sizeof out->name, "%s", b->scratch.name);
+    } else {
+        const char *slash = strrchr(out->path, '/'), *stem = slash ? slash + 1 : out->path;
+        const char *dot = strrchr(stem, '.');
+        snprintf(out->name, sizeof out->name, "%.*s", dot && dot != stem ? (int)(dot - stem) : (int)strlen(stem), stem);
+        if (spec_apply_text(&b->scratch, spec_find("name"), out->name, d->file, err)) return -1;
+    }
+
+    if (keys[K_SWEEP]) {
+        if (vals[K_SWEEP]->type != YAML_MAPPING_NODE)
+            return err_set(err, "%s: expected a mapping of key -> list of values for 'sweep'",
+                           spec_where(d, vals[K_SWEEP]).s);
+        if (spec_walk(d, vals[K_SWEEP], "", NULL, sweep_leaf, b, err)) return -1;
+    }
+    b->seeds = 1;
+    if (keys[K_SEEDS] && spec_node_int(d, vals[K_SEEDS], "seeds", 1, SWEEP_MAX_SEEDS, &b->seeds, err))
+        return -1;
+    if (keys[K_SET]) {
+        if (vals[K_SET]->type != YAML_MAPPING_NODE)
+            return err_set(err, "%s: expected a mapping of keys for 'set'", spec_where(d, vals[K_SET]).s);
+        b->target = &b->base;
+        if (spec_walk(d, vals[K_SET], "", NULL, fixed_leaf, b, err)) return -1;
+    }
+    if (keys[K_PROFILES] && load_profiles(b, keys[K_PROFILES], vals[K_PROFILES], profile, out, err)) return -1;
+    if (keys[K_REPORT] && load_report(b, vals[K_REPORT], out, err)) return -1;
+    return expand(b, out, err);
+}
+
+int sweep_load(const char *path, const char *profile, Sweep *out, Err *err) {
+    memset(out, 0, sizeof *out);
+    if (!profile) profile = "quick";
+    if (!in_list(PROFILES, profile))
+        return err_set(err, "command line: unknown profile '%s'; valid: smoke, quick, full", spec_show(profile).s);
+    snprintf(out->path, sizeof out->path, "%s", path);
+    char *text;
+    size_t len;
+    if (spec_read_file(path, &text, &len)) return err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    SpecDoc doc;
+    int rc = spec_doc_parse(&doc, path, text, len, err);
+    if (!rc) {
+        Builder *b = callocCheck(1, sizeof *b);
+        b->doc = &doc;
+        rc = build(b, profile, out, err);
+        free(b);
+        spec_doc_free(&doc);
+    }
+    free(text);
+    if (rc) sweep_free(out);
+    return rc;
+}
+
+void sweep_free(Sweep *s) {
+    free(s->runs);
+    s->runs = NULL;
+    s->n_runs = 0;
+}
+
+void sweep_print_dry_run(FILE *f, const Sweep *s) {
+    fprintf(f, "# ablation: %s (%s)\n# question: %s\n# base: %s\n# profile: %s\n", s->name, s->path,
+            s->question, s->base, s->profile[0] ? s->profile : "(none defined)");
+    fprintf(f, "# grid:");
+    for (int i = 0; i < s->n_axes; i++) fprintf(f, " %s (%d) x", s->axes[i], s->axis_len[i]);
+    fprintf(f, " seeds (%d) = %d runs%s\n", s->seeds, s->n_runs,
+            s->n_runs > SWEEP_CONFIRM_RUNS ? " (needs --force)" : "");
+    for (int r = 0; r < s->n_runs; r++) fprintf(f, "#   %3d %s\n", r + 1, s->runs[r].id);
+    for (int r = 0; r < s->n_runs; r++) {
+        char *yaml = config_to_yaml(&s->runs[r].config);
+        fprintf(f, "--- # %s  [%s]\n%s", s->runs[r].id, s->runs[r].swept, yaml);
+        free(yaml);
+    }
+}

@@ -1,0 +1,70 @@
+/* sweep.h — ablation files: a base experiment, sweep axes, seeds, profiles, the question.
+ *
+ * An ablation file (YAML, as strict as experiment files, same error texts):
+ *   base: ../experiments/contrastive.yaml   # experiment file, relative to this file (required)
+ *   question: Does an MLP head beat a linear one?   # one line (required)
+ *   name: projection          # results subfolder; default: the file name without extension
+ *   sweep:                    # dotted key -> list of values; full grid in file order,
+ *     model.head.kind: [linear, mlp]          #   the last axis varies fastest
+ *     model.image.tap: [img.stage3, img.stage4]
+ *   seeds: 3                  # seeds base+0 .. base+n-1 (base = the experiment's seed); fastest
+ *   set: {train.lr: 2e-3}     # fixed overrides for every run
+ *   profiles:                 # smoke | quick | full
+ *     smoke: {train.images: 2000, seeds: 1, model.image.tap: [img.stage4]}
+ *   report: [zeroshot_top1, probe_top1]
+ * In a profile, a swept key with a list replaces that axis's values (a single value pins it); other
+ * keys are applied to every run, after `set:`. Sweeps over list-valued keys take a list of lists.
+ * Deliberately left out: running anything (the CLI driver does), random or conditional sweeps.
+ */
+#ifndef CLIPLAB_SWEEP_H
+#define CLIPLAB_SWEEP_H
+
+#include <stdio.h>
+
+#include "common/check.h"
+#include "spec/config.h"
+
+#define SWEEP_CONFIRM_RUNS 200 /* the driver refuses larger sweeps without --force */
+#define SWEEP_MAX_RUNS 10000   /* hard limit: every run's Config is held in memory */
+#define SWEEP_MAX_AXES 8
+#define SWEEP_MAX_VALUES 64
+#define SWEEP_MAX_SEEDS 100
+#define SWEEP_ID_MAX 200
+#define SWEEP_SWEPT_MAX 1024
+#define SWEEP_REPORT_MAX 16
+#define SWEEP_KEY_MAX 64
+
+typedef struct {
+    /* e.g. "head=mlp_tap=img.stage3_bs=256_seed=1": short key names, file-system safe */
+    char id[SWEEP_ID_MAX];
+    /* e.g. "model.head.kind=mlp; model.image.tap=img.stage3; train.batch_size=256; seed=1": each
+     * entry is a valid spec_override() assignment */
+    char swept[SWEEP_SWEPT_MAX];
+    int seed;
+    Config config; /* fully resolved */
+} SweepRun;
+
+typedef struct {
+    char path[1024]; /* the ablation file */
+    char base[1024]; /* the experiment file, resolved against the ablation's folder */
+    char name[CONFIG_NAME_MAX];
+    char question[256];
+    char profile[16]; /* the applied profile; "" when the file defines none */
+    int n_axes;
+    char axes[SWEEP_MAX_AXES][SWEEP_KEY_MAX]; /* dotted keys, in grid order */
+    int axis_len[SWEEP_MAX_AXES];
+    int seeds;
+    int n_report;
+    char report[SWEEP_REPORT_MAX][64];
+    int n_runs;
+    SweepRun *runs; /* n_runs, grid order (first axis slowest, seed fastest) */
+} Sweep;
+
+/* Loads an ablation file with a profile (smoke | quick | full; NULL = quick) and expands its runs.
+ * 0, or -1 with a one-line message in err (out is then empty). Free with sweep_free(). */
+int sweep_load(const char *path, const char *profile, Sweep *out, Err *err);
+void sweep_free(Sweep *s);
+/* The run list, then every run's resolved spec as a YAML document ("--- # <run id>"). */
+void sweep_print_dry_run(FILE *f, const Sweep *s);
+
+#endif
