@@ -290,6 +290,7 @@ static const int CONV_SHAPES[][9] = {
     {1, 5, 5, 2, 3, 1, 2, 0, 1},  /* K = 1 with stride 2: through im2col */
     {1, 3, 3, 1, 1, 3, 1, 0, 1},  /* one output pixel, one channel */
     {3, 6, 6, 17, 2, 2, 2, 0, 0}, /* even kernel */
+    {1, 6, 4, 2, 3, 5, 1, 2, 1},  /* 5x5, pad 2: windows clipped by two columns on either side */
 };
 
 static void test_conv2d_gradients(void **state) {

@@ -29,25 +29,37 @@ size_t ops_conv2d_scratch_floats(int N, int H, int W, int C, int OC, int K, int 
     return (size_t)N * d.OH * d.OW * K * K * C;
 }
 
+/* Valid kernel columns [lo, hi) of a window starting at input column x0: in NHWC the pixels
+ * x0+lo .. x0+hi-1 of one input row are ONE contiguous run of (hi - lo) * C floats, so im2col and
+ * col2im move a run per kernel row instead of a pixel at a time (C = 3 in the first layer). */
+static void valid_columns(int *lo, int *hi, int x0, const ConvDims *d) {
+    *lo = x0 < 0 ? -x0 : 0;
+    *hi = d->W - x0 < d->K ? d->W - x0 : d->K;
+    if (*hi < *lo) *hi = *lo;
+}
+
 /* col [N*OH*OW, K*K*C]: row (n, oy, ox) holds the receptive field in (ky, kx, c) order, the
  * layout of weight [OC, K, K, C], with zeros where the window hangs over the padding. */
 static void im2col(float *restrict col, const float *restrict inp, const ConvDims *d) {
     const int K = d->K, C = d->C;
-    const size_t row_len = (size_t)K * K * C;
+    const size_t row_len = (size_t)K * K * C, run = (size_t)K * C;
 #pragma omp parallel for if ((size_t)d->N * d->OH * d->OW * row_len > OPS_PAR_MIN) schedule(static)
     for (int ny = 0; ny < d->N * d->OH; ny++) {
         int n = ny / d->OH, oy = ny % d->OH;
         for (int ox = 0; ox < d->OW; ox++) {
             float *restrict dst = col + ((size_t)ny * d->OW + ox) * row_len;
-            for (int ky = 0; ky < K; ky++) {
+            int x0 = ox * d->stride - d->pad, lo, hi;
+            valid_columns(&lo, &hi, x0, d);
+            for (int ky = 0; ky < K; ky++, dst += run) {
                 int y = oy * d->stride - d->pad + ky;
-                for (int kx = 0; kx < K; kx++, dst += C) {
-                    int x = ox * d->stride - d->pad + kx;
-                    if (y < 0 || y >= d->H || x < 0 || x >= d->W)
-                        memset(dst, 0, (size_t)C * sizeof *dst);
-                    else
-                        memcpy(dst, inp + (((size_t)n * d->H + y) * d->W + x) * C, (size_t)C * sizeof *dst);
+                if (y < 0 || y >= d->H) {
+                    memset(dst, 0, run * sizeof *dst);
+                    continue;
                 }
+                memset(dst, 0, (size_t)lo * C * sizeof *dst);
+                memcpy(dst + (size_t)lo * C, inp + (((size_t)n * d->H + y) * d->W + x0 + lo) * C,
+                       (size_t)(hi - lo) * C * sizeof *dst);
+                memset(dst + (size_t)hi * C, 0, (size_t)(K - hi) * C * sizeof *dst);
             }
         }
     }
@@ -57,20 +69,20 @@ static void im2col(float *restrict col, const float *restrict inp, const ConvDim
  * the parallel loop is over images, whose pixels are disjoint. */
 static void col2im(float *restrict dinp, const float *restrict dcol, const ConvDims *d) {
     const int K = d->K, C = d->C;
-    const size_t row_len = (size_t)K * K * C;
+    const size_t row_len = (size_t)K * K * C, run = (size_t)K * C;
 #pragma omp parallel for if ((size_t)d->N * d->OH * d->OW * row_len > OPS_PAR_MIN) schedule(static)
     for (int n = 0; n < d->N; n++)
         for (int oy = 0; oy < d->OH; oy++)
             for (int ox = 0; ox < d->OW; ox++) {
                 const float *restrict src = dcol + (((size_t)n * d->OH + oy) * d->OW + ox) * row_len;
-                for (int ky = 0; ky < K; ky++) {
+                int x0 = ox * d->stride - d->pad, lo, hi;
+                valid_columns(&lo, &hi, x0, d);
+                for (int ky = 0; ky < K; ky++, src += run) {
                     int y = oy * d->stride - d->pad + ky;
-                    for (int kx = 0; kx < K; kx++, src += C) {
-                        int x = ox * d->stride - d->pad + kx;
-                        if (y < 0 || y >= d->H || x < 0 || x >= d->W) continue;
-                        float *restrict dst = dinp + (((size_t)n * d->H + y) * d->W + x) * C;
-                        for (int c = 0; c < C; c++) dst[c] += src[c];
-                    }
+                    if (y < 0 || y >= d->H) continue;
+                    float *restrict dst = dinp + (((size_t)n * d->H + y) * d->W + x0 + lo) * C;
+                    const float *restrict s = src + (size_t)lo * C;
+                    for (size_t i = 0; i < (size_t)(hi - lo) * C; i++) dst[i] += s[i];
                 }
             }
 }
