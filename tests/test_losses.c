@@ -637,8 +637,9 @@ static void test_tiled_workspace_is_linear_in_n(void **state) {
     for (int kind = 0; kind < LOSS_KIND_COUNT; kind++) {
         LossConfig cfg = config((LossKind)kind, 0, 1, 256);
         size_t small = loss_workspace_floats(&cfg, 4096, 256), big = loss_workspace_floats(&cfg, 65536, 256);
-        assert_true(big <= (size_t)65536 * (256 + 4));
-        assert_true(big == 16 * small);
+        /* block + a few N-vectors + a scratch independent of N */
+        assert_true(big <= (size_t)65536 * (256 + 4) + 64 * 256);
+        assert_true(big - small <= (size_t)(65536 - 4096) * (256 + 4));
         cfg.tile = 0;
         assert_true(loss_workspace_floats(&cfg, 4096, 256) >= (size_t)4096 * 4096);
     }

@@ -68,7 +68,7 @@ static double uniformity(float *dx, const float *x, float lambda, int N, int D, 
     for (int c0 = 0; c0 < N; c0 += tb) {
         int nb = N - c0 < tb ? N - c0 : tb;
         energy_block(blk, x, sq, N, nb, c0, D);
-        loss_lse_rows_update(row_m, row_l, blk, N, nb, c0, 1);
+        loss_lse_block(row_m, row_l, NULL, NULL, blk, N, nb, c0, 1);
     }
     /* LSE over all pairs = LSE over rows of the row LSEs */
     double gmax = -INFINITY, gsum = 0.0;

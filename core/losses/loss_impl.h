@@ -40,20 +40,25 @@ int loss_block_width(const LossConfig *cfg, int N);
 /* out [N, nb] = alpha * a [N, D] * b [nb, D]^T, one cblas_sgemm (call outside OpenMP regions). */
 void loss_gram_block(float *out, const float *a, const float *b, int N, int nb, int D, float alpha);
 
-/* Streams block blk [N, nb] (global columns c0..c0+nb) into the per-row running max m [N] and
- * sum-of-exp l [N] (start from m = -inf, l = 0; the row LSE is then m + log l). With exclude_diag
- * the entry of global column i in row i is skipped. */
-void loss_lse_rows_update(float *m, float *l, const float *blk, int N, int nb, int c0,
-                          int exclude_diag);
+/* Rows are split into this many fixed parts (not one per thread) so that results do not depend
+ * on the thread count and the workspace does not either. */
+#define LOSS_LSE_PARTS 16
 
-/* Column LSE of block blk [N, nb] (each column is complete within its block): lse [nb]. */
-void loss_lse_cols(float *lse, const float *blk, int N, int nb, int c0, int exclude_diag);
+/* Streams block blk [N, nb] (global columns c0..c0+nb) into the per-row running max m [N] and
+ * sum-of-exp l [N] (start from m = -inf, l = 0; the row LSE is then m + log l). If col_lse [nb] is
+ * not NULL, also writes the LSE of each column of the block (complete within its block), using
+ * parts [2 * LOSS_LSE_PARTS * nb] as scratch: each part of the rows keeps its own column (max,
+ * sum), so the block is read row by row, twice. With exclude_diag the entry (i, i) is skipped. */
+void loss_lse_block(float *m, float *l, float *col_lse, float *parts, const float *blk, int N,
+                    int nb, int c0, int exclude_diag);
 
 /* exp(x), ~1.5 ulp, exactly 0 below -87 and for -inf, +inf above 88.7, NaN in NaN out (the
  * losses only take exp of x - max <= 0, where subnormal results do not matter). Cephes expf: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial,
  * times 2^n built in the exponent bits; branch-free so the block loops vectorise. */
 static inline float loss_exp(float x) {
-    float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    /* written so that NaN lands in range too (no UB in the int conversion), then propagates */
+    float xc = x > -87.0f ? x : -87.0f;
+    xc = xc < 88.0f ? xc : 88.0f;
     /* round-to-nearest via the 1.5 * 2^23 trick: floorf would not vectorise everywhere */
     float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = xc - n * 0.693359375f;
@@ -68,7 +73,8 @@ static inline float loss_exp(float x) {
     int32_t bits = ((int32_t)n + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    float y = x > 88.72f ? INFINITY : p * scale;
+    float y = p * scale + (x - x); /* + NaN for NaN */
+    y = x > 88.72f ? INFINITY : y;
     return x < -87.0f ? 0.0f : y;
 }
 

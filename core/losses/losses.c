@@ -123,48 +123,48 @@ static void lse_fold(float *m, float *l, const float *x, int n) {
     *m = ref;
 }
 
-void loss_lse_rows_update(float *m, float *l, const float *blk, int N, int nb, int c0,
-                          int exclude_diag) {
+void loss_lse_block(float *m, float *l, float *col_lse, float *parts, const float *blk, int N,
+                    int nb, int c0, int exclude_diag) {
 #pragma omp parallel for schedule(static)
-    for (int i = 0; i < N; i++) {
-        const float *row = blk + (size_t)i * nb;
-        int dj = i - c0; /* this row's diagonal column inside the block, if any */
-        if (exclude_diag && dj >= 0 && dj < nb) {
-            lse_fold(&m[i], &l[i], row, dj);
-            lse_fold(&m[i], &l[i], row + dj + 1, nb - dj - 1);
-        } else {
-            lse_fold(&m[i], &l[i], row, nb);
+    for (int p = 0; p < LOSS_LSE_PARTS; p++) {
+        int r0 = (int)((long)N * p / LOSS_LSE_PARTS), r1 = (int)((long)N * (p + 1) / LOSS_LSE_PARTS);
+        float *cm = col_lse ? parts + (size_t)2 * p * nb : NULL, *cs = cm ? cm + nb : NULL;
+        for (int j = 0; cm && j < nb; j++) cm[j] = -INFINITY, cs[j] = 0.0f;
+        for (int i = r0; i < r1; i++) {
+            const float *row = blk + (size_t)i * nb;
+            int dj = i - c0; /* this row's diagonal column inside the block, if any */
+            int skip = exclude_diag ? dj : -1;
+            if (skip >= 0 && skip < nb) {
+                lse_fold(&m[i], &l[i], row, skip);
+                lse_fold(&m[i], &l[i], row + skip + 1, nb - skip - 1);
+            } else {
+                lse_fold(&m[i], &l[i], row, nb);
+            }
+            for (int j = 0; cm && j < nb; j++) {
+                float v = j == skip ? -INFINITY : row[j];
+                cm[j] = v > cm[j] ? v : cm[j];
+            }
+        }
+        for (int i = r0; cs && i < r1; i++) {
+            const float *row = blk + (size_t)i * nb;
+            int skip = exclude_diag ? i - c0 : -1;
+            /* skipped by value, not through exp(-inf - cm): a part holding only row i has
+             * cm = -inf in column i */
+            for (int j = 0; j < nb; j++) cs[j] += j == skip ? 0.0f : loss_exp(row[j] - cm[j]);
         }
     }
-}
-
-/* Columns are reduced in strips of LSE_STRIP so each thread walks its rows contiguously. */
-#define LSE_STRIP 64
-
-void loss_lse_cols(float *lse, const float *blk, int N, int nb, int c0, int exclude_diag) {
-    int n_strips = (nb + LSE_STRIP - 1) / LSE_STRIP;
+    if (!col_lse) return;
+    /* merge the parts' (max, sum) per column; an empty part has max -inf and sum 0 */
 #pragma omp parallel for schedule(static)
-    for (int s = 0; s < n_strips; s++) {
-        int j0 = s * LSE_STRIP, w = nb - j0 < LSE_STRIP ? nb - j0 : LSE_STRIP;
-        float mx[LSE_STRIP], sum[LSE_STRIP];
-        for (int j = 0; j < w; j++) mx[j] = -INFINITY, sum[j] = 0.0f;
-        for (int i = 0; i < N; i++) {
-            const float *row = blk + (size_t)i * nb + j0;
-            int skip = exclude_diag ? i - c0 - j0 : -1; /* strip column holding (i, i), if any */
-            for (int j = 0; j < w; j++) {
-                float v = j == skip ? -INFINITY : row[j];
-                mx[j] = v > mx[j] ? v : mx[j];
-            }
+    for (int j = 0; j < nb; j++) {
+        float mx = -INFINITY, sum = 0.0f;
+        for (int p = 0; p < LOSS_LSE_PARTS; p++) {
+            float v = parts[(size_t)2 * p * nb + j];
+            mx = v > mx ? v : mx;
         }
-        for (int i = 0; i < N; i++) {
-            const float *row = blk + (size_t)i * nb + j0;
-            int skip = exclude_diag ? i - c0 - j0 : -1;
-            for (int j = 0; j < w; j++) {
-                float v = j == skip ? -INFINITY : row[j];
-                sum[j] += loss_exp(v - mx[j]);
-            }
-        }
-        for (int j = 0; j < w; j++) lse[j0 + j] = mx[j] + logf(sum[j]);
+        for (int p = 0; p < LOSS_LSE_PARTS; p++)
+            sum += parts[(size_t)(2 * p + 1) * nb + j] * loss_exp(parts[(size_t)2 * p * nb + j] - mx);
+        col_lse[j] = mx + logf(sum);
     }
 }
 

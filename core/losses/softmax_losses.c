@@ -7,6 +7,9 @@
  *   dL/dL_ij = (1/N) [w_r P_ij + w_c Q_ij - (w_r + w_c) delta_ij]
  * with P, Q the row and column softmaxes (dcl: over j != i, so P_ii = Q_ii = 0). Then
  *   dI = s G T, dT = s G^T I, dt = sum_ij G_ij L_ij (s dL/ds; 0 when the clamp is active).
+ * dt is summed as sum_ij [w_r P_ij (L_ij - L_ii) + w_c Q_ij (L_ij - L_jj)] / N, equal since the
+ * softmaxes sum to 1, but free of the cancellation against the label term (dt is often ~1e-2
+ * while the logits are ~10-100).
  * Columns are streamed in blocks; the forward keeps only the row (m, l) and column LSE, and the
  * backward recomputes each block (dense: one block, kept).
  * Deliberately left out: other clamps (CLIP clamps the parameter; here the clamp is on the scale
@@ -23,48 +26,47 @@
 
 static size_t softmax_workspace_floats(const LossConfig *cfg, int N, int D) {
     (void)D;
-    /* block [N, nb] + row max, row sum (then row LSE) + column LSE */
-    return (size_t)N * loss_block_width(cfg, N) + 3 * (size_t)N;
+    /* block [N, nb] + row max, row sum (then row LSE), column LSE, diagonal + column scratch */
+    int nb = loss_block_width(cfg, N);
+    return (size_t)N * nb + 4 * (size_t)N + (size_t)2 * LOSS_LSE_PARTS * nb;
 }
 
 static void softmax_init_scalars(float *scalars) { scalars[0] = logf(1.0f / 0.07f); }
 
-/* Turns the logit block [N, nb] (global columns c0..) into G in place; returns sum_ij G_ij L_ij. */
-static double softmax_grad_block(float *blk, const float *row_lse, const float *col_lse, int N,
-                                 int nb, int c0, float w_r, float w_c, int exclude_diag) {
+/* Turns the logit block [N, nb] (global columns c0..) into G in place; returns its part of
+ * sum_ij G_ij L_ij. col_lse [nb] for the block's columns, row_lse and diag (L_ii) [N]. */
+static double softmax_grad_block(float *blk, const float *row_lse, const float *col_lse,
+                                 const float *diag, int N, int nb, int c0, float w_r, float w_c,
+                                 int exclude_diag) {
     double dlogit = 0.0;
     float inv_n = 1.0f / (float)N;
 #pragma omp parallel for schedule(static) reduction(+ : dlogit)
     for (int i = 0; i < N; i++) {
         float *row = blk + (size_t)i * nb;
         int dj = i - c0;
-        int has_diag = dj >= 0 && dj < nb;
-        float l_diag = has_diag ? row[dj] : 0.0f;
         /* dcl: the positive is outside both softmaxes (and may exceed their LSE by far) */
         int skip = exclude_diag ? dj : -1;
-        float rl = row_lse[i], acc = 0.0f;
+        float rl = row_lse[i], l_ii = diag[i], acc = 0.0f;
+        const float *l_jj = diag + c0;
         if (w_c > 0.0f) {
             for (int j = 0; j < nb; j++) {
                 float v = j == skip ? -INFINITY : row[j];
-                float g = (w_r * loss_exp(v - rl) + w_c * loss_exp(v - col_lse[j])) * inv_n;
-                acc += g * row[j];
-                row[j] = g;
+                float p = w_r * loss_exp(v - rl), q = w_c * loss_exp(v - col_lse[j]);
+                acc += p * (row[j] - l_ii) + q * (row[j] - l_jj[j]);
+                row[j] = (p + q) * inv_n;
             }
         } else {
             for (int j = 0; j < nb; j++) {
                 float v = j == skip ? -INFINITY : row[j];
-                float g = w_r * loss_exp(v - rl) * inv_n;
-                acc += g * row[j];
-                row[j] = g;
+                float p = w_r * loss_exp(v - rl);
+                acc += p * (row[j] - l_ii);
+                row[j] = p * inv_n;
             }
         }
-        if (has_diag) { /* the label term */
-            row[dj] -= (w_r + w_c) * inv_n;
-            acc -= (w_r + w_c) * inv_n * l_diag;
-        }
+        if (dj >= 0 && dj < nb) row[dj] -= (w_r + w_c) * inv_n; /* the label term */
         dlogit += acc;
     }
-    return dlogit;
+    return dlogit / N;
 }
 
 static float softmax_forward_backward(const LossConfig *cfg, int exclude_diag, float *dimg,
@@ -79,16 +81,20 @@ static float softmax_forward_backward(const LossConfig *cfg, int exclude_diag, f
     int want_grad = dimg || dtxt || want_dt;
     int tb = loss_block_width(cfg, N);
     int dense = tb == N;
-    float *blk = ws, *row_m = ws + (size_t)N * tb, *row_l = row_m + N, *col_lse = row_l + N;
+    float *blk = ws, *row_m = ws + (size_t)N * tb, *row_l = row_m + N, *col_lse = row_l + N,
+          *diag = col_lse + N, *parts = diag + N;
 
     for (int i = 0; i < N; i++) row_m[i] = -INFINITY, row_l[i] = 0.0f;
     double diag_sum = 0.0, col_sum = 0.0;
     for (int c0 = 0; c0 < N; c0 += tb) {
         int nb = N - c0 < tb ? N - c0 : tb;
         loss_gram_block(blk, img, txt + (size_t)c0 * D, N, nb, D, s);
-        loss_lse_rows_update(row_m, row_l, blk, N, nb, c0, exclude_diag);
-        if (w_c > 0.0f) loss_lse_cols(col_lse + c0, blk, N, nb, c0, exclude_diag);
-        for (int j = 0; j < nb; j++) diag_sum += blk[(size_t)(c0 + j) * nb + j];
+        loss_lse_block(row_m, row_l, w_c > 0.0f ? col_lse + c0 : NULL, parts, blk, N, nb, c0,
+                       exclude_diag);
+        for (int j = 0; j < nb; j++) {
+            diag[c0 + j] = blk[(size_t)(c0 + j) * nb + j];
+            diag_sum += diag[c0 + j];
+        }
         if (w_c > 0.0f)
             for (int j = 0; j < nb; j++) col_sum += col_lse[c0 + j];
     }
@@ -106,7 +112,8 @@ static float softmax_forward_backward(const LossConfig *cfg, int exclude_diag, f
         int nb = N - c0 < tb ? N - c0 : tb;
         const float *tblk = txt + (size_t)c0 * D;
         if (!dense) loss_gram_block(blk, img, tblk, N, nb, D, s);
-        dlogit += softmax_grad_block(blk, row_lse, col_lse + c0, N, nb, c0, w_r, w_c, exclude_diag);
+        dlogit += softmax_grad_block(blk, row_lse, col_lse + c0, diag, N, nb, c0, w_r, w_c,
+                                     exclude_diag);
         if (dimg)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, nb, s, blk, nb, tblk, D,
                         1.0f, dimg, D);
