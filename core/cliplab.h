@@ -14,4 +14,15 @@
  * the pthread build, which oversubscribes cores under OpenMP) and exits with a message if not. */
 void cliplab_runtime_init(void);
 
+/* The contrastive losses on plain row-major float arrays: value and gradients, dense and tiled. */
+#include "losses/losses.h"
+
+/* Subcommands of the cliplab CLI (argv[0] is the subcommand's name); each returns the exit status. */
+int run_main(int argc, char **argv);
+int sweep_main(int argc, char **argv);
+int report_main(int argc, char **argv);
+int export_main(int argc, char **argv);
+int data_main(int argc, char **argv);
+int spec_help_main(int argc, char **argv);
+
 #endif

@@ -14,12 +14,13 @@ typedef struct {
 /* To add a subcommand: implement `int xxx_main(int argc, char **argv)` in its module, declare it
  * in cliplab.h and add one row here. */
 static const Command COMMANDS[] = {
-    {"run", "run SPEC.yaml [key=value ...]       train and evaluate one experiment", NULL},
-    {"sweep", "sweep ABLATION.yaml [--profile P] [--dry-run] [--resume] [--only ID] [--force]", NULL},
-    {"report", "report results/<ablation>            table of runs and the ablation's answer", NULL},
-    {"export", "export results/<ablation> --out DIR  TSV files for gnuplot", NULL},
-    {"data", "data preview|stats ...                 look at a dataset", NULL},
-    {"help-spec", "help-spec                              every spec key with type, default, help", NULL},
+    {"run", "run SPEC.yaml [key=value ...] [--out DIR] [--id ID]   train and evaluate one experiment", run_main},
+    {"sweep", "sweep ABLATION.yaml [--profile smoke|quick|full] [--dry-run] [--resume] [--only ID] [--force] [--out DIR]",
+     sweep_main},
+    {"report", "report results/<ablation> [--metrics a,b]   table of runs and the ablation's answer", report_main},
+    {"export", "export results/<ablation> --out DIR        TSV files for gnuplot", export_main},
+    {"data", "data preview|stats [--dataset shapes|fashion-mnist] ...   look at a dataset", data_main},
+    {"help-spec", "help-spec                                 every spec key: type, default, range, help", spec_help_main},
 };
 #define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 

@@ -102,8 +102,12 @@ static void evaluate_probes(Model *m, const ZeroShotTask *task, Metrics *out) {
         snprintf(name, sizeof name, "probe.%s", fs.names[k]);
         metrics_set(out, name, r.test_acc);
     }
-    /* geometry of the pre-head features: effective rank shows dimensional collapse */
+    /* the tapped stage is the pre-head representation: logged under a tap-independent name too,
+     * so runs with different taps compare in one column; its effective rank shows collapse */
     int pre = fs.n_sets - 1 - (fs.n_sets > 1 && !strcmp(fs.names[fs.n_sets - 1], "post_head"));
+    char name[METRIC_NAME_MAX];
+    snprintf(name, sizeof name, "probe.%s", fs.names[pre]);
+    metrics_set(out, "probe.pre_head", metrics_get(out, name));
     metrics_set(out, "geom.pre_head.erank", geometry_effective_rank(fs.x[pre], n, fs.dims[pre]));
     free_features(&fs);
 }

@@ -58,6 +58,11 @@ struct Objective {
     const ObjectiveOps *ops;
 };
 
+/* The objectives (one file each); registry.c lists them. */
+extern const ObjectiveOps objective_contrastive_ops;
+extern const ObjectiveOps objective_bow_ops;
+extern const ObjectiveOps objective_caption_ops;
+
 /* Registry lookup by name ("contrastive", "bow", "caption"); NULL + err listing the valid ones. */
 const ObjectiveOps *objective_lookup(const char *name, Err *err);
 

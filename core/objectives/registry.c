@@ -1,13 +1,10 @@
 /* registry.c — the table of objectives. To add one: write core/objectives/<name>.c defining a
- * `const ObjectiveOps objective_<name>_ops`, declare it below and add one row to OBJECTIVES. */
+ * `const ObjectiveOps objective_<name>_ops`, declare it in objective.h and add one row to
+ * OBJECTIVES. */
 #include <stdio.h>
 #include <string.h>
 
 #include "objective.h"
-
-extern const ObjectiveOps objective_contrastive_ops;
-extern const ObjectiveOps objective_bow_ops;
-extern const ObjectiveOps objective_caption_ops;
 
 static const ObjectiveOps *const OBJECTIVES[] = {
     &objective_contrastive_ops,

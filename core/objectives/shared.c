@@ -21,7 +21,7 @@ ImageTower *objective_image_tower(const Config *cfg, int max_batch, Tensors *par
 TextTower *objective_text_tower(const Config *cfg, const Dataset *ds, int max_batch, Tensors *params,
                                 Tensors *acts, Err *err) {
     TextTowerConfig tc = {0};
-    snprintf(tc.kind, sizeof tc.kind, "%s", cfg->model.text.kind);
+    snprintf(tc.kind, sizeof tc.kind, "%.15s", cfg->model.text.kind);
     tc.vocab = dataset_vocab_size(ds);
     tc.context = cfg->data.context;
     tc.width = cfg->model.text.width;
@@ -32,7 +32,7 @@ TextTower *objective_text_tower(const Config *cfg, const Dataset *ds, int max_ba
 
 HeadConfig objective_head_config(const Config *cfg) {
     HeadConfig hc = {0};
-    snprintf(hc.kind, sizeof hc.kind, "%s", cfg->model.head.kind);
+    snprintf(hc.kind, sizeof hc.kind, "%.15s", cfg->model.head.kind);
     hc.depth = cfg->model.head.depth;
     hc.hidden = cfg->model.head.hidden;
     hc.activation = !strcmp(cfg->model.head.activation, "gelu");

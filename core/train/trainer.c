@@ -92,7 +92,7 @@ static void set_threads(int threads) {
 
 static void print_eval_line(double images, const Metrics *mt, const char *task) {
     char name[METRIC_NAME_MAX];
-    snprintf(name, sizeof name, "zs.%s.top1", task);
+    snprintf(name, sizeof name, "zs.%.38s.top1", task);
     double top1 = metrics_get(mt, name);
     fprintf(stderr, "eval @ %.0f images: %s top-1 %.3f", images, task, top1);
     double r1 = metrics_get(mt, "retrieval.i2t_r1");
@@ -109,7 +109,7 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
     if (model_build(&m, cfg, err)) return -1;
 
     char ckpt_path[1024], task_metric[METRIC_NAME_MAX];
-    snprintf(task_metric, sizeof task_metric, "zs.%s.top1", cfg->eval.task);
+    snprintf(task_metric, sizeof task_metric, "zs.%.38s.top1", cfg->eval.task);
     Curve curve = {0};
     snprintf(ckpt_path, sizeof ckpt_path, "%s/%s.ckpt.h5", opt->results_dir, opt->run_id);
     long step = 0, images = 0;

@@ -1,0 +1,135 @@
+/* report_cli.c — `cliplab report DIR` and `cliplab export DIR --out OUT`.
+ *
+ * A sweep leaves DIR/ablation.txt (name, question, report metrics, swept axes); report prints the
+ * run table, the mean ± spread over seeds per configuration, then the ablation's answer: a
+ * comparison along the first swept axis and, for the Fig. 2 ablation, the efficiency ratios.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "analysis/analysis.h"
+
+typedef struct {
+    char name[128], question[1024], report[1024], axes[1024];
+} AblationInfo;
+
+/* Reads DIR/ablation.txt if present ("key: value" lines); missing fields stay empty. */
+static void read_ablation_info(const char *dir, AblationInfo *a) {
+    memset(a, 0, sizeof *a);
+    char path[1024], line[2048];
+    snprintf(path, sizeof path, "%s/ablation.txt", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        char *v = strstr(line, ": ");
+        if (!v) continue;
+        *v = 0;
+        v += 2;
+        if (!strcmp(line, "name")) snprintf(a->name, sizeof a->name, "%s", v);
+        else if (!strcmp(line, "question")) snprintf(a->question, sizeof a->question, "%s", v);
+        else if (!strcmp(line, "report")) snprintf(a->report, sizeof a->report, "%s", v);
+        else if (!strcmp(line, "axes")) snprintf(a->axes, sizeof a->axes, "%s", v);
+    }
+    fclose(f);
+}
+
+/* Splits a comma list in place into at most max pointers. */
+static int split_list(char *s, const char **out, int max) {
+    int n = 0;
+    for (char *tok = strtok(s, ","); tok && n < max; tok = strtok(NULL, ",")) out[n++] = tok;
+    return n;
+}
+
+static int has_axis(const AblationInfo *a, const char *axis) {
+    char copy[1024];
+    const char *axes[32];
+    snprintf(copy, sizeof copy, "%s", a->axes);
+    int n = split_list(copy, axes, 32);
+    for (int i = 0; i < n; i++)
+        if (!strcmp(axes[i], axis)) return 1;
+    return 0;
+}
+
+int report_main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help")) {
+        fprintf(argc < 2 ? stderr : stdout, "usage: cliplab report results/<ablation> [--metrics a,b,...]\n");
+        return argc < 2;
+    }
+    const char *dir = argv[1];
+    AblationInfo a;
+    read_ablation_info(dir, &a);
+    char metrics_text[1024];
+    snprintf(metrics_text, sizeof metrics_text, "%s", a.report);
+    for (int i = 2; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--metrics")) snprintf(metrics_text, sizeof metrics_text, "%s", argv[++i]);
+    const char *metrics[64];
+    int nm = split_list(metrics_text, metrics, 64);
+    RunInfo *runs;
+    int n;
+    Err err;
+    if (report_scan(dir, &runs, &n, &err)) {
+        fprintf(stderr, "cliplab report: %s\n", err.msg);
+        return 1;
+    }
+    if (n == 0) {
+        fprintf(stderr, "cliplab report: no finished runs in %s\n", dir);
+        report_free(runs, n);
+        return 1;
+    }
+    if (a.name[0]) printf("ablation: %s (%d runs)\n", a.name, n);
+    report_print(stdout, runs, n, nm ? metrics : NULL, nm);
+    if (a.question[0]) printf("\nquestion: %s\n", a.question);
+    if (has_axis(&a, "objective.kind")) {
+        analysis_efficiency(stdout, NULL, runs, n, "zs.colour_shape_seen.top1");
+    } else if (a.axes[0]) {
+        char copy[1024];
+        const char *axes[32];
+        snprintf(copy, sizeof copy, "%s", a.axes);
+        split_list(copy, axes, 32);
+        analysis_compare_axis(stdout, runs, n, axes[0], metrics, nm);
+    }
+    report_free(runs, n);
+    return 0;
+}
+
+int export_main(int argc, char **argv) {
+    const char *dir = NULL, *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
+        else if (!dir && argv[i][0] != '-') dir = argv[i];
+    }
+    if (!dir || !out) {
+        fprintf(stderr, "usage: cliplab export results/<ablation> --out DIR\n");
+        return 1;
+    }
+    Err err;
+    if (report_export(dir, out, &err)) {
+        fprintf(stderr, "cliplab export: %s\n", err.msg);
+        return 1;
+    }
+    RunInfo *runs;
+    int n;
+    if (report_scan(dir, &runs, &n, &err)) {
+        fprintf(stderr, "cliplab export: %s\n", err.msg);
+        return 1;
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/summary.tsv", out);
+    int rc = analysis_write_summary_tsv(path, runs, n);
+    if (rc) fprintf(stderr, "cliplab export: cannot write %s\n", path);
+    AblationInfo a;
+    read_ablation_info(dir, &a);
+    if (!rc && has_axis(&a, "objective.kind")) {
+        snprintf(path, sizeof path, "%s/efficiency.tsv", out);
+        FILE *tsv = fopen(path, "w");
+        FILE *devnull = fopen("/dev/null", "w");
+        if (tsv && devnull) analysis_efficiency(devnull, tsv, runs, n, "zs.colour_shape_seen.top1");
+        if (devnull) fclose(devnull);
+        if (!tsv || fclose(tsv)) rc = -1, fprintf(stderr, "cliplab export: cannot write %s\n", path);
+    }
+    report_free(runs, n);
+    return rc ? 1 : 0;
+}
