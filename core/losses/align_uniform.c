@@ -13,7 +13,6 @@
  */
 #pragma GCC optimize("no-trapping-math") /* lets the block loops vectorise: see loss_impl.h */
 
-#include <cblas.h>
 #include <math.h>
 
 #include "losses/loss_impl.h"
@@ -44,7 +43,7 @@ static void weight_block(float *blk, float *rowsum, float lse, int N, int nb, in
         int dj = i - c0;
         float acc = 0.0f;
         for (int j = 0; j < nb; j++) {
-            float w = j == dj ? 0.0f : loss_exp(row[j] - lse);
+            float w = j == dj ? 0.0f : ops_expf(row[j] - lse);
             acc += w;
             row[j] = w;
         }
@@ -85,8 +84,7 @@ static double uniformity(float *dx, const float *x, float lambda, int N, int D, 
         int nb = N - c0 < tb ? N - c0 : tb;
         if (tb != N) energy_block(blk, x, sq, N, nb, c0, D);
         weight_block(blk, rowsum, (float)lse, N, nb, c0);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, nb, 8.0f * lambda, blk, nb,
-                    x + (size_t)c0 * D, D, 1.0f, dx, D);
+        loss_gram_block_backward(dx, NULL, blk, x, x + (size_t)c0 * D, N, nb, D, 8.0f * lambda);
     }
     for (int i = 0; i < N; i++)
         for (int k = 0; k < D; k++) dx[(size_t)i * D + k] -= 8.0f * lambda * rowsum[i] * x[(size_t)i * D + k];

@@ -1,22 +1,20 @@
 /* loss_impl.h — internals shared by the loss files (not part of the public API): the LossOps
  * vtable every loss fills in, the block geometry, the streamed log-sum-exp helpers and a
- * vectorisable exp.
+ * vectorisable log1p. exp is ops_expf (ops/ops.h, header-only), which vectorises.
  *
  * The loss .c files start with `#pragma GCC optimize("no-trapping-math")`: without it GCC will not
- * if-convert the float selects in the block loops (max, masks, clamps), so those loops and the exp
- * below stay scalar, and exp over N x tile blocks is the other half of the loss cost next to sgemm.
+ * if-convert the float selects in the block loops (running max, diagonal masks), so those loops
+ * stay scalar, and the element-wise work over N x tile blocks is the other half of the loss cost
+ * next to sgemm.
  * It only lets the compiler assume FP exceptions are not trapped (cliplab never enables traps); it
  * does not reorder arithmetic or change NaN/Inf semantics.
- * Deliberately left out: any exp/log accuracy beyond ~2 ulp (fp32 round-off is the target).
+ * Deliberately left out: any log accuracy beyond ~2 ulp (fp32 round-off is the target).
  */
 #ifndef CLIPLAB_LOSS_IMPL_H
 #define CLIPLAB_LOSS_IMPL_H
 
-#include <math.h>
-#include <stdint.h>
-#include <string.h>
-
 #include "losses/losses.h"
+#include "ops/ops.h"
 
 typedef struct {
     const char *name;
@@ -40,6 +38,11 @@ int loss_block_width(const LossConfig *cfg, int N);
 /* out [N, nb] = alpha * a [N, D] * b [nb, D]^T, one cblas_sgemm (call outside OpenMP regions). */
 void loss_gram_block(float *out, const float *a, const float *b, int N, int nb, int D, float alpha);
 
+/* The backward of loss_gram_block for the gradient g [N, nb] of its output:
+ * da [N, D] += alpha g b, db [nb, D] += alpha g^T a (either may be NULL). */
+void loss_gram_block_backward(float *da, float *db, const float *g, const float *a, const float *b,
+                              int N, int nb, int D, float alpha);
+
 /* Rows are split into this many fixed parts (not one per thread) so that results do not depend
  * on the thread count and the workspace does not either. */
 #define LOSS_LSE_PARTS 16
@@ -51,32 +54,6 @@ void loss_gram_block(float *out, const float *a, const float *b, int N, int nb, 
  * sum), so the block is read row by row, twice. With exclude_diag the entry (i, i) is skipped. */
 void loss_lse_block(float *m, float *l, float *col_lse, float *parts, const float *blk, int N,
                     int nb, int c0, int exclude_diag);
-
-/* exp(x), ~1.5 ulp, exactly 0 below -87 and for -inf, +inf above 88.7, NaN in NaN out (the
- * losses only take exp of x - max <= 0, where subnormal results do not matter). Cephes expf: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial,
- * times 2^n built in the exponent bits; branch-free so the block loops vectorise. */
-static inline float loss_exp(float x) {
-    /* written so that NaN lands in range too (no UB in the int conversion), then propagates */
-    float xc = x > -87.0f ? x : -87.0f;
-    xc = xc < 88.0f ? xc : 88.0f;
-    /* round-to-nearest via the 1.5 * 2^23 trick: floorf would not vectorise everywhere */
-    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = xc - n * 0.693359375f;
-    r = r + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    float y = p * scale + (x - x); /* + NaN for NaN */
-    y = x > 88.72f ? INFINITY : y;
-    return x < -87.0f ? 0.0f : y;
-}
 
 /* log(1 + x) for x in [0, 1] (siglip's softplus tail): 2 atanh(x / (2 + x)) as an odd series in
  * s = x / (2 + x) <= 1/3, truncated after s^15 (relative error < 1e-8), exact for tiny x. */

@@ -110,6 +110,16 @@ void loss_gram_block(float *out, const float *a, const float *b, int N, int nb, 
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, nb, D, alpha, a, D, b, D, 0.0f, out, nb);
 }
 
+void loss_gram_block_backward(float *da, float *db, const float *g, const float *a, const float *b,
+                              int N, int nb, int D, float alpha) {
+    if (da)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, nb, alpha, g, nb, b, D, 1.0f,
+                    da, D);
+    if (db)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nb, D, N, alpha, g, nb, a, D, 1.0f, db,
+                    D);
+}
+
 /* Folds x [n] into one running (m, l) pair. */
 static void lse_fold(float *m, float *l, const float *x, int n) {
     if (n <= 0) return;
@@ -117,9 +127,9 @@ static void lse_fold(float *m, float *l, const float *x, int n) {
     for (int j = 0; j < n; j++) bm = x[j] > bm ? x[j] : bm;
     float ref = bm > *m ? bm : *m;
     float s = 0.0f;
-    for (int j = 0; j < n; j++) s += loss_exp(x[j] - ref);
+    for (int j = 0; j < n; j++) s += ops_expf(x[j] - ref);
     /* exp(-inf - ref) = 0 covers the first fold, where m is still -inf */
-    *l = *l * loss_exp(*m - ref) + s;
+    *l = *l * ops_expf(*m - ref) + s;
     *m = ref;
 }
 
@@ -150,7 +160,7 @@ void loss_lse_block(float *m, float *l, float *col_lse, float *parts, const floa
             int skip = exclude_diag ? i - c0 : -1;
             /* skipped by value, not through exp(-inf - cm): a part holding only row i has
              * cm = -inf in column i */
-            for (int j = 0; j < nb; j++) cs[j] += j == skip ? 0.0f : loss_exp(row[j] - cm[j]);
+            for (int j = 0; j < nb; j++) cs[j] += j == skip ? 0.0f : ops_expf(row[j] - cm[j]);
         }
     }
     if (!col_lse) return;
@@ -163,38 +173,21 @@ void loss_lse_block(float *m, float *l, float *col_lse, float *parts, const floa
             mx = v > mx ? v : mx;
         }
         for (int p = 0; p < LOSS_LSE_PARTS; p++)
-            sum += parts[(size_t)(2 * p + 1) * nb + j] * loss_exp(parts[(size_t)2 * p * nb + j] - mx);
+            sum += parts[(size_t)(2 * p + 1) * nb + j] * ops_expf(parts[(size_t)2 * p * nb + j] - mx);
         col_lse[j] = mx + logf(sum);
     }
 }
 
-float loss_infonce(const LossConfig *cfg, float *dimg, float *dtxt, float *dscalars,
-                   const float *img, const float *txt, const float *scalars, int N, int D,
-                   float *workspace) {
-    LossConfig c = *cfg;
-    c.kind = LOSS_INFONCE;
-    return loss_forward_backward(&c, dimg, dtxt, dscalars, img, txt, scalars, N, D, workspace);
-}
+/* The per-loss entry points: loss_forward_backward with the kind taken from the name. */
+#define LOSS_ENTRY_POINT(fn, KIND)                                                               \
+    float fn(const LossConfig *cfg, float *dimg, float *dtxt, float *dscalars, const float *img,  \
+             const float *txt, const float *scalars, int N, int D, float *workspace) {            \
+        LossConfig c = *cfg;                                                                      \
+        c.kind = KIND;                                                                            \
+        return loss_forward_backward(&c, dimg, dtxt, dscalars, img, txt, scalars, N, D, workspace); \
+    }
 
-float loss_siglip(const LossConfig *cfg, float *dimg, float *dtxt, float *dscalars,
-                  const float *img, const float *txt, const float *scalars, int N, int D,
-                  float *workspace) {
-    LossConfig c = *cfg;
-    c.kind = LOSS_SIGLIP;
-    return loss_forward_backward(&c, dimg, dtxt, dscalars, img, txt, scalars, N, D, workspace);
-}
-
-float loss_dcl(const LossConfig *cfg, float *dimg, float *dtxt, float *dscalars, const float *img,
-               const float *txt, const float *scalars, int N, int D, float *workspace) {
-    LossConfig c = *cfg;
-    c.kind = LOSS_DCL;
-    return loss_forward_backward(&c, dimg, dtxt, dscalars, img, txt, scalars, N, D, workspace);
-}
-
-float loss_align_uniform(const LossConfig *cfg, float *dimg, float *dtxt, float *dscalars,
-                         const float *img, const float *txt, const float *scalars, int N, int D,
-                         float *workspace) {
-    LossConfig c = *cfg;
-    c.kind = LOSS_ALIGN_UNIFORM;
-    return loss_forward_backward(&c, dimg, dtxt, dscalars, img, txt, scalars, N, D, workspace);
-}
+LOSS_ENTRY_POINT(loss_infonce, LOSS_INFONCE)
+LOSS_ENTRY_POINT(loss_siglip, LOSS_SIGLIP)
+LOSS_ENTRY_POINT(loss_dcl, LOSS_DCL)
+LOSS_ENTRY_POINT(loss_align_uniform, LOSS_ALIGN_UNIFORM)

@@ -12,7 +12,6 @@
  */
 #pragma GCC optimize("no-trapping-math") /* lets the block loop vectorise: see loss_impl.h */
 
-#include <cblas.h>
 #include <math.h>
 
 #include "losses/loss_impl.h"
@@ -43,7 +42,7 @@ static SiglipSums siglip_block(float *blk, float b, int N, int nb, int c0) {
         for (int j = 0; j < nb; j++) {
             float z = j == dj ? 1.0f : -1.0f;
             float zu = z * (row[j] + b);
-            float e = loss_exp(-fabsf(zu));
+            float e = ops_expf(-fabsf(zu));
             /* softplus(-zu) = max(-zu, 0) + log(1 + exp(-|zu|)); sigmoid(-zu) from the same e */
             acc_loss += (zu < 0.0f ? -zu : 0.0f) + loss_log1p01(e);
             float sig = (zu >= 0.0f ? e : 1.0f) / (1.0f + e);
@@ -73,12 +72,8 @@ static float siglip_forward_backward(const LossConfig *cfg, float *dimg, float *
         loss += sums.loss;
         dlogit += sums.dlogit;
         dbias += sums.dbias;
-        if (dimg)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, nb, s, ws, nb, tblk, D,
-                        1.0f, dimg, D);
-        if (dtxt)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nb, D, N, s, ws, nb, img, D, 1.0f,
-                        dtxt + (size_t)c0 * D, D);
+        loss_gram_block_backward(dimg, dtxt ? dtxt + (size_t)c0 * D : NULL, ws, img, tblk, N, nb,
+                                 D, s);
     }
     if (dscalars) {
         if (cfg->learn_temperature) dscalars[0] += (float)dlogit;

@@ -17,7 +17,6 @@
  */
 #pragma GCC optimize("no-trapping-math") /* lets the block loops vectorise: see loss_impl.h */
 
-#include <cblas.h>
 #include <math.h>
 
 #include "losses/loss_impl.h"
@@ -51,14 +50,14 @@ static double softmax_grad_block(float *blk, const float *row_lse, const float *
         if (w_c > 0.0f) {
             for (int j = 0; j < nb; j++) {
                 float v = j == skip ? -INFINITY : row[j];
-                float p = w_r * loss_exp(v - rl), q = w_c * loss_exp(v - col_lse[j]);
+                float p = w_r * ops_expf(v - rl), q = w_c * ops_expf(v - col_lse[j]);
                 acc += p * (row[j] - l_ii) + q * (row[j] - l_jj[j]);
                 row[j] = (p + q) * inv_n;
             }
         } else {
             for (int j = 0; j < nb; j++) {
                 float v = j == skip ? -INFINITY : row[j];
-                float p = w_r * loss_exp(v - rl);
+                float p = w_r * ops_expf(v - rl);
                 acc += p * (row[j] - l_ii);
                 row[j] = p * inv_n;
             }
@@ -114,12 +113,8 @@ static float softmax_forward_backward(const LossConfig *cfg, int exclude_diag, f
         if (!dense) loss_gram_block(blk, img, tblk, N, nb, D, s);
         dlogit += softmax_grad_block(blk, row_lse, col_lse + c0, diag, N, nb, c0, w_r, w_c,
                                      exclude_diag);
-        if (dimg)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, nb, s, blk, nb, tblk, D,
-                        1.0f, dimg, D);
-        if (dtxt)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nb, D, N, s, blk, nb, img, D, 1.0f,
-                        dtxt + (size_t)c0 * D, D);
+        loss_gram_block_backward(dimg, dtxt ? dtxt + (size_t)c0 * D : NULL, blk, img, tblk, N, nb,
+                                 D, s);
     }
     if (want_dt) dscalars[0] += (float)dlogit;
     return loss;
