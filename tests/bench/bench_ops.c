@@ -20,7 +20,7 @@
 #include "common/timer.h"
 #include "ops/ops.h"
 
-#define REPS 3
+#define REPS 5
 
 static double peak_gflops;
 
@@ -34,7 +34,8 @@ static float *buf(size_t n, Rng *r) {
     return p;
 }
 
-/* Best wall time of REPS calls after one warm-up call. */
+/* Best wall time of REPS calls after one warm-up call (best-of, because a loaded machine only
+ * ever adds time: an OpenMP barrier waits out a descheduled thread's whole time slice). */
 typedef void (*BenchFn)(void *ctx);
 static double best_time(BenchFn fn, void *ctx) {
     fn(ctx);
@@ -48,10 +49,34 @@ static double best_time(BenchFn fn, void *ctx) {
     return best;
 }
 
+/* Lines are collected and printed at the end, against the best peak seen before AND after them:
+ * other processes on the machine depress any single peak measurement. */
+#define MAX_LINES 64
+static struct {
+    char what[96];
+    double flops, seconds; /* flops < 0: a section heading */
+} lines[MAX_LINES];
+static int n_lines;
+
 static void report(const char *what, double flops, double seconds) {
-    double gf = flops / seconds * 1e-9;
-    printf("  %-46s %9.3f ms %8.1f GFLOP/s %6.1f%% of peak\n", what, seconds * 1e3, gf,
-           peak_gflops > 0 ? 100.0 * gf / peak_gflops : 100.0);
+    if (n_lines == MAX_LINES) return;
+    snprintf(lines[n_lines].what, sizeof lines[n_lines].what, "%s", what);
+    lines[n_lines].flops = flops;
+    lines[n_lines++].seconds = seconds;
+}
+
+static void heading(const char *what) { report(what, -1.0, 0.0); }
+
+static void print_lines(void) {
+    for (int i = 0; i < n_lines; i++) {
+        if (lines[i].flops < 0) {
+            printf("\n%s\n", lines[i].what);
+            continue;
+        }
+        double gf = lines[i].flops / lines[i].seconds * 1e-9;
+        printf("  %-58s %9.3f ms %7.1f GFLOP/s %6.1f%% of peak\n", lines[i].what, lines[i].seconds * 1e3, gf,
+               100.0 * gf / peak_gflops);
+    }
 }
 
 /* ---------- sgemm ---------- */
@@ -204,7 +229,7 @@ static void bench_rows(const char *what, BenchFn fn, int B, int C, double flops_
                   buf(B, r), buf(B, r), buf(B, r), malloc(sizeof(int) * B), malloc(sizeof(int) * n)};
     for (int i = 0; i < B; i++) k.targets[i] = (int)rng_below(r, C);
     char line[96];
-    snprintf(line, sizeof line, "%s [%d x %d] fwd+bwd (~%.0f FLOP/elem)", what, B, C, flops_per_elem);
+    snprintf(line, sizeof line, "%s [%d x %d] (~%.0f FLOP/elem)", what, B, C, flops_per_elem);
     report(line, flops_per_elem * n, best_time(fn, &k));
     free(k.x), free(k.y), free(k.dy), free(k.dx), free(k.w), free(k.b), free(k.dw), free(k.db), free(k.mean);
     free(k.rstd), free(k.losses), free(k.targets), free(k.argmax);
@@ -250,18 +275,21 @@ static void bench_break_even(Rng *r) {
     }
 }
 
+/* best of 5: other processes on the machine can only slow it down */
+static void measure_peak(Rng *r) {
+    for (int i = 0; i < 5; i++) {
+        double g = bench_gemm(NULL, 1024, 1024, 1024, 0, r);
+        if (g > peak_gflops) peak_gflops = g;
+    }
+}
+
 int main(void) {
     Rng r;
     rng_init(&r, 1);
     double t_start = time_now();
     printf("bench_ops: %d OpenMP threads\n", omp_get_max_threads());
-    for (int i = 0; i < 5; i++) { /* best of 5: other processes on the machine only slow it down */
-        double g = bench_gemm(NULL, 1024, 1024, 1024, 0, &r);
-        if (g > peak_gflops) peak_gflops = g;
-    }
-    printf("sgemm peak (best 1024^3): %.1f GFLOP/s\n", peak_gflops);
-
-    printf("\nsgemm on the model's shapes (M x N x K):\n");
+    measure_peak(&r);
+    heading("sgemm on the model's shapes (M x N x K):");
     /* tiny CNN at batch 256, forward products out [M, OC] = col [M, KKC] @ W^T */
     const int conv[][3] = {{256 * 32 * 32, 32, 27}, {256 * 16 * 16, 64, 288}, {256 * 8 * 8, 128, 576}, {256 * 4 * 4, 256, 1152}};
     for (int i = 0; i < 4; i++) {
@@ -277,7 +305,7 @@ int main(void) {
         bench_gemm(what, txt[i][0], txt[i][1], txt[i][2], 1, &r);
     }
 
-    printf("\nkernels, forward + backward (FLOPs: products counted 2*M*N*K):\n");
+    heading("kernels, forward + backward (FLOPs: products counted 2*M*N*K):");
     bench_conv(256, 32, 3, 32, 3, 1, 1, 0, &r);
     bench_conv(256, 16, 32, 64, 3, 1, 1, 1, &r);
     bench_conv(256, 8, 64, 128, 3, 1, 1, 1, &r);
@@ -294,6 +322,9 @@ int main(void) {
     bench_rows("maxpool 2x2 (rows = pixels)", run_maxpool, 256 * 64, 64, 1, &r);
     bench_rows("global avgpool (rows = pixels)", run_gap, 256 * 64, 256, 2, &r);
 
+    measure_peak(&r);
+    printf("sgemm peak (best 1024^3 before and after): %.1f GFLOP/s\n", peak_gflops);
+    print_lines();
     bench_break_even(&r);
     printf("\nbench_ops: %.1f s\n", time_now() - t_start);
     return 0;
