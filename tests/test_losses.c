@@ -1,6 +1,7 @@
 /* test_losses.c — the contrastive losses: values against hand-computed cases and a naive double
  * reference, gradients (I, T, every scalar) against central finite differences, dense = tiled,
- * the logit-scale clamp, fixed temperature, one-sided, accumulation, and bad configurations.
+ * the logit-scale clamp, fixed temperature, one-sided, accumulation, the MPI local-loss split
+ * (shares sum to the whole), and bad configurations.
  *
  * Gradient checks are done twice: per coordinate against central differences of the double
  * reference (tight: the reference is itself checked equal to the float forward at the same point),
@@ -568,6 +569,43 @@ static void test_batch_of_one(void **state) {
     }
 }
 
+/* The MPI local-loss split: shares over ranges partitioning [0, N) (uneven, one empty) sum to the
+ * whole loss and its gradients, dense and tiled. */
+static void test_local_shares_sum_to_whole(void **state) {
+    (void)state;
+    static const int cuts[] = {0, 4, 4, 9, 13}; /* ranks own [0,4), [4,4), [4,9), [9,13) */
+    enum { N = 13, D = 6, RANKS = 4 };
+    assert_false(loss_has_local(LOSS_ALIGN_UNIFORM));
+    for (int kind = 0; kind < LOSS_KIND_COUNT; kind++) {
+        if (!loss_has_local((LossKind)kind)) continue;
+        for (int one_sided = 0; one_sided <= (kind != LOSS_SIGLIP); one_sided++)
+            for (int tile = 0; tile <= 5; tile += 5) {
+                LossConfig cfg = config((LossKind)kind, one_sided, 1, tile);
+                Case whole = case_make(&cfg, N, D, 81 + kind, 1, 0.2f);
+                float v = case_run(&cfg, &whole);
+                float dimg[N * D] = {0}, dtxt[N * D] = {0}, dsc[2] = {0};
+                double sum = 0.0;
+                for (int r = 0; r < RANKS; r++) {
+                    float *ws = malloc(sizeof(float) *
+                                       loss_local_workspace_floats(&cfg, N, D, cuts[r], cuts[r + 1]));
+                    sum += loss_local_forward_backward(&cfg, dimg, dtxt, dsc, whole.img, whole.txt,
+                                                       whole.scalars, N, D, cuts[r], cuts[r + 1], ws);
+                    free(ws);
+                }
+                assert_float_equal(sum, v, 2e-6 * fabs(v));
+                assert_close_arrays(whole.dimg, dimg, N * D, 2e-6f);
+                assert_close_arrays(whole.dtxt, dtxt, N * D, 2e-6f);
+                for (int k = 0; k < whole.ns; k++)
+                    assert_float_equal(dsc[k], whole.dscalars[k], 1e-5f * fabsf(whole.dscalars[k]) + 1e-7f);
+                /* a share is not the whole: rank 0's rows alone give a different value */
+                float part = loss_local_forward_backward(&cfg, NULL, NULL, NULL, whole.img, whole.txt,
+                                                         whole.scalars, N, D, 0, 4, NULL);
+                assert_true(fabsf(part - v) > 1e-3f * fabsf(v));
+                case_free(&whole);
+            }
+    }
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Registry and bad configurations.
  */
@@ -662,6 +700,7 @@ int main(void) {
         cmocka_unit_test(test_named_entry_points),
         cmocka_unit_test(test_extreme_logits_are_finite),
         cmocka_unit_test(test_batch_of_one),
+        cmocka_unit_test(test_local_shares_sum_to_whole),
         cmocka_unit_test(test_names_scalars_and_inits),
         cmocka_unit_test(test_validate_rejects_each_bad_input),
         cmocka_unit_test(test_tiled_workspace_is_linear_in_n),

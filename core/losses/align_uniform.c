@@ -17,8 +17,9 @@
 
 #include "losses/loss_impl.h"
 
-static size_t align_uniform_workspace_floats(const LossConfig *cfg, int N, int D) {
+static size_t align_uniform_workspace_floats(const LossConfig *cfg, int N, int D, int M) {
     (void)D;
+    (void)M; /* no local split: always the whole batch */
     /* block [N, nb] + squared norms, row max, row sum, row sum of W */
     return (size_t)N * loss_block_width(cfg, N) + 4 * (size_t)N;
 }
@@ -93,9 +94,12 @@ static double uniformity(float *dx, const float *x, float lambda, int N, int D, 
 
 static float align_uniform_forward_backward(const LossConfig *cfg, float *dimg, float *dtxt,
                                             float *dscalars, const float *img, const float *txt,
-                                            const float *scalars, int N, int D, float *ws) {
+                                            const float *scalars, int N, int D, int r0, int r1,
+                                            float *ws) {
     (void)dscalars;
     (void)scalars;
+    (void)r0;
+    (void)r1;
     double align = 0.0;
     float c = 2.0f / (float)N;
 #pragma omp parallel for schedule(static) reduction(+ : align)
@@ -120,6 +124,7 @@ static float align_uniform_forward_backward(const LossConfig *cfg, float *dimg, 
 const LossOps loss_align_uniform_ops = {
     .name = "align_uniform",
     .n_scalars = 0,
+    .has_local = 0, /* the uniformity LSE runs over all pairs: no per-row share without a reduction */
     .init_scalars = align_uniform_init_scalars,
     .workspace_floats = align_uniform_workspace_floats,
     .forward_backward = align_uniform_forward_backward,

@@ -19,12 +19,15 @@
 typedef struct {
     const char *name;
     int n_scalars;
+    int has_local; /* can compute the MPI local share of rows [r0, r1) alone */
     void (*init_scalars)(float *scalars);
-    size_t (*workspace_floats)(const LossConfig *cfg, int N, int D);
-    /* Same contract as loss_forward_backward; cfg is validated and workspace non-NULL. */
+    /* M = r1 - r0 local rows (N for the whole loss) */
+    size_t (*workspace_floats)(const LossConfig *cfg, int N, int D, int M);
+    /* Same contract as loss_local_forward_backward; cfg is validated, the range is [0, N) unless
+     * has_local, and workspace is non-NULL. */
     float (*forward_backward)(const LossConfig *cfg, float *dimg, float *dtxt, float *dscalars,
                               const float *img, const float *txt, const float *scalars, int N,
-                              int D, float *workspace);
+                              int D, int r0, int r1, float *workspace);
 } LossOps;
 
 extern const LossOps loss_infonce_ops;

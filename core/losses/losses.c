@@ -86,20 +86,37 @@ int loss_validate(const LossConfig *cfg, int N, int D, char *msg, size_t msg_siz
 }
 
 size_t loss_workspace_floats(const LossConfig *cfg, int N, int D) {
-    return loss_ops(cfg->kind)->workspace_floats(cfg, N, D);
+    return loss_ops(cfg->kind)->workspace_floats(cfg, N, D, N);
+}
+
+int loss_has_local(LossKind kind) { return loss_ops(kind)->has_local; }
+
+size_t loss_local_workspace_floats(const LossConfig *cfg, int N, int D, int r0, int r1) {
+    return loss_ops(cfg->kind)->workspace_floats(cfg, N, D, r1 - r0);
+}
+
+float loss_local_forward_backward(const LossConfig *cfg, float *dimg, float *dtxt,
+                                  float *dscalars, const float *img, const float *txt,
+                                  const float *scalars, int N, int D, int r0, int r1,
+                                  float *workspace) {
+    char msg[256];
+    CHECK(loss_validate(cfg, N, D, msg, sizeof msg) == 0, "%s", msg);
+    CHECK(0 <= r0 && r0 <= r1 && r1 <= N, "local rows [%d, %d) outside the batch of %d", r0, r1, N);
+    const LossOps *ops = LOSS_REGISTRY[cfg->kind];
+    CHECK(ops->has_local || (r0 == 0 && r1 == N), "loss %s has no local-loss split", ops->name);
+    if (r0 == r1) return 0.0f;
+    float *ws = workspace;
+    if (!ws) ws = mallocCheck(ops->workspace_floats(cfg, N, D, r1 - r0) * sizeof(float));
+    float loss = ops->forward_backward(cfg, dimg, dtxt, dscalars, img, txt, scalars, N, D, r0, r1, ws);
+    if (!workspace) free(ws);
+    return loss;
 }
 
 float loss_forward_backward(const LossConfig *cfg, float *dimg, float *dtxt, float *dscalars,
                             const float *img, const float *txt, const float *scalars, int N, int D,
                             float *workspace) {
-    char msg[256];
-    CHECK(loss_validate(cfg, N, D, msg, sizeof msg) == 0, "%s", msg);
-    const LossOps *ops = LOSS_REGISTRY[cfg->kind];
-    float *ws = workspace;
-    if (!ws) ws = mallocCheck(ops->workspace_floats(cfg, N, D) * sizeof(float));
-    float loss = ops->forward_backward(cfg, dimg, dtxt, dscalars, img, txt, scalars, N, D, ws);
-    if (!workspace) free(ws);
-    return loss;
+    return loss_local_forward_backward(cfg, dimg, dtxt, dscalars, img, txt, scalars, N, D, 0, N,
+                                       workspace);
 }
 
 int loss_block_width(const LossConfig *cfg, int N) {

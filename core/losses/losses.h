@@ -21,8 +21,12 @@
  * Rule for tiny batches: dcl and align_uniform need at least one negative pair, so N >= 2
  * (loss_validate says so); infonce and siglip accept N = 1.
  *
- * Deliberately left out: label smoothing, hard-negative weighting, mixed precision, the MPI
- * local-loss split (the block loops are written so that restricting rows/columns is local).
+ * MPI local loss: loss_local_forward_backward computes only the share of rows [r0, r1) of the
+ * gathered global batch (rows of image->text, and columns of text->image); the shares of ranks
+ * whose ranges partition [0, N) sum to the whole loss and its gradients (w.r.t. the gathered
+ * embeddings: reduce-scatter them). align_uniform has none (its uniformity LSE spans all pairs).
+ *
+ * Deliberately left out: label smoothing, hard-negative weighting, mixed precision.
  */
 #ifndef CLIPLAB_LOSSES_H
 #define CLIPLAB_LOSSES_H
@@ -66,6 +70,19 @@ size_t loss_workspace_floats(const LossConfig *cfg, int N, int D);
 float loss_forward_backward(const LossConfig *cfg, float *dimg, float *dtxt, float *dscalars,
                             const float *img, const float *txt, const float *scalars, int N, int D,
                             float *workspace);
+
+/* Whether kind has a local-loss split (infonce, dcl, siglip). */
+int loss_has_local(LossKind kind);
+/* Floats of workspace for the share [r0, r1): O((r1 - r0) * tile + N). */
+size_t loss_local_workspace_floats(const LossConfig *cfg, int N, int D, int r0, int r1);
+/* Share of rows [r0, r1) (0 <= r0 <= r1 <= N; the kind must have a local split unless the range
+ * is the whole batch) of the loss over the gathered img, txt [N, D]: returns that share of the
+ * value, accumulates that share of dimg, dtxt [N, D] (all rows may receive gradient) and
+ * dscalars. workspace [loss_local_workspace_floats] or NULL, as for loss_forward_backward. */
+float loss_local_forward_backward(const LossConfig *cfg, float *dimg, float *dtxt,
+                                  float *dscalars, const float *img, const float *txt,
+                                  const float *scalars, int N, int D, int r0, int r1,
+                                  float *workspace);
 
 /* One entry point per loss, same arguments as loss_forward_backward; the kind is implied by the
  * name (cfg->kind is not read), so one config can be reused across losses, e.g. from ctypes. */

@@ -6,7 +6,8 @@
  *   G_ij = dL/du_ij = -(1/N) z_ij sigmoid(-z_ij u_ij)
  *   dI = s G T, dT = s G^T I, dt = sum_ij G_ij s I_i.T_j, db = sum_ij G_ij.
  * No term couples different pairs, so forward and backward are fused in one pass over the column
- * blocks (no LSE statistics, no recompute); dense is the single N x N block.
+ * blocks (no LSE statistics, no recompute); dense is the single N x N block. The MPI local share
+ * is rows [r0, r1) against every column.
  * Deliberately left out: the chunked all-to-all text exchange of the paper's multi-device version,
  * a clamp on exp(t) (the paper has none).
  */
@@ -16,9 +17,9 @@
 
 #include "losses/loss_impl.h"
 
-static size_t siglip_workspace_floats(const LossConfig *cfg, int N, int D) {
+static size_t siglip_workspace_floats(const LossConfig *cfg, int N, int D, int M) {
     (void)D;
-    return (size_t)N * loss_block_width(cfg, N);
+    return (size_t)M * loss_block_width(cfg, N);
 }
 
 static void siglip_init_scalars(float *scalars) {
@@ -30,14 +31,15 @@ typedef struct {
     double loss, dlogit, dbias;
 } SiglipSums;
 
-/* Loss terms of block blk [N, nb] (holding s I T^T, global columns c0..); G replaces it in place. */
-static SiglipSums siglip_block(float *blk, float b, int N, int nb, int c0) {
+/* Loss terms of block blk [M, nb] (holding s I[r0:r0+M] T^T for global columns c0..); G replaces
+ * it in place; n is the global batch size. */
+static SiglipSums siglip_block(float *blk, float b, int M, int n, int nb, int c0_minus_r0) {
     double loss = 0.0, dlogit = 0.0, dbias = 0.0;
-    float inv_n = 1.0f / (float)N;
+    float inv_n = 1.0f / (float)n;
 #pragma omp parallel for schedule(static) reduction(+ : loss, dlogit, dbias)
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < M; i++) {
         float *row = blk + (size_t)i * nb;
-        int dj = i - c0;
+        int dj = i - c0_minus_r0;
         float acc_loss = 0.0f, acc_dlogit = 0.0f, acc_dbias = 0.0f;
         for (int j = 0; j < nb; j++) {
             float z = j == dj ? 1.0f : -1.0f;
@@ -60,20 +62,22 @@ static SiglipSums siglip_block(float *blk, float b, int N, int nb, int c0) {
 
 static float siglip_forward_backward(const LossConfig *cfg, float *dimg, float *dtxt,
                                      float *dscalars, const float *img, const float *txt,
-                                     const float *scalars, int N, int D, float *ws) {
+                                     const float *scalars, int N, int D, int r0, int r1,
+                                     float *ws) {
     float s = expf(scalars[0]), b = scalars[1];
-    int tb = loss_block_width(cfg, N);
+    int tb = loss_block_width(cfg, N), M = r1 - r0;
+    const float *ir = img + (size_t)r0 * D;
     double loss = 0.0, dlogit = 0.0, dbias = 0.0;
     for (int c0 = 0; c0 < N; c0 += tb) {
         int nb = N - c0 < tb ? N - c0 : tb;
         const float *tblk = txt + (size_t)c0 * D;
-        loss_gram_block(ws, img, tblk, N, nb, D, s);
-        SiglipSums sums = siglip_block(ws, b, N, nb, c0);
+        loss_gram_block(ws, ir, tblk, M, nb, D, s);
+        SiglipSums sums = siglip_block(ws, b, M, N, nb, c0 - r0);
         loss += sums.loss;
         dlogit += sums.dlogit;
         dbias += sums.dbias;
-        loss_gram_block_backward(dimg, dtxt ? dtxt + (size_t)c0 * D : NULL, ws, img, tblk, N, nb,
-                                 D, s);
+        loss_gram_block_backward(dimg ? dimg + (size_t)r0 * D : NULL,
+                                 dtxt ? dtxt + (size_t)c0 * D : NULL, ws, ir, tblk, M, nb, D, s);
     }
     if (dscalars) {
         if (cfg->learn_temperature) dscalars[0] += (float)dlogit;
@@ -85,6 +89,7 @@ static float siglip_forward_backward(const LossConfig *cfg, float *dimg, float *
 const LossOps loss_siglip_ops = {
     .name = "siglip",
     .n_scalars = 2,
+    .has_local = 1,
     .init_scalars = siglip_init_scalars,
     .workspace_floats = siglip_workspace_floats,
     .forward_backward = siglip_forward_backward,

@@ -11,7 +11,9 @@
  * softmaxes sum to 1, but free of the cancellation against the label term (dt is often ~1e-2
  * while the logits are ~10-100).
  * Columns are streamed in blocks; the forward keeps only the row (m, l) and column LSE, and the
- * backward recomputes each block (dense: one block, kept).
+ * backward recomputes each block (dense: one block, kept). The MPI local share (rows [r0, r1) of
+ * image->text, columns [r0, r1) of text->image) runs two row passes, the second with I and T
+ * swapped.
  * Deliberately left out: other clamps (CLIP clamps the parameter; here the clamp is on the scale
  * and t is left alone, the caller may clamp t itself).
  */
@@ -23,30 +25,33 @@
 
 #define LOGIT_SCALE_MAX 100.0f
 
-static size_t softmax_workspace_floats(const LossConfig *cfg, int N, int D) {
+static size_t softmax_workspace_floats(const LossConfig *cfg, int N, int D, int M) {
     (void)D;
-    /* block [N, nb] + row max, row sum (then row LSE), column LSE, diagonal + column scratch */
+    /* block [M, nb] + row max, row sum (then row LSE), positives [M] + column LSE [N] + column
+     * scratch */
     int nb = loss_block_width(cfg, N);
-    return (size_t)N * nb + 4 * (size_t)N + (size_t)2 * LOSS_LSE_PARTS * nb;
+    return (size_t)M * nb + 3 * (size_t)M + (size_t)N + (size_t)2 * LOSS_LSE_PARTS * nb;
 }
 
 static void softmax_init_scalars(float *scalars) { scalars[0] = logf(1.0f / 0.07f); }
 
-/* Turns the logit block [N, nb] (global columns c0..) into G in place; returns its part of
- * sum_ij G_ij L_ij. col_lse [nb] for the block's columns, row_lse and diag (L_ii) [N]. */
+/* Turns the logit block [M, nb] (global columns c0..; query row i's positive is global column
+ * r0 + i, at block column dj = r0 + i - c0) into G in place; returns its part of sum G_ij L_ij.
+ * col_lse [nb] for the block's columns (read only when w_c > 0, which needs M = N, r0 = 0), row_lse
+ * and diag (the positives' logits) [M]; n the global batch size. */
 static double softmax_grad_block(float *blk, const float *row_lse, const float *col_lse,
-                                 const float *diag, int N, int nb, int c0, float w_r, float w_c,
-                                 int exclude_diag) {
+                                 const float *diag, int M, int n, int nb, int c0_minus_r0,
+                                 float w_r, float w_c, int exclude_diag) {
     double dlogit = 0.0;
-    float inv_n = 1.0f / (float)N;
+    float inv_n = 1.0f / (float)n;
 #pragma omp parallel for schedule(static) reduction(+ : dlogit)
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < M; i++) {
         float *row = blk + (size_t)i * nb;
-        int dj = i - c0;
+        int dj = i - c0_minus_r0;
         /* dcl: the positive is outside both softmaxes (and may exceed their LSE by far) */
         int skip = exclude_diag ? dj : -1;
         float rl = row_lse[i], l_ii = diag[i], acc = 0.0f;
-        const float *l_jj = diag + c0;
+        const float *l_jj = diag + c0_minus_r0;
         if (w_c > 0.0f) {
             for (int j = 0; j < nb; j++) {
                 float v = j == skip ? -INFINITY : row[j];
@@ -65,56 +70,85 @@ static double softmax_grad_block(float *blk, const float *row_lse, const float *
         if (dj >= 0 && dj < nb) row[dj] -= (w_r + w_c) * inv_n; /* the label term */
         dlogit += acc;
     }
-    return dlogit / N;
+    return dlogit / n;
 }
 
-static float softmax_forward_backward(const LossConfig *cfg, int exclude_diag, float *dimg,
-                                      float *dtxt, float *dscalars, const float *img,
-                                      const float *txt, const float *scalars, int N, int D,
-                                      float *ws) {
-    float e = expf(scalars[0]);
-    int clamped = e > LOGIT_SCALE_MAX;
-    float s = clamped ? LOGIT_SCALE_MAX : e;
-    float w_r = cfg->one_sided ? 1.0f : 0.5f, w_c = cfg->one_sided ? 0.0f : 0.5f;
-    int want_dt = dscalars && cfg->learn_temperature && !clamped;
-    int want_grad = dimg || dtxt || want_dt;
-    int tb = loss_block_width(cfg, N);
+/* One softmax pass over the logits s q[r0:r1] k^T (queries q, keys k, both [N, D]): the row
+ * (query -> key) cross-entropy with weight w_r and, when w_c > 0 (then r0 = 0, r1 = N, and the
+ * block's columns are complete), the column one with weight w_c from the same blocks. Returns the
+ * pass's share of the loss, accumulates dq, dk (may be NULL) and *dlogit (if want_dt). */
+static float softmax_pass(float *dq, float *dk, double *dlogit, const float *q, const float *k,
+                          int N, int D, int r0, int r1, float s, float w_r, float w_c,
+                          int exclude_diag, int tile, int want_dt, float *ws) {
+    int M = r1 - r0;
+    int tb = tile > 0 && tile < N ? tile : N;
     int dense = tb == N;
-    float *blk = ws, *row_m = ws + (size_t)N * tb, *row_l = row_m + N, *col_lse = row_l + N,
-          *diag = col_lse + N, *parts = diag + N;
+    const float *qr = q + (size_t)r0 * D;
+    float *blk = ws, *row_m = ws + (size_t)M * tb, *row_l = row_m + M, *diag = row_l + M,
+          *col_lse = diag + M, *parts = col_lse + N;
 
-    for (int i = 0; i < N; i++) row_m[i] = -INFINITY, row_l[i] = 0.0f;
+    for (int i = 0; i < M; i++) row_m[i] = -INFINITY, row_l[i] = 0.0f;
     double diag_sum = 0.0, col_sum = 0.0;
     for (int c0 = 0; c0 < N; c0 += tb) {
         int nb = N - c0 < tb ? N - c0 : tb;
-        loss_gram_block(blk, img, txt + (size_t)c0 * D, N, nb, D, s);
-        loss_lse_block(row_m, row_l, w_c > 0.0f ? col_lse + c0 : NULL, parts, blk, N, nb, c0,
+        loss_gram_block(blk, qr, k + (size_t)c0 * D, M, nb, D, s);
+        loss_lse_block(row_m, row_l, w_c > 0.0f ? col_lse + c0 : NULL, parts, blk, M, nb, c0 - r0,
                        exclude_diag);
-        for (int j = 0; j < nb; j++) {
-            diag[c0 + j] = blk[(size_t)(c0 + j) * nb + j];
-            diag_sum += diag[c0 + j];
+        /* the positives in this block: global columns c0 + j that are query rows r0 + i */
+        int j0 = r0 > c0 ? r0 - c0 : 0, j1 = r1 - c0 < nb ? r1 - c0 : nb;
+        for (int j = j0; j < j1; j++) {
+            int i = c0 + j - r0;
+            diag[i] = blk[(size_t)i * nb + j];
+            diag_sum += diag[i];
         }
         if (w_c > 0.0f)
             for (int j = 0; j < nb; j++) col_sum += col_lse[c0 + j];
     }
     float *row_lse = row_m; /* m + log l, in place */
     double row_sum = 0.0;
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < M; i++) {
         row_lse[i] = row_m[i] + logf(row_l[i]);
         row_sum += row_lse[i];
     }
     float loss = (float)((w_r * row_sum + w_c * col_sum - (w_r + w_c) * diag_sum) / N);
-    if (!want_grad) return loss;
+    if (!dq && !dk && !want_dt) return loss;
 
-    double dlogit = 0.0;
     for (int c0 = 0; c0 < N; c0 += tb) {
         int nb = N - c0 < tb ? N - c0 : tb;
-        const float *tblk = txt + (size_t)c0 * D;
-        if (!dense) loss_gram_block(blk, img, tblk, N, nb, D, s);
-        dlogit += softmax_grad_block(blk, row_lse, col_lse + c0, diag, N, nb, c0, w_r, w_c,
-                                     exclude_diag);
-        loss_gram_block_backward(dimg, dtxt ? dtxt + (size_t)c0 * D : NULL, blk, img, tblk, N, nb,
-                                 D, s);
+        const float *kblk = k + (size_t)c0 * D;
+        if (!dense) loss_gram_block(blk, qr, kblk, M, nb, D, s);
+        *dlogit += softmax_grad_block(blk, row_lse, col_lse + c0, diag, M, N, nb, c0 - r0, w_r,
+                                      w_c, exclude_diag);
+        loss_gram_block_backward(dq ? dq + (size_t)r0 * D : NULL, dk ? dk + (size_t)c0 * D : NULL,
+                                 blk, qr, kblk, M, nb, D, s);
+    }
+    return loss;
+}
+
+/* Rows [r0, r1) of the image->text direction and columns [r0, r1) of text->image; the whole
+ * loss for r0 = 0, r1 = N, which takes both directions from one set of blocks. */
+static float softmax_forward_backward(const LossConfig *cfg, int exclude_diag, float *dimg,
+                                      float *dtxt, float *dscalars, const float *img,
+                                      const float *txt, const float *scalars, int N, int D,
+                                      int r0, int r1, float *ws) {
+    float e = expf(scalars[0]);
+    int clamped = e > LOGIT_SCALE_MAX;
+    float s = clamped ? LOGIT_SCALE_MAX : e;
+    float w_r = cfg->one_sided ? 1.0f : 0.5f, w_c = cfg->one_sided ? 0.0f : 0.5f;
+    int want_dt = dscalars && cfg->learn_temperature && !clamped;
+    double dlogit = 0.0;
+    float loss;
+    if (r0 == 0 && r1 == N) {
+        loss = softmax_pass(dimg, dtxt, &dlogit, img, txt, N, D, 0, N, s, w_r, w_c, exclude_diag,
+                            cfg->tile, want_dt, ws);
+    } else {
+        /* a column of I T^T is a row of T I^T: the text->image share is a row pass with the
+         * roles of the two sides swapped */
+        loss = softmax_pass(dimg, dtxt, &dlogit, img, txt, N, D, r0, r1, s, w_r, 0.0f,
+                            exclude_diag, cfg->tile, want_dt, ws);
+        if (w_c > 0.0f)
+            loss += softmax_pass(dtxt, dimg, &dlogit, txt, img, N, D, r0, r1, s, w_c, 0.0f,
+                                 exclude_diag, cfg->tile, want_dt, ws);
     }
     if (want_dt) dscalars[0] += (float)dlogit;
     return loss;
@@ -122,19 +156,23 @@ static float softmax_forward_backward(const LossConfig *cfg, int exclude_diag, f
 
 static float infonce_forward_backward(const LossConfig *cfg, float *dimg, float *dtxt,
                                       float *dscalars, const float *img, const float *txt,
-                                      const float *scalars, int N, int D, float *ws) {
-    return softmax_forward_backward(cfg, 0, dimg, dtxt, dscalars, img, txt, scalars, N, D, ws);
+                                      const float *scalars, int N, int D, int r0, int r1,
+                                      float *ws) {
+    return softmax_forward_backward(cfg, 0, dimg, dtxt, dscalars, img, txt, scalars, N, D, r0, r1,
+                                    ws);
 }
 
 static float dcl_forward_backward(const LossConfig *cfg, float *dimg, float *dtxt, float *dscalars,
                                   const float *img, const float *txt, const float *scalars, int N,
-                                  int D, float *ws) {
-    return softmax_forward_backward(cfg, 1, dimg, dtxt, dscalars, img, txt, scalars, N, D, ws);
+                                  int D, int r0, int r1, float *ws) {
+    return softmax_forward_backward(cfg, 1, dimg, dtxt, dscalars, img, txt, scalars, N, D, r0, r1,
+                                    ws);
 }
 
 const LossOps loss_infonce_ops = {
     .name = "infonce",
     .n_scalars = 1,
+    .has_local = 1,
     .init_scalars = softmax_init_scalars,
     .workspace_floats = softmax_workspace_floats,
     .forward_backward = infonce_forward_backward,
@@ -143,6 +181,7 @@ const LossOps loss_infonce_ops = {
 const LossOps loss_dcl_ops = {
     .name = "dcl",
     .n_scalars = 1,
+    .has_local = 1,
     .init_scalars = softmax_init_scalars,
     .workspace_floats = softmax_workspace_floats,
     .forward_backward = dcl_forward_backward,
