@@ -176,16 +176,23 @@ typedef struct {
     double *x, *y;
 } Series;
 
-/* ratio = images B needs to reach its best / images A needs to reach B's best (A is that many
- * times more efficient). NaN when B never improved on its first evaluation or A never gets there. */
-static double efficiency_ratio(const Series *a, const Series *b) {
-    if (a->n <= 0 || b->n <= 0) return NAN;
-    double best = b->y[0];
-    for (long i = 1; i < b->n; i++) best = b->y[i] > best ? b->y[i] : best;
-    if (!(best > b->y[0])) return NAN;
-    double nb = images_to_reach(b->x, b->y, (int)b->n, best);
-    double na = images_to_reach(a->x, a->y, (int)a->n, best);
-    return na > 0 ? nb / na : NAN;
+/* One of Fig. 2's arrows: B's best accuracy, the images B needed for it and the images A needed
+ * to reach it; ratio = images_b / images_a (A is that many times more efficient). The ratio is NaN
+ * when B never improved on its first evaluation or A never gets there. */
+typedef struct {
+    double best, images_b, images_a, ratio;
+} Arrow;
+
+static Arrow efficiency_arrow(const Series *a, const Series *b) {
+    Arrow r = {NAN, NAN, NAN, NAN};
+    if (a->n <= 0 || b->n <= 0) return r;
+    r.best = b->y[0];
+    for (long i = 1; i < b->n; i++) r.best = b->y[i] > r.best ? b->y[i] : r.best;
+    if (!(r.best > b->y[0])) return r;
+    r.images_b = images_to_reach(b->x, b->y, (int)b->n, r.best);
+    r.images_a = images_to_reach(a->x, a->y, (int)a->n, r.best);
+    r.ratio = r.images_a > 0 ? r.images_b / r.images_a : NAN;
+    return r;
 }
 
 static void mean_std(const double *v, int n, double *mean, double *std, int *k) {
@@ -211,9 +218,16 @@ void analysis_efficiency(FILE *f, FILE *tsv, const RunInfo *runs, int n, const c
                "it; paper: BoW vs caption LM ~3x, contrastive vs BoW ~4x):\n", metric);
     fprintf(f, "  %-14s %-26s %-26s %-26s\n", "caption_noise", "bow vs caption", "contrastive(cbow) vs bow",
             "contrastive(transf.) vs bow");
-    if (tsv) fprintf(tsv, "caption_noise\tbow_vs_caption_mean\tbow_vs_caption_std\tcon_cbow_vs_bow_mean\tcon_cbow_vs_bow_std\tcon_tf_vs_bow_mean\tcon_tf_vs_bow_std\n");
+    static const char *const RATIO_NAMES[3] = {"bow_vs_caption", "con_cbow_vs_bow", "con_tf_vs_bow"};
+    if (tsv) {
+        fprintf(tsv, "caption_noise");
+        for (int k = 0; k < 3; k++)
+            fprintf(tsv, "\t%s_mean\t%s_std\t%s_seeds\t%s_best\t%s_images_slow\t%s_images_fast", RATIO_NAMES[k],
+                    RATIO_NAMES[k], RATIO_NAMES[k], RATIO_NAMES[k], RATIO_NAMES[k], RATIO_NAMES[k]);
+        fputc('\n', tsv);
+    }
     for (int ni = 0; ni < nn; ni++) {
-        double r[3][64];
+        Arrow ar[3][64];
         int nr = 0;
         for (long seed = 0; seed < 1000 && nr < 64; seed++) {
             Series s[N_ARMS] = {{0}};
@@ -229,9 +243,9 @@ void analysis_efficiency(FILE *f, FILE *tsv, const RunInfo *runs, int n, const c
                 found = 1;
             }
             if (found) {
-                r[0][nr] = efficiency_ratio(&s[ARM_BOW], &s[ARM_CAPTION]);
-                r[1][nr] = efficiency_ratio(&s[ARM_CONTRASTIVE_CBOW], &s[ARM_BOW]);
-                r[2][nr] = efficiency_ratio(&s[ARM_CONTRASTIVE_TRANSFORMER], &s[ARM_BOW]);
+                ar[0][nr] = efficiency_arrow(&s[ARM_BOW], &s[ARM_CAPTION]);
+                ar[1][nr] = efficiency_arrow(&s[ARM_CONTRASTIVE_CBOW], &s[ARM_BOW]);
+                ar[2][nr] = efficiency_arrow(&s[ARM_CONTRASTIVE_TRANSFORMER], &s[ARM_BOW]);
                 nr++;
             }
             for (int a = 0; a < N_ARMS; a++) free(s[a].x), free(s[a].y);
@@ -239,14 +253,23 @@ void analysis_efficiency(FILE *f, FILE *tsv, const RunInfo *runs, int n, const c
         fprintf(f, "  %-14s", noises[ni]);
         if (tsv) fprintf(tsv, "%s", noises[ni]);
         for (int k = 0; k < 3; k++) {
-            double mean, std;
-            int valid;
-            mean_std(r[k], nr, &mean, &std, &valid);
+            double ratio[64], best[64], slow[64], fast[64], mean, std, best_m, slow_m, fast_m, unused;
+            int valid, ignored;
+            for (int i = 0; i < nr; i++) {
+                ratio[i] = ar[k][i].ratio;
+                best[i] = ar[k][i].best;
+                slow[i] = ar[k][i].images_b;
+                fast[i] = ar[k][i].images_a;
+            }
+            mean_std(ratio, nr, &mean, &std, &valid);
+            mean_std(best, nr, &best_m, &unused, &ignored);
+            mean_std(slow, nr, &slow_m, &unused, &ignored);
+            mean_std(fast, nr, &fast_m, &unused, &ignored);
             char cell[64];
             if (valid) snprintf(cell, sizeof cell, "%.2fx ± %.2f (%d/%d seeds)", mean, std, valid, nr);
             else snprintf(cell, sizeof cell, "not reached (0/%d)", nr);
             fprintf(f, " %-26s", cell);
-            if (tsv) fprintf(tsv, "\t%g\t%g", mean, std);
+            if (tsv) fprintf(tsv, "\t%g\t%g\t%d\t%g\t%g\t%g", mean, std, valid, best_m, slow_m, fast_m);
         }
         fputc('\n', f);
         if (tsv) fputc('\n', tsv);

@@ -144,12 +144,13 @@ static void evaluate_retrieval(Model *m, Metrics *out) {
     batch_free(&pairs);
 }
 
-void evaluate_model(Model *m, int with_probe, Metrics *out) {
+void evaluate_model(Model *m, int with_probe, int all_tasks, Metrics *out) {
     out->n = 0;
     int n_tasks = 0;
     const ZeroShotTask *tasks = dataset_zeroshot_tasks(m->ds, &n_tasks);
     for (int t = 0; t < n_tasks; t++) {
         const ZeroShotTask *task = &tasks[t];
+        if (!all_tasks && strcmp(task->name, m->cfg.eval.task)) continue;
         float *scores = mallocCheck((size_t)task->n_images * task->n_classes * sizeof(float));
         m->obj->ops->zeroshot_scores(m->obj, task, scores);
         double top1, top5;

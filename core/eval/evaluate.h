@@ -24,7 +24,9 @@ double metrics_get(const Metrics *m, const char *name);
 /* Top-1 / top-5 accuracy of scores [n, nc] against labels [n]. */
 void zeroshot_accuracy(const float *scores, const int *labels, int n, int nc, double *top1, double *top5);
 
-/* with_probe: also fit linear probes (the slowest part). */
-void evaluate_model(Model *m, int with_probe, Metrics *out);
+/* with_probe: also fit linear probes; all_tasks: score every zero-shot task (else only
+ * cfg.eval.task, for cheap intermediate evaluations of costly scoring rules such as the caption
+ * model's, which decodes every image x prompt pair). */
+void evaluate_model(Model *m, int with_probe, int all_tasks, Metrics *out);
 
 #endif
