@@ -103,10 +103,13 @@ bench: $(DEPS_STAMP) $(CLI) $(BENCH_BINS)
 	@if [ -x tests/bench/run_bench.sh ]; then CLIPLAB=$(CLI) tests/bench/run_bench.sh; fi
 
 ablation-%: all
-	@tests/../ablations/run_ablation.sh $* $(PROFILE) $(CLI)
+	@ablations/run_ablation.sh $* $(PROFILE) $(CLI)
 
+# Re-renders every figure from the results already on disk (no training).
 plots: all
-	@ablations/render_plots.sh $(CLI)
+	@for d in projection efficiency loss-batch tap; do \
+	  if [ -d results/$$d ]; then plots/render.sh $(CLI) $$d results/$$d; fi; \
+	done
 
 clean:
 	rm -rf build

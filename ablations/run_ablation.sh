@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# ablations/run_ablation.sh NAME PROFILE CLI — what `make ablation-NAME [PROFILE=...]` runs: the
+# sweep(s) of the ablation (resuming, so an interrupted job continues where it stopped), the
+# report with the ablation's answer, and the figures.
+set -euo pipefail
+name=$1 profile=$2 cli=$3
+case $name in
+  projection) files=(ablations/projection.yaml); dir=projection ;;
+  efficiency) files=(ablations/efficiency.yaml ablations/efficiency-transformer.yaml); dir=efficiency ;;
+  loss) files=(ablations/loss-batch.yaml); dir=loss-batch ;;
+  tap) files=(ablations/tap.yaml); dir=tap ;;
+  *) echo "run_ablation.sh: unknown ablation '$name' (projection, efficiency, loss, tap)" >&2; exit 1 ;;
+esac
+case $profile in smoke|quick|full) ;; *) echo "run_ablation.sh: PROFILE must be smoke, quick or full, not '$profile'" >&2; exit 1 ;; esac
+results=results/$dir
+[ "$profile" = quick ] || results=results/$dir-$profile
+start=$(date +%s)
+for f in "${files[@]}"; do
+  "$cli" sweep "$f" --profile "$profile" --resume --out "$results"
+done
+"$cli" report "$results" | tee "$results/report.txt"
+plots/render.sh "$cli" "$dir" "$results"
+echo "ablation $name ($profile): $(( $(date +%s) - start )) s; results in $results/, report in $results/report.txt"

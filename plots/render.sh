@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# plots/render.sh CLI ABLATION RESULTS_DIR — exports an ablation's results to TSV (under
+# build/plots-data/) and renders its figures into plots/ as PNG and SVG with gnuplot.
+set -euo pipefail
+cli=$1 name=$2 results=$3
+data=build/plots-data/$(basename "$results")
+rm -rf "$data" && mkdir -p "$data"
+"$cli" export "$results" --out "$data"
+sum=$data/summary.tsv
+render() { # render SCRIPT OUTNAME [extra gnuplot assignments]
+  local script=$1 out=$2; shift 2
+  for fmt in png svg; do
+    gnuplot -e "fmt='$fmt'; out='plots/$out'; data='$sum'; dir='$data'; $*" "plots/$script" 2> >(grep -v "no valid points" >&2)
+  done
+  echo "plots/$out.png plots/$out.svg"
+}
+case $name in
+  projection)
+    render projection.gp projection-zeroshot
+    render projection.gp projection-retrieval "metric='retrieval.i2t_r1'; ylabel='image-to-text retrieval R@1'"
+    render projection-probe.gp projection-probe ;;
+  efficiency)
+    noises=$(ls "$data" | sed -n 's/^objective.kind=bow_data.caption_noise=\(.*\).eval.agg.tsv$/\1/p' | sort -g | tr '\n' ' ')
+    render efficiency.gp efficiency "noises='$noises'" ;;
+  loss-batch)
+    render loss-batch.gp loss-batch ;;
+  tap)
+    # pivot: one row per (trained tap, probed layer)
+    awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; print "tap\tdepth\tmean\tmin\tmax"; next }
+      { for (k = 1; k <= 5; k++) { m = (k < 5) ? "probe.img.stage" k : "probe.post_head";
+          if ((m "_mean") in col) print $col["model.image.tap"] "\t" k "\t" $col[m "_mean"] "\t" $col[m "_min"] "\t" $col[m "_max"] } }' \
+      "$sum" > "$data/tap-by-layer.tsv"
+    sum=$data/tap-by-layer.tsv render tap.gp tap ;;
+  *) echo "render.sh: no figures for ablation '$name'" >&2 ;;
+esac
