@@ -2,9 +2,9 @@
 # extension) and `fmt` ("png" or "svg") with gnuplot -e before loading a figure script.
 if (!exists("fmt")) fmt = "png"
 if (fmt eq "svg") {
-    set terminal svg size 1200,800 dynamic enhanced font "Sans,12" background "white"
+    set terminal svg size 1200,800 dynamic noenhanced font "Sans,12" background "white"
 } else {
-    set terminal pngcairo size 1200,800 enhanced font "Sans,11" background "white"
+    set terminal pngcairo size 1200,800 noenhanced font "Sans,11" background "white"
 }
 set output out.".".fmt
 set datafile separator "\t"

@@ -7,9 +7,8 @@
 load "plots/common.gp"
 if (!exists("metric")) metric = "zs.colour_shape_seen.top1"
 n = words(noises)
-set multiplot layout 1,n title "CLIP Fig. 2 on shapes: zero-shot top-1 (".metric.") vs images processed; mean, min..max band over seeds; arrows: efficiency ratios" noenhanced
+set multiplot layout 1,n title "CLIP Fig. 2 on shapes: zero-shot top-1 (".metric.") vs images processed; mean, min..max band over seeds; arrows: efficiency ratios"
 set logscale x 10
-set format x "10^{%L}"
 set xlabel "images processed (log scale)"
 set ylabel "zero-shot top-1"
 set yrange [0:1]
@@ -20,7 +19,7 @@ titles = "caption-LM bag-of-words contrastive-(CBOW) contrastive-(transformer)"
 eff = dir."/efficiency.tsv"
 do for [i=1:n] {
     noise = word(noises, i)
-    set title "caption\\_noise = ".noise
+    set title "caption_noise = ".noise
     unset arrow
     unset label
     plot for [a=1:4] arm_file(word(arms, a), noise) using "images":(column(metric."_min")):(column(metric."_max")) with filledcurves ls a notitle, \

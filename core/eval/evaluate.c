@@ -43,10 +43,11 @@ void zeroshot_accuracy(const float *scores, const int *labels, int n, int nc, do
     *top5 = n ? (double)hit5 / n : 0;
 }
 
+/* The names were checked when the model was built (model_build). */
 static const ZeroShotTask *find_task(const ZeroShotTask *tasks, int n, const char *name) {
     for (int i = 0; i < n; i++)
         if (!strcmp(tasks[i].name, name)) return &tasks[i];
-    return n ? &tasks[0] : NULL;
+    CHECK(0, "no zero-shot task '%s'", name);
 }
 
 /* Features of a task's images in chunks of max_batch: per tap, pre- and post-head. */
@@ -162,6 +163,6 @@ void evaluate_model(Model *m, int with_probe, int all_tasks, Metrics *out) {
         metrics_set(out, name, top5);
         free(scores);
     }
-    if (with_probe) evaluate_probes(m, find_task(tasks, n_tasks, m->cfg.eval.task), out);
+    if (with_probe) evaluate_probes(m, find_task(tasks, n_tasks, m->cfg.eval.probe_task), out);
     if (m->obj->ops->text_embeddings) evaluate_retrieval(m, out);
 }

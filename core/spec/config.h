@@ -95,6 +95,7 @@ typedef struct {
         int retrieval_n;
         double target_top1;
         char task[CONFIG_NAME_MAX];
+        char probe_task[CONFIG_NAME_MAX];
     } eval;
 } Config;
 

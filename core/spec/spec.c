@@ -180,6 +180,9 @@ static const SpecKey SCHEMA[] = {
     {"eval.task", SPEC_STRING, FIELD(eval.task), .def = "colour_shape_seen",
      .help = "zero-shot task whose top-1 drives efficiency", .valid = valid_name,
      .format = SPEC_NAME_CHARS},
+    {"eval.probe_task", SPEC_STRING, FIELD(eval.probe_task), .def = "shape",
+     .help = "task whose images and labels the linear probes are fitted on (half train, a quarter "
+             "validation, a quarter test)", .valid = valid_name, .format = SPEC_NAME_CHARS},
 };
 #define N_SCHEMA (int)(sizeof SCHEMA / sizeof SCHEMA[0])
 

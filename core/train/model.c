@@ -24,6 +24,24 @@ void data_config_from(DataConfig *dc, const Config *cfg) {
     dc->eval_images = cfg->data.eval_images;
 }
 
+/* eval.task and eval.probe_task must name tasks of the dataset (a typo would otherwise silently
+ * evaluate something else). */
+static int check_task_names(Dataset *ds, const Config *cfg, Err *err) {
+    int n = 0;
+    const ZeroShotTask *tasks = dataset_zeroshot_tasks(ds, &n);
+    const char *keys[2] = {"eval.task", "eval.probe_task"}, *names[2] = {cfg->eval.task, cfg->eval.probe_task};
+    for (int k = 0; k < 2; k++) {
+        int found = 0;
+        char valid[256] = "";
+        for (int i = 0; i < n; i++) {
+            found |= !strcmp(tasks[i].name, names[k]);
+            snprintf(valid + strlen(valid), sizeof valid - strlen(valid), "%s%s", i ? ", " : "", tasks[i].name);
+        }
+        if (!found) return err_set(err, "unknown %s '%s' for dataset %s; valid: %s", keys[k], names[k], cfg->data.dataset, valid);
+    }
+    return 0;
+}
+
 int model_build(Model *m, const Config *cfg, Err *err) {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
@@ -31,6 +49,7 @@ int model_build(Model *m, const Config *cfg, Err *err) {
     data_config_from(&dc, &m->cfg);
     m->ds = dataset_open(&dc, err);
     if (!m->ds) return -1;
+    if (check_task_names(m->ds, &m->cfg, err)) goto fail;
     const ObjectiveOps *ops = objective_lookup(m->cfg.objective.kind, err);
     if (!ops) goto fail;
     m->max_batch = m->cfg.train.batch_size;
