@@ -4,7 +4,7 @@
 #   make test [SAN=1]     every tests/test_*.c (cmocka), summary line at the end
 #   make bench            tests/bench/bench_*.c
 #   make deps             check (and as root install) the Debian packages below
-#   make ablation-projection | ablation-efficiency | ablation-loss | ablation-tap  [PROFILE=...]
+#   make ablation-projection | ablation-efficiency | ablation-loss | ablation-tap  [PROFILE=...] [JOBS=n]
 #   make plots            re-render plots/ from existing results without retraining
 #
 # Developer knobs: MODS="common ops" limits the library to those core/ modules and TESTS="ops"
@@ -14,6 +14,7 @@
 SHELL := /bin/bash
 CC ?= gcc
 PROFILE ?= quick
+JOBS ?= $(shell nproc)
 
 DEB_PACKAGES := gcc make pkg-config libopenblas0-openmp libopenblas-dev libhdf5-dev libyaml-dev \
                 libcmocka-dev zlib1g-dev gnuplot-nox hdf5-tools dataset-fashion-mnist git
@@ -95,7 +96,7 @@ $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The suite runs the CLI too (spec errors, smoke sweeps), so it is built first.
-test: $(DEPS_STAMP) $(CLI) $(TEST_BINS)
+test: $(DEPS_STAMP) $(if $(filter command line,$(origin MODS)),,$(CLI)) $(TEST_BINS)
 	@CLIPLAB=$(CLI) tests/run_tests.sh $(TEST_BINS)
 
 bench: $(DEPS_STAMP) $(CLI) $(BENCH_BINS)
@@ -103,7 +104,7 @@ bench: $(DEPS_STAMP) $(CLI) $(BENCH_BINS)
 	@if [ -x tests/bench/run_bench.sh ]; then CLIPLAB=$(CLI) tests/bench/run_bench.sh; fi
 
 ablation-%: all
-	@ablations/run_ablation.sh $* $(PROFILE) $(CLI)
+	@ablations/run_ablation.sh $* $(PROFILE) $(CLI) $(JOBS)
 
 # Re-renders every figure from the results already on disk (no training).
 plots: all

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# ablations/run_ablation.sh NAME PROFILE CLI — what `make ablation-NAME [PROFILE=...]` runs: the
-# sweep(s) of the ablation (resuming, so an interrupted job continues where it stopped), the
-# report with the ablation's answer, and the figures.
+# ablations/run_ablation.sh NAME PROFILE CLI [JOBS] — what `make ablation-NAME [PROFILE=...]` runs:
+# the sweep(s) of the ablation (resuming, so an interrupted job continues where it stopped; JOBS
+# runs at once, default one per core), the report with the ablation's answer, and the figures.
 set -euo pipefail
-name=$1 profile=$2 cli=$3
+name=$1 profile=$2 cli=$3 jobs=${4:-$(nproc)}
 case $name in
   projection) files=(ablations/projection.yaml); dir=projection ;;
   efficiency) files=(ablations/efficiency.yaml ablations/efficiency-transformer.yaml); dir=efficiency ;;
@@ -16,7 +16,7 @@ results=results/$dir
 [ "$profile" = quick ] || results=results/$dir-$profile
 start=$(date +%s)
 for f in "${files[@]}"; do
-  "$cli" sweep "$f" --profile "$profile" --resume --out "$results"
+  "$cli" sweep "$f" --profile "$profile" --resume --out "$results" --jobs "$jobs"
 done
 "$cli" report "$results" | tee "$results/report.txt"
 plots/render.sh "$cli" "$dir" "$results"

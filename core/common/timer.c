@@ -11,6 +11,10 @@ double time_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static int force_plain;
+
+void progress_force_plain(int on) { force_plain = on; }
+
 void progress_start(Progress *p, const char *label, const char *unit, double total) {
     p->label = label;
     p->unit = unit;
@@ -18,7 +22,7 @@ void progress_start(Progress *p, const char *label, const char *unit, double tot
     p->start_s = time_now();
     p->last_print_s = 0.0;
     p->plain_every_s = 5.0;
-    p->is_tty = isatty(2);
+    p->is_tty = !force_plain && isatty(2);
     p->line_open = 0;
 }
 

@@ -20,6 +20,8 @@ typedef struct {
     int line_open; /* a \r-bar is on screen and needs a newline before other output */
 } Progress;
 
+/* Plain lines even on a terminal (e.g. several processes share it). */
+void progress_force_plain(int on);
 void progress_start(Progress *p, const char *label, const char *unit, double total);
 /* done = units so far; extra = short text appended (e.g. "loss 3.21"), may be NULL. */
 void progress_update(Progress *p, double done, const char *extra);

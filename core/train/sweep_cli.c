@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/timer.h"
@@ -20,7 +21,6 @@
 #include "spec/sweep.h"
 #include "train/trainer.h"
 
-void print_metrics_table(FILE *f, const RunOutcome *o);
 
 static int mkdir_p(const char *path) {
     char tmp[1024];
@@ -66,13 +66,44 @@ static int is_valid_run(const RunInfo *runs, int n, const char *id) {
     return 0;
 }
 
+enum { SWEEP_EXIT_COMPLETED = 0, SWEEP_EXIT_DIVERGED = 3, SWEEP_EXIT_FAILED = 1 };
+
+/* Cores / jobs, at least 1. */
+static int sweep_threads_per_job(int jobs) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int t = (int)(cores > 0 ? cores : 1) / jobs;
+    return t > 0 ? t : 1;
+}
+
+/* Runs one run of the sweep; returns a SWEEP_EXIT_* code (also the exit status of a --jobs child). */
+static int sweep_one_run(SweepRun *r, const char *out, int resume, int k, int n_todo) {
+    char label[320], swept[SWEEP_SWEPT_MAX];
+    Err err;
+    snprintf(label, sizeof label, "[%d/%d] %s", k, n_todo, r->id);
+    swept_for_log(r->swept, swept, sizeof swept);
+    RunOptions opt = {.results_dir = out, .run_id = r->id, .swept = swept, .resume = resume, .progress_label = label};
+    RunOutcome o;
+    if (train_run(&r->config, &opt, &o, &err)) {
+        fprintf(stderr, "%s: failed: %s\n", r->id, err.msg);
+        return SWEEP_EXIT_FAILED;
+    }
+    return strcmp(o.status, "completed") ? SWEEP_EXIT_DIVERGED : SWEEP_EXIT_COMPLETED;
+}
+
 int sweep_main(int argc, char **argv) {
     const char *file = NULL, *profile = "quick", *only = NULL, *out_arg = NULL;
-    int dry = 0, resume = 0, force = 0;
+    int dry = 0, resume = 0, force = 0, jobs = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--profile") && i + 1 < argc) profile = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--out") && i + 1 < argc) out_arg = argv[++i];
+        else if (!strcmp(argv[i], "--jobs") && i + 1 < argc) {
+            jobs = atoi(argv[++i]);
+            if (jobs < 1 || jobs > 64) {
+                fprintf(stderr, "cliplab sweep: --jobs must be 1..64, not '%s'\n", argv[i]);
+                return 1;
+            }
+        }
         else if (!strcmp(argv[i], "--dry-run")) dry = 1;
         else if (!strcmp(argv[i], "--resume")) resume = 1;
         else if (!strcmp(argv[i], "--force")) force = 1;
@@ -87,7 +118,7 @@ int sweep_main(int argc, char **argv) {
     }
     if (!file) {
         fprintf(stderr, "usage: cliplab sweep ABLATION.yaml [--profile smoke|quick|full] [--dry-run] [--resume] "
-                        "[--only RUN_ID] [--force] [--out DIR]\n");
+                        "[--only RUN_ID] [--force] [--out DIR] [--jobs N]\n");
         return 1;
     }
     Sweep s;
@@ -151,9 +182,21 @@ int sweep_main(int argc, char **argv) {
     }
     fprintf(stderr, "sweep %s (profile %s): %d runs, %d to run, %d already finished -> %s\n", s.name, profile,
             s.n_runs, n_todo, n_skip, out);
-    int completed = 0, diverged = 0, failed = n_blocked, k = 0;
+    int completed = 0, diverged = 0, failed = n_blocked, k = 0, running = 0;
+    if (jobs > 1) progress_force_plain(1); /* interleaved bars would be unreadable */
     double t0 = time_now();
-    for (int i = 0; i < s.n_runs; i++) {
+    for (int i = 0; i <= s.n_runs; i++) {
+        /* reap a child when all slots are busy, or every child at the end */
+        while (running > 0 && (running >= jobs || i == s.n_runs)) {
+            int status;
+            if (wait(&status) < 0) break;
+            running--;
+            int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+            if (code == SWEEP_EXIT_COMPLETED) completed++;
+            else if (code == SWEEP_EXIT_DIVERGED) diverged++;
+            else failed++;
+        }
+        if (i == s.n_runs) break;
         SweepRun *r = &s.runs[i];
         char path[1300];
         snprintf(path, sizeof path, "%s/%s.h5", out, r->id);
@@ -161,23 +204,29 @@ int sweep_main(int argc, char **argv) {
         if (!(access(path, F_OK) || force)) continue;
         k++;
         double elapsed = time_now() - t0;
-        char label[320];
-        snprintf(label, sizeof label, "[%d/%d] %s", k, n_todo, r->id);
-        if (k > 1)
-            fprintf(stderr, "sweep: %d/%d runs done, %.0f s elapsed, ETA %.0f s\n", k - 1, n_todo, elapsed,
-                    elapsed / (k - 1) * (n_todo - k + 1));
-        char swept[SWEEP_SWEPT_MAX];
-        swept_for_log(r->swept, swept, sizeof swept);
-        RunOptions opt = {.results_dir = out, .run_id = r->id, .swept = swept, .resume = resume,
-                          .progress_label = label};
-        RunOutcome o;
-        if (train_run(&r->config, &opt, &o, &err)) {
-            fprintf(stderr, "%s: failed: %s\n", r->id, err.msg);
-            failed++;
-            continue;
+        int finished = completed + diverged + failed - n_blocked;
+        if (finished > 0)
+            fprintf(stderr, "sweep: %d/%d runs done, %.0f s elapsed, ETA %.0f s\n", finished, n_todo, elapsed,
+                    elapsed / finished * (n_todo - finished));
+        if (jobs > 1) {
+            if (r->config.train.threads == 0) r->config.train.threads = sweep_threads_per_job(jobs);
+            fflush(NULL);
+            pid_t pid = fork();
+            if (pid < 0) {
+                fprintf(stderr, "%s: failed: cannot fork: %s\n", r->id, strerror(errno));
+                failed++;
+                continue;
+            }
+            if (pid > 0) {
+                running++;
+                continue;
+            }
+            _exit(sweep_one_run(r, out, resume, k, n_todo));
         }
-        if (!strcmp(o.status, "completed")) completed++;
-        else diverged++;
+        int code = sweep_one_run(r, out, resume, k, n_todo);
+        if (code == SWEEP_EXIT_COMPLETED) completed++;
+        else if (code == SWEEP_EXIT_DIVERGED) diverged++;
+        else failed++;
     }
     fprintf(stderr, "sweep %s: %d completed, %d diverged, %d failed, %d skipped (finished before) in %.0f s\n", s.name,
             completed, diverged, failed, n_skip, time_now() - t0);
