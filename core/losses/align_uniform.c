@@ -43,6 +43,7 @@ static void weight_block(float *blk, float *rowsum, float lse, int N, int nb, in
         float *row = blk + (size_t)i * nb;
         int dj = i - c0;
         float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
         for (int j = 0; j < nb; j++) {
             float w = j == dj ? 0.0f : ops_expf(row[j] - lse);
             acc += w;

@@ -7,7 +7,9 @@
  * stay scalar, and the element-wise work over N x tile blocks is the other half of the loss cost
  * next to sgemm.
  * It only lets the compiler assume FP exceptions are not trapped (cliplab never enables traps); it
- * does not reorder arithmetic or change NaN/Inf semantics.
+ * does not reorder arithmetic or change NaN/Inf semantics. The row reductions are `omp simd`
+ * reductions: an in-order float sum is latency-bound (one dependent add per element); the vector
+ * order is fixed, so results stay deterministic and independent of the thread count.
  * Deliberately left out: any log accuracy beyond ~2 ulp (fp32 round-off is the target).
  */
 #ifndef CLIPLAB_LOSS_IMPL_H

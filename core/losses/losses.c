@@ -141,9 +141,11 @@ void loss_gram_block_backward(float *da, float *db, const float *g, const float 
 static void lse_fold(float *m, float *l, const float *x, int n) {
     if (n <= 0) return;
     float bm = -INFINITY;
+#pragma omp simd reduction(max : bm)
     for (int j = 0; j < n; j++) bm = x[j] > bm ? x[j] : bm;
     float ref = bm > *m ? bm : *m;
     float s = 0.0f;
+#pragma omp simd reduction(+ : s)
     for (int j = 0; j < n; j++) s += ops_expf(x[j] - ref);
     /* exp(-inf - ref) = 0 covers the first fold, where m is still -inf */
     *l = *l * ops_expf(*m - ref) + s;

@@ -41,6 +41,7 @@ static SiglipSums siglip_block(float *blk, float b, int M, int n, int nb, int c0
         float *row = blk + (size_t)i * nb;
         int dj = i - c0_minus_r0;
         float acc_loss = 0.0f, acc_dlogit = 0.0f, acc_dbias = 0.0f;
+#pragma omp simd reduction(+ : acc_loss, acc_dlogit, acc_dbias)
         for (int j = 0; j < nb; j++) {
             float z = j == dj ? 1.0f : -1.0f;
             float zu = z * (row[j] + b);

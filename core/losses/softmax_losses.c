@@ -53,6 +53,7 @@ static double softmax_grad_block(float *blk, const float *row_lse, const float *
         float rl = row_lse[i], l_ii = diag[i], acc = 0.0f;
         const float *l_jj = diag + c0_minus_r0;
         if (w_c > 0.0f) {
+#pragma omp simd reduction(+ : acc)
             for (int j = 0; j < nb; j++) {
                 float v = j == skip ? -INFINITY : row[j];
                 float p = w_r * ops_expf(v - rl), q = w_c * ops_expf(v - col_lse[j]);
@@ -60,6 +61,7 @@ static double softmax_grad_block(float *blk, const float *row_lse, const float *
                 row[j] = (p + q) * inv_n;
             }
         } else {
+#pragma omp simd reduction(+ : acc)
             for (int j = 0; j < nb; j++) {
                 float v = j == skip ? -INFINITY : row[j];
                 float p = w_r * ops_expf(v - rl);
