@@ -103,7 +103,8 @@ bench: $(DEPS_STAMP) $(CLI) $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 	@if [ -x tests/bench/run_bench.sh ]; then CLIPLAB=$(CLI) tests/bench/run_bench.sh; fi
 
-ablation-%: all
+ABLATIONS := ablation-projection ablation-efficiency ablation-loss ablation-tap
+$(ABLATIONS): ablation-%: all
 	@ablations/run_ablation.sh $* $(PROFILE) $(CLI) $(JOBS)
 
 # Re-renders every figure from the results already on disk (no training).

@@ -91,7 +91,7 @@ typedef struct {
     struct {
         int64_t every_images;
         bool probe;
-        bool all_tasks; /* false: intermediate evaluations score only `task` */
+        bool all_tasks; /* false: evaluations score only `task` */
         int retrieval_n;
         double target_top1;
         char task[CONFIG_NAME_MAX];

@@ -172,7 +172,7 @@ static const SpecKey SCHEMA[] = {
     {"eval.probe", SPEC_BOOL, FIELD(eval.probe), .def = "true",
      .help = "run linear probes at every tap"},
     {"eval.all_tasks", SPEC_BOOL, FIELD(eval.all_tasks), .def = "true",
-     .help = "score every zero-shot task at every evaluation (false: only eval.task until the final one)"},
+     .help = "score every zero-shot task (false: only eval.task, for objectives whose scoring is costly)"},
     {"eval.retrieval_n", SPEC_INT, FIELD(eval.retrieval_n), .def = "512", .min = 2, .max = 100000,
      .help = "image-text pairs in the retrieval evaluation"},
     {"eval.target_top1", SPEC_FLOAT, FIELD(eval.target_top1), .def = "0.5", .min = 0, .max = 1,

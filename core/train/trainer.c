@@ -193,7 +193,7 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
         progress_update(&prog, (double)images, extra);
         int at_end = images >= total;
         if (at_end || images / every != (images - B) / every) {
-            evaluate_model(&m, cfg->eval.probe, cfg->eval.all_tasks || at_end, &mt);
+            evaluate_model(&m, cfg->eval.probe, cfg->eval.all_tasks, &mt);
             log_eval(log, &curve, task_metric, (double)images, &mt);
             if (prog.line_open) fputc('\n', stderr);
             print_eval_line((double)images, &mt, cfg->eval.task);
