@@ -5,7 +5,8 @@
  * objective, clip by global norm, AdamW with warm-up + cosine. A non-finite loss or gradient norm
  * stops the run as "diverged". Evaluation runs at 0 images, every eval.every_images and at the end.
  * Resume restores parameters, Adam moments, step and cursor from the checkpoint and truncates the
- * log to the checkpoint's rows, so a resumed run equals an uninterrupted one.
+ * log to the checkpoint's rows, so a resumed run equals an uninterrupted one (wall_s, the one
+ * measured series, continues from the checkpoint's value).
  */
 #include "train/trainer.h"
 
@@ -113,6 +114,7 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
     Curve curve = {0};
     snprintf(ckpt_path, sizeof ckpt_path, "%s/%s.ckpt.h5", opt->results_dir, opt->run_id);
     long step = 0, images = 0;
+    double wall_offset = 0; /* seconds the run had already taken before a resume */
     RunLog *log = NULL;
     if (opt->resume && access(ckpt_path, F_OK) == 0) {
         CheckpointMeta meta;
@@ -120,12 +122,16 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
         if (checkpoint_load(ckpt_path, &meta, 3, CKPT_BUFS, bufs, m.params.total, err)) goto fail_model;
         char tmp_path[1024];
         snprintf(tmp_path, sizeof tmp_path, "%s/%s.h5.tmp", opt->results_dir, opt->run_id);
-        double *ex = NULL, *ey = NULL;
+        double *ex = NULL, *ey = NULL, *wall = NULL;
         long ne = report_read_series(tmp_path, "eval", "images", &ex);
         long ny = report_read_series(tmp_path, "eval", task_metric, &ey);
         for (long i = 0; i < meta.n_eval_rows && i < ne && i < ny; i++) curve_push(&curve, ex[i], ey[i]);
+        /* wall_s continues from the checkpoint's row, so the series stays the run's elapsed time */
+        long nw = report_read_series(tmp_path, "train", "wall_s", &wall);
+        if (meta.n_train_rows > 0 && nw >= meta.n_train_rows) wall_offset = wall[meta.n_train_rows - 1];
         free(ex);
         free(ey);
+        free(wall);
         log = runlog_resume(opt->results_dir, opt->run_id, meta.n_train_rows, meta.n_eval_rows, err);
         if (!log) goto fail_model;
         step = meta.step;
@@ -158,7 +164,7 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
     const char *status = "completed";
     Progress prog;
     progress_start(&prog, opt->progress_label ? opt->progress_label : "train", "img", (double)total);
-    double t0 = time_now(), train_s = 0;
+    double t0 = time_now() - wall_offset, train_s = 0;
     long images_at_start = images;
     while (images < total) {
         double ts = time_now();
