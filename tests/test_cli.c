@@ -1,0 +1,705 @@
+/* test_cli.c — the cliplab binary driven as a user drives it (fork/exec, stdout and stderr
+ * captured): spec errors as one line and exit 1, sweep dry runs, a tiny sweep end to end with its
+ * report, kill -9 + --resume bitwise equal to an uninterrupted run, a sweep killed between runs,
+ * results-folder faults (unwritable, corrupt and foreign files), usage errors, a missing dataset.
+ *
+ * The binary is $CLIPLAB (build/cliplab by default; build/san/cliplab under SAN=1), run from the
+ * repository root. Every run uses train.threads=1: one thread is what makes a resumed run bitwise
+ * equal to an uninterrupted one, and at these sizes it is also the fastest.
+ * Deliberately left out: what the library tests already cover in depth (spec schema details, the
+ * report's arithmetic, log layout); here each behaviour is checked once through the CLI.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <hdf5.h>
+
+#include "log/h5io.h"
+#include "log/report.h"
+
+/* ---- helpers ---------------------------------------------------------------------------------- */
+
+static char g_dir[64];          /* per-test scratch directory (mkdtemp) */
+static char g_repo[PATH_MAX];   /* the repository root: the working directory of the test */
+
+static const char *cliplab(void) {
+    const char *p = getenv("CLIPLAB");
+    return p && *p ? p : "build/cliplab";
+}
+
+static int setup_dir(void **state) {
+    (void)state;
+    snprintf(g_dir, sizeof g_dir, "/tmp/cliplab_test_cli_XXXXXX");
+    if (!mkdtemp(g_dir) || !getcwd(g_repo, sizeof g_repo)) return -1;
+    char spec[PATH_MAX + 64];
+    snprintf(spec, sizeof spec, "%s/experiments/contrastive.yaml", g_repo);
+    if (access(spec, R_OK) || access(cliplab(), X_OK)) {
+        fprintf(stderr, "test_cli: run from the repository root with an executable %s\n", cliplab());
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown_dir(void **state) {
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* g_dir/<name> into a static rotating buffer (several live at once in one expression). */
+static const char *tmp(const char *fmt, ...) {
+    static char bufs[8][PATH_MAX];
+    static int k;
+    char *b = bufs[k++ % 8];
+    size_t n = (size_t)snprintf(b, PATH_MAX, "%s/", g_dir);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b + n, PATH_MAX - n, fmt, ap);
+    va_end(ap);
+    return b;
+}
+
+static int exists(const char *path) { return access(path, F_OK) == 0; }
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Whole file (malloc'd, NUL-terminated; *len its size), or NULL if it cannot be read. */
+static char *read_all(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    char *s = malloc(cap);
+    for (size_t got; (got = fread(s + n, 1, cap - n - 1, f)) > 0;) {
+        n += got;
+        if (cap - n < 2) s = realloc(s, cap *= 2);
+    }
+    s[n] = '\0';
+    fclose(f);
+    if (len) *len = n;
+    return s;
+}
+
+typedef struct {
+    int status; /* exit status, or 128 + signal number */
+    char *out, *err;
+} Cmd;
+
+static void cmd_free(Cmd *c) {
+    free(c->out);
+    free(c->err);
+    c->out = c->err = NULL;
+}
+
+/* Starts the CLI with args (NULL-terminated, without the program name), stdout and stderr
+ * redirected to files. */
+static pid_t spawn_cli(const char *out_path, const char *err_path, const char *const *args) {
+    const char *argv[64] = {cliplab()};
+    int n = 1;
+    while (args[n - 1]) {
+        assert_true(n < 63);
+        argv[n] = args[n - 1];
+        n++;
+    }
+    argv[n] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0) _exit(126);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_status(pid_t pid) {
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Runs `cliplab args...` (NULL-terminated) to completion. */
+static Cmd cli(const char *arg, ...) {
+    const char *args[64];
+    int n = 0;
+    va_list ap;
+    va_start(ap, arg);
+    for (const char *a = arg; a; a = va_arg(ap, const char *)) {
+        assert_true(n < 63);
+        args[n++] = a;
+    }
+    va_end(ap);
+    args[n] = NULL;
+    /* own buffers: the caller's arguments may live in tmp()'s rotating ones */
+    char out_path[PATH_MAX], err_path[PATH_MAX];
+    snprintf(out_path, sizeof out_path, "%s/cli.out", g_dir);
+    snprintf(err_path, sizeof err_path, "%s/cli.err", g_dir);
+    Cmd c;
+    c.status = wait_status(spawn_cli(out_path, err_path, args));
+    assert_int_not_equal(c.status, 127); /* exec failed */
+    c.out = read_all(out_path, NULL);
+    c.err = read_all(err_path, NULL);
+    assert_non_null(c.out);
+    assert_non_null(c.err);
+    return c;
+}
+
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* The bad-input contract: exactly one non-empty line on stderr and exit status 1. */
+static void assert_one_line_error(const Cmd *c) {
+    if (c->status != 1 || count_lines(c->err) != 1 || c->err[0] == '\n')
+        fail_msg("expected one line on stderr and exit 1, got status %d and stderr:\n%s", c->status, c->err);
+}
+
+static void assert_contains(const char *haystack, const char *needle) {
+    if (!strstr(haystack, needle)) fail_msg("expected '%s' in:\n%s", needle, haystack);
+}
+
+/* Files in dir whose name ends with suffix. */
+static int count_suffix(const char *dir, const char *suffix) {
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    size_t ls = strlen(suffix);
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t l = strlen(e->d_name);
+        n += l >= ls && strcmp(e->d_name + l - ls, suffix) == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+static char *h5dump_status(const char *run_file) {
+    char cmd[PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "h5dump -a /status '%s' 2>&1", run_file);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char *s = calloc(1, 65536);
+    size_t n = fread(s, 1, 65535, p);
+    s[n] = '\0';
+    pclose(p);
+    return s;
+}
+
+static void assert_completed(const char *run_file) {
+    char *s = h5dump_status(run_file);
+    assert_contains(s, "\"completed\"");
+    free(s);
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Waits (up to 120 s) until path exists; 0 on success, -1 if the process exited first. */
+static int wait_for_file(const char *path, pid_t pid) {
+    for (int i = 0; i < 60000; i++) {
+        if (exists(path)) return 0;
+        if (waitpid(pid, NULL, WNOHANG) == pid) return -1;
+        sleep_ms(2);
+    }
+    return -1;
+}
+
+/* Budgets small enough for a whole run in a fraction of a second: 16 px images, widths set per
+ * ablation, 32 evaluation images, no linear probe (its L-BFGS fits dominate at this size). */
+static const char TINY_SET[] = "set:\n"
+                               "  data.image_size: 16\n"
+                               "  model.image.tap: img.stage2\n"
+                               "  model.text.width: 8\n"
+                               "  model.embed_dim: 8\n"
+                               "  train.batch_size: 32\n"
+                               "  data.eval_images: 32\n"
+                               "  eval.retrieval_n: 32\n"
+                               "  eval.probe: false\n"
+                               "  train.threads: 1\n";
+
+/* Writes g_dir/<file>: an ablation over experiments/contrastive.yaml (absolute path) with TINY_SET,
+ * extra `set:` lines and the rest of the file (sweep, seeds, profiles, report). Returns its path,
+ * held in path[PATH_MAX] (the caller's: it outlives tmp()'s rotating buffers). */
+static const char *write_ablation(char *path, const char *file, const char *name, const char *set_extra,
+                                  const char *rest) {
+    char text[8192];
+    snprintf(text, sizeof text, "name: %s\nbase: %s/experiments/contrastive.yaml\nquestion: Does %s work?\n%s%s%s",
+             name, g_repo, name, TINY_SET, set_extra, rest);
+    snprintf(path, PATH_MAX, "%s/%s", g_dir, file);
+    write_text(path, text);
+    return path;
+}
+
+/* Two runs (image widths [4,8] and [8,8]), 256 images each, evaluations at 0, 128, 256. */
+static const char *write_tiny_sweep(char *path, const char *file) {
+    return write_ablation(path, file, "tiny",
+                          "  train.images: 256\n"
+                          "  eval.every_images: 128\n",
+                          "sweep:\n  model.image.widths: [[4, 8], [8, 8]]\n"
+                          "seeds: 1\n"
+                          "report: [zs.colour_shape_seen.top1, retrieval.i2t_r1]\n");
+}
+
+static void file_stat(const char *path, struct stat *st) { assert_int_equal(stat(path, st), 0); }
+
+/* ---- 1. spec errors ----------------------------------------------------------------------------- */
+
+/* One bad spec: one line on stderr that starts with `prefix` and contains `needle`, exit 1, and
+ * no results folder. */
+static void check_bad_spec(const char *yaml, const char *override, const char *prefix, const char *needle) {
+    const char *spec = tmp("bad.yaml");
+    write_text(spec, yaml);
+    const char *out = tmp("out");
+    Cmd c = override ? cli("run", spec, override, "--out", out, NULL) : cli("run", spec, "--out", out, NULL);
+    assert_one_line_error(&c);
+    if (strncmp(c.err, prefix, strlen(prefix))) fail_msg("expected stderr to start with '%s', got: %s", prefix, c.err);
+    assert_contains(c.err, needle);
+    assert_string_equal(c.out, "");
+    assert_false(exists(out));
+    cmd_free(&c);
+}
+
+static void test_spec_errors_are_one_line_and_exit_1(void **state) {
+    (void)state;
+    char prefix[PATH_MAX + 16];
+    /* unknown key: line 2, column 1, with the nearest valid key */
+    snprintf(prefix, sizeof prefix, "%s:2:1: ", tmp("bad.yaml"));
+    check_bad_spec("name: x\nmodle:\n  embed_dim: 4\n", NULL, prefix, "did you mean 'model'");
+    /* wrong type: the value starts at column 11 of line 3 */
+    snprintf(prefix, sizeof prefix, "%s:3:11: ", tmp("bad.yaml"));
+    check_bad_spec("name: x\ntrain:\n  images: abc\n", NULL, prefix, "train.images");
+    /* out of range */
+    snprintf(prefix, sizeof prefix, "%s:3:15: ", tmp("bad.yaml"));
+    check_bad_spec("name: x\ntrain:\n  batch_size: -5\n", NULL, prefix, "out of range");
+    /* bad command-line overrides: unknown key, wrong type */
+    check_bad_spec("name: x\n", "train.bogus=1", "command line: ", "train.bogus");
+    check_bad_spec("name: x\n", "train.lr=abc", "command line: ", "train.lr");
+}
+
+/* ---- 2. dry run --------------------------------------------------------------------------------- */
+
+static void test_sweep_dry_run_lists_runs_with_ids(void **state) {
+    (void)state;
+    char path[PATH_MAX];
+    const char *abl = write_ablation(path, "dry.yaml", "dry", "  model.image.widths: [4, 8]\n",
+                                     "sweep:\n  loss.kind: [infonce, siglip]\n"
+                                     "seeds: 2\n"
+                                     "profiles:\n"
+                                     "  smoke: {train.images: 96, seeds: 1}\n"
+                                     "  quick: {train.images: 4096}\n");
+    const char *out = tmp("out");
+    Cmd c = cli("sweep", abl, "--profile", "smoke", "--dry-run", "--out", out, NULL);
+    assert_int_equal(c.status, 0);
+    assert_contains(c.out, "profile: smoke");
+    assert_contains(c.out, "= 2 runs");
+    /* the smoke profile pins seeds to 1: one run per loss, seed = the experiment's seed (1) */
+    assert_contains(c.out, "    1 loss=infonce_seed=1\n");
+    assert_contains(c.out, "    2 loss=siglip_seed=1\n");
+    assert_null(strstr(c.out, "seed=2"));
+    /* then each run's resolved spec, with the profile's budget */
+    assert_contains(c.out, "--- # loss=infonce_seed=1");
+    assert_contains(c.out, "--- # loss=siglip_seed=1");
+    assert_contains(c.out, "\n  images: 96\n");
+    assert_false(exists(out)); /* a dry run writes nothing */
+    cmd_free(&c);
+
+    /* the quick profile keeps both seeds */
+    c = cli("sweep", abl, "--profile", "quick", "--dry-run", NULL);
+    assert_int_equal(c.status, 0);
+    assert_contains(c.out, "= 4 runs");
+    assert_contains(c.out, "    4 loss=siglip_seed=2\n");
+    assert_contains(c.out, "\n  images: 4096\n");
+    cmd_free(&c);
+
+    /* every shipped ablation file loads and lists its smoke runs */
+    const char *shipped[] = {"efficiency", "efficiency-transformer", "loss-batch", "projection", "tap"};
+    for (size_t i = 0; i < sizeof shipped / sizeof shipped[0]; i++) {
+        char path[PATH_MAX + 64];
+        snprintf(path, sizeof path, "ablations/%s.yaml", shipped[i]);
+        c = cli("sweep", path, "--profile", "smoke", "--dry-run", NULL);
+        if (c.status != 0) fail_msg("%s: status %d: %s", path, c.status, c.err);
+        assert_contains(c.out, "    1 ");
+        assert_contains(c.out, "--- # ");
+        cmd_free(&c);
+    }
+}
+
+/* ---- 3. a tiny sweep end to end ----------------------------------------------------------------- */
+
+static void test_tiny_sweep_end_to_end_and_report(void **state) {
+    (void)state;
+    char path[PATH_MAX];
+    const char *abl = write_tiny_sweep(path, "tiny.yaml");
+    const char *res = tmp("res");
+    Cmd c = cli("sweep", abl, "--out", res, NULL);
+    if (c.status != 0) fail_msg("sweep failed (%d):\n%s", c.status, c.err);
+    assert_contains(c.err, "2 completed, 0 diverged, 0 failed");
+    cmd_free(&c);
+    const char *ids[] = {"widths=4-8_seed=1", "widths=8-8_seed=1"};
+    for (int i = 0; i < 2; i++) assert_completed(tmp("res/%s.h5", ids[i]));
+    assert_int_equal(count_suffix(res, ".h5"), 2);
+    assert_int_equal(count_suffix(res, ".tmp"), 0);
+    assert_int_equal(count_suffix(res, ".ckpt.h5"), 0);
+
+    c = cli("report", res, NULL);
+    assert_int_equal(c.status, 0);
+    assert_contains(c.out, "ablation: tiny (2 runs)");
+    for (int i = 0; i < 2; i++) assert_contains(c.out, ids[i]);
+    assert_contains(c.out, "zs.colour_shape_seen.top1");
+    assert_contains(c.out, "retrieval.i2t_r1");
+    assert_contains(c.out, "question: Does tiny work?");
+    assert_contains(c.out, "model.image.widths=[8 8] vs model.image.widths=[4 8]");
+    assert_contains(c.out, "answer:");
+    cmd_free(&c);
+}
+
+/* ---- 4. kill -9 and --resume, bitwise ------------------------------------------------------------- */
+
+/* Every dataset of /<group> in two run files (except `skip`) has the same values, bit for bit;
+ * returns the number of rows of the group's first dataset. */
+static long assert_group_bitwise_equal(const char *a, const char *b, const char *group, const char *skip) {
+    char(*names_a)[H5IO_NAME_MAX], (*names_b)[H5IO_NAME_MAX];
+    int n[2];
+    const char *files[2] = {a, b};
+    char(**lists[2])[H5IO_NAME_MAX] = {&names_a, &names_b};
+    for (int k = 0; k < 2; k++) {
+        hid_t f = H5Fopen(files[k], H5F_ACC_RDONLY, H5P_DEFAULT);
+        assert_true(f >= 0);
+        hid_t g = H5Gopen2(f, group, H5P_DEFAULT);
+        assert_true(g >= 0);
+        n[k] = h5io_list(g, lists[k]);
+        H5Gclose(g);
+        H5Fclose(f);
+    }
+    assert_int_equal(n[0], n[1]);
+    assert_true(n[0] > 0);
+    long rows = -1;
+    for (int i = 0; i < n[0]; i++) {
+        assert_string_equal(names_a[i], names_b[i]);
+        if (!strcmp(names_a[i], skip)) continue;
+        double *va, *vb;
+        long na = report_read_series(a, group, names_a[i], &va), nb = report_read_series(b, group, names_a[i], &vb);
+        assert_true(na > 0);
+        assert_int_equal(na, nb);
+        if (memcmp(va, vb, (size_t)na * sizeof(double)))
+            fail_msg("/%s/%s differs between the uninterrupted and the resumed run", group, names_a[i]);
+        if (rows < 0) rows = na;
+        free(va);
+        free(vb);
+    }
+    free(names_a);
+    free(names_b);
+    return rows;
+}
+
+static void test_kill9_then_resume_is_bitwise_identical(void **state) {
+    (void)state;
+    char path[PATH_MAX];
+    /* 256 steps of 32 images with a checkpoint every 2 steps (each one fsynced): long enough to
+     * be killed mid-run, and evaluations (every 1024 images) on both sides of the kill */
+    const char *abl = write_ablation(path, "k.yaml", "k",
+                                     "  model.image.widths: [4, 8]\n"
+                                     "  train.images: 8192\n"
+                                     "  train.warmup_images: 1024\n"
+                                     "  train.checkpoint_every_images: 64\n"
+                                     "  eval.every_images: 1024\n",
+                                     "seeds: 1\n");
+    const char *id = "seed=1";
+    Cmd c = cli("sweep", abl, "--out", tmp("A"), NULL);
+    if (c.status != 0) fail_msg("reference run failed (%d):\n%s", c.status, c.err);
+    cmd_free(&c);
+
+    const char *args[] = {"sweep", abl, "--out", tmp("B"), NULL};
+    pid_t pid = spawn_cli(tmp("b.out"), tmp("b.err"), args);
+    if (wait_for_file(tmp("B/%s.ckpt.h5", id), pid)) fail_msg("the run ended before its first checkpoint");
+    sleep_ms(200); /* let it train on past the checkpoint: that work is lost and redone */
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    if (wait_status(pid) != 128 + SIGKILL) fail_msg("the run finished before it could be killed; raise train.images");
+    assert_false(exists(tmp("B/%s.h5", id)));
+    assert_true(exists(tmp("B/%s.h5.tmp", id)));
+
+    c = cli("sweep", abl, "--out", tmp("B"), "--resume", NULL);
+    if (c.status != 0) fail_msg("resume failed (%d):\n%s", c.status, c.err);
+    const char *at = strstr(c.err, "resuming at ");
+    assert_non_null(at);
+    long resumed_at = atol(at + strlen("resuming at "));
+    assert_true(resumed_at > 0 && resumed_at < 8192);
+    cmd_free(&c);
+
+    const char *a = tmp("A/%s.h5", id), *b = tmp("B/%s.h5", id);
+    assert_completed(b);
+    assert_false(exists(tmp("B/%s.ckpt.h5", id)));
+    assert_int_equal(count_suffix(tmp("B"), ".tmp"), 0);
+    /* wall-clock values differ by nature; everything else must not */
+    assert_int_equal(assert_group_bitwise_equal(a, b, "train", "wall_s"), 8192 / 32);
+    assert_int_equal(assert_group_bitwise_equal(a, b, "eval", ""), 8192 / 1024 + 1);
+    assert_int_equal(assert_group_bitwise_equal(a, b, "summary", "images_per_s"), 1);
+    /* the wall clock of the resumed run continues from the checkpoint instead of restarting at 0 */
+    double *wall;
+    long n = report_read_series(b, "train", "wall_s", &wall);
+    assert_int_equal(n, 8192 / 32);
+    for (long i = 1; i < n; i++)
+        if (!(wall[i] >= wall[i - 1])) fail_msg("wall_s goes back at row %ld: %g -> %g", i, wall[i - 1], wall[i]);
+    free(wall);
+}
+
+/* ---- 5. a sweep killed between runs ------------------------------------------------------------- */
+
+static void test_sweep_killed_between_runs_keeps_finished_runs(void **state) {
+    (void)state;
+    char path[PATH_MAX];
+    /* the first run is short, the second long enough to be killed while it trains */
+    const char *abl = write_ablation(path, "s.yaml", "s",
+                                     "  model.image.widths: [4, 8]\n"
+                                     "  eval.every_images: 4096\n",
+                                     "sweep:\n  train.images: [256, 16384]\n"
+                                     "seeds: 1\n");
+    const char *first = tmp("res/images=256_seed=1.h5"), *second = tmp("res/images=16384_seed=1.h5");
+    const char *args[] = {"sweep", abl, "--out", tmp("res"), NULL};
+    pid_t pid = spawn_cli(tmp("s.out"), tmp("s.err"), args);
+    if (wait_for_file(first, pid)) fail_msg("the sweep ended before its first run finished");
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    if (wait_status(pid) != 128 + SIGKILL) fail_msg("the sweep finished before it could be killed");
+    assert_false(exists(second));
+
+    struct stat before, after;
+    file_stat(first, &before);
+    size_t len_before, len_after;
+    char *bytes_before = read_all(first, &len_before);
+
+    Cmd c = cli("sweep", abl, "--out", tmp("res"), "--resume", NULL);
+    if (c.status != 0) fail_msg("resume failed (%d):\n%s", c.status, c.err);
+    assert_contains(c.err, "2 runs, 1 to run, 1 already finished");
+    assert_contains(c.err, "1 completed, 0 diverged, 0 failed, 1 skipped");
+    cmd_free(&c);
+
+    file_stat(first, &after);
+    char *bytes_after = read_all(first, &len_after);
+    assert_int_equal(before.st_ino, after.st_ino);
+    assert_int_equal(before.st_mtim.tv_sec, after.st_mtim.tv_sec);
+    assert_int_equal(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
+    assert_int_equal(len_before, len_after);
+    assert_memory_equal(bytes_before, bytes_after, len_before);
+    free(bytes_before);
+    free(bytes_after);
+    assert_completed(first);
+    assert_completed(second);
+    assert_int_equal(count_suffix(tmp("res"), ".tmp"), 0);
+}
+
+/* ---- 6. results folder faults ------------------------------------------------------------------- */
+
+static void test_unwritable_results_folder_is_one_line(void **state) {
+    (void)state;
+    char path[PATH_MAX];
+    /* root ignores permission bits, but nothing can create a directory below a regular file */
+    const char *file = tmp("plain_file");
+    write_text(file, "x\n");
+    const char *out = tmp("plain_file/x");
+    char spec[PATH_MAX + 64];
+    snprintf(spec, sizeof spec, "%s/experiments/contrastive.yaml", g_repo);
+    Cmd c = cli("run", spec, "--out", out, NULL);
+    assert_one_line_error(&c);
+    assert_contains(c.err, out);
+    cmd_free(&c);
+
+    c = cli("sweep", write_tiny_sweep(path, "tiny.yaml"), "--out", out, NULL);
+    assert_one_line_error(&c);
+    assert_contains(c.err, out);
+    cmd_free(&c);
+}
+
+static void write_random_file(const char *path, size_t n) {
+    unsigned char *b = malloc(n);
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        b[i] = (unsigned char)x;
+    }
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+    free(b);
+}
+
+/* A valid HDF5 file that is not a cliplab run. */
+static void write_foreign_h5(const char *path) {
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(f >= 0);
+    hid_t g = H5Gcreate2(f, "/images", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(g >= 0);
+    H5Gclose(g);
+    H5Fclose(f);
+}
+
+static void test_report_skips_corrupt_and_foreign_files(void **state) {
+    (void)state;
+    char path[PATH_MAX];
+    const char *abl = write_tiny_sweep(path, "tiny.yaml");
+    Cmd c = cli("sweep", abl, "--out", tmp("res"), "--only", "widths=4-8_seed=1", NULL);
+    if (c.status != 0) fail_msg("sweep failed (%d):\n%s", c.status, c.err);
+    cmd_free(&c);
+    write_random_file(tmp("res/corrupt.h5"), 5000);
+    write_foreign_h5(tmp("res/foreign.h5"));
+
+    c = cli("report", tmp("res"), NULL);
+    assert_int_equal(c.status, 0);
+    assert_contains(c.out, "ablation: tiny (1 runs)");
+    assert_contains(c.out, "widths=4-8_seed=1");
+    assert_null(strstr(c.out, "corrupt"));
+    assert_null(strstr(c.out, "foreign"));
+    /* one warning line per skipped file, naming it */
+    assert_int_equal(count_lines(c.err), 2);
+    assert_contains(c.err, "corrupt.h5");
+    assert_contains(c.err, "foreign.h5");
+    cmd_free(&c);
+}
+
+static void test_sweep_never_overwrites_without_force(void **state) {
+    (void)state;
+    char path[PATH_MAX];
+    const char *abl = write_tiny_sweep(path, "tiny.yaml");
+    const char *res = tmp("res");
+    const char *run1 = tmp("res/widths=4-8_seed=1.h5"), *run2 = tmp("res/widths=8-8_seed=1.h5");
+    assert_int_equal(mkdir(res, 0755), 0);
+    write_random_file(run1, 3000);
+    write_foreign_h5(run2);
+    size_t len1, len2;
+    char *bytes1 = read_all(run1, &len1), *bytes2 = read_all(run2, &len2);
+
+    /* without --resume: refused up front, nothing touched */
+    Cmd c = cli("sweep", abl, "--out", res, NULL);
+    assert_int_equal(c.status, 1);
+    assert_contains(c.err, "already exists");
+    cmd_free(&c);
+    /* with --resume: files under a run's name that are not readable runs are refused, not overwritten */
+    c = cli("sweep", abl, "--out", res, "--resume", NULL);
+    assert_int_not_equal(c.status, 0);
+    assert_contains(c.err, "widths=4-8_seed=1.h5 is not a readable cliplab run file");
+    assert_contains(c.err, "widths=8-8_seed=1.h5 is not a readable cliplab run file");
+    cmd_free(&c);
+    size_t l1, l2;
+    char *now1 = read_all(run1, &l1), *now2 = read_all(run2, &l2);
+    assert_int_equal(l1, len1);
+    assert_int_equal(l2, len2);
+    assert_memory_equal(now1, bytes1, len1);
+    assert_memory_equal(now2, bytes2, len2);
+    free(now1);
+    free(now2);
+    free(bytes1);
+    free(bytes2);
+
+    /* --force replaces them with real runs */
+    c = cli("sweep", abl, "--out", res, "--resume", "--force", NULL);
+    if (c.status != 0) fail_msg("forced sweep failed (%d):\n%s", c.status, c.err);
+    cmd_free(&c);
+    assert_completed(run1);
+    assert_completed(run2);
+
+    /* finished runs: refused without --resume/--force, skipped untouched with --resume */
+    struct stat before, after;
+    file_stat(run1, &before);
+    c = cli("sweep", abl, "--out", res, NULL);
+    assert_int_equal(c.status, 1);
+    assert_contains(c.err, "already exists; use --resume");
+    cmd_free(&c);
+    c = cli("sweep", abl, "--out", res, "--resume", NULL);
+    assert_int_equal(c.status, 0);
+    assert_contains(c.err, "0 to run, 2 already finished");
+    cmd_free(&c);
+    file_stat(run1, &after);
+    assert_int_equal(before.st_mtim.tv_sec, after.st_mtim.tv_sec);
+    assert_int_equal(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
+    assert_int_equal(before.st_size, after.st_size);
+}
+
+/* ---- 7. usage ------------------------------------------------------------------------------------ */
+
+static void test_usage_errors_and_help(void **state) {
+    (void)state;
+    Cmd c = cli("frobnicate", NULL);
+    assert_one_line_error(&c);
+    assert_contains(c.err, "'frobnicate'");
+    assert_contains(c.err, "--help");
+    cmd_free(&c);
+
+    c = cli("--help", NULL);
+    assert_int_equal(c.status, 0);
+    const char *subcommands[] = {"run", "sweep", "report", "export", "data", "help-spec"};
+    for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "  cliplab %s ", subcommands[i]);
+        assert_contains(c.out, line);
+    }
+    cmd_free(&c);
+
+    const char *no_args[] = {"run", "sweep", "report"};
+    for (size_t i = 0; i < sizeof no_args / sizeof no_args[0]; i++) {
+        c = cli(no_args[i], NULL);
+        assert_int_equal(c.status, 1);
+        char usage[64];
+        snprintf(usage, sizeof usage, "usage: cliplab %s ", no_args[i]);
+        assert_contains(c.err, usage);
+        cmd_free(&c);
+    }
+    c = cli("run", "--frob", NULL);
+    assert_one_line_error(&c);
+    assert_contains(c.err, "--frob");
+    cmd_free(&c);
+}
+
+/* ---- 8. missing dataset --------------------------------------------------------------------------- */
+
+static void test_missing_dataset_dir_is_one_line(void **state) {
+    (void)state;
+    char spec[PATH_MAX + 64];
+    snprintf(spec, sizeof spec, "%s/experiments/contrastive.yaml", g_repo);
+    const char *out = tmp("out");
+    Cmd c = cli("run", spec, "data.dataset=fashion-mnist", "data.fmnist_dir=/nonexistent", "--out", out, NULL);
+    assert_one_line_error(&c);
+    assert_contains(c.err, "/nonexistent/");
+    assert_contains(c.err, "idx");
+    assert_false(exists(out));
+    cmd_free(&c);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_spec_errors_are_one_line_and_exit_1, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_sweep_dry_run_lists_runs_with_ids, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_tiny_sweep_end_to_end_and_report, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_kill9_then_resume_is_bitwise_identical, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_sweep_killed_between_runs_keeps_finished_runs, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_unwritable_results_folder_is_one_line, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_report_skips_corrupt_and_foreign_files, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_sweep_never_overwrites_without_force, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_usage_errors_and_help, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_missing_dataset_dir_is_one_line, setup_dir, teardown_dir),
+    };
+    return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
+}
