@@ -22,6 +22,7 @@
 #include "common/check.h"
 #include "common/timer.h"
 #include "log/checkpoint.h"
+#include "log/h5io.h"
 #include "log/report.h"
 #include "log/runlog.h"
 #include "spec/spec.h"
@@ -84,6 +85,28 @@ static void log_eval(RunLog *log, Curve *curve, const char *task_metric, double 
     curve_push(curve, images, metrics_get(mt, task_metric));
 }
 
+/* Resume: the last evaluation the checkpoint counts (row n_eval - 1 of every /eval series but
+ * images), so a resumed run that diverges before its next evaluation reports the same final
+ * metrics as an uninterrupted one. Empty if the log has none. */
+static void restore_last_eval(const char *tmp_path, long n_eval, Metrics *mt) {
+    mt->n = 0;
+    h5io_quiet();
+    hid_t f = n_eval > 0 ? H5Fopen(tmp_path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
+    if (f < 0) return;
+    hid_t g = H5Gopen2(f, "eval", H5P_DEFAULT);
+    char(*names)[H5IO_NAME_MAX] = NULL;
+    int n = g >= 0 ? h5io_list(g, &names) : 0;
+    if (g >= 0) H5Gclose(g);
+    H5Fclose(f);
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(names[i], "images")) continue;
+        double *v;
+        if (report_read_series(tmp_path, "eval", names[i], &v) >= n_eval) metrics_set(mt, names[i], v[n_eval - 1]);
+        free(v);
+    }
+    free(names);
+}
+
 static void set_threads(int threads) {
     if (threads > 0) {
         omp_set_num_threads(threads);
@@ -116,6 +139,7 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
     long step = 0, images = 0;
     double wall_offset = 0; /* seconds the run had already taken before a resume */
     RunLog *log = NULL;
+    Metrics mt; /* the last evaluation */
     if (opt->resume && access(ckpt_path, F_OK) == 0) {
         CheckpointMeta meta;
         float *const bufs[3] = {m.params.buf[TBUF_VALUE], m.params.buf[TBUF_ADAM_M], m.params.buf[TBUF_ADAM_V]};
@@ -132,6 +156,7 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
         free(ex);
         free(ey);
         free(wall);
+        restore_last_eval(tmp_path, meta.n_eval_rows, &mt);
         log = runlog_resume(opt->results_dir, opt->run_id, meta.n_train_rows, meta.n_eval_rows, err);
         if (!log) goto fail_model;
         step = meta.step;
@@ -155,7 +180,6 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
     const long ckpt_every = (long)cfg->train.checkpoint_every_images;
     AdamWConfig adam = {.lr = (float)cfg->train.lr, .beta1 = (float)cfg->train.beta1, .beta2 = (float)cfg->train.beta2,
                         .eps = (float)cfg->train.eps, .weight_decay = (float)cfg->train.weight_decay};
-    Metrics mt;
     if (images == 0) {
         evaluate_model(&m, cfg->eval.probe, cfg->eval.all_tasks, &mt);
         log_eval(log, &curve, task_metric, 0, &mt);
