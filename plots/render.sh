@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # plots/render.sh CLI ABLATION RESULTS_DIR — exports an ablation's results to TSV (under
-# build/plots-data/) and renders its figures into plots/ as PNG and SVG with gnuplot.
+# build/plots-data/) and renders its figures as PNG and SVG with gnuplot into $PLOTS_OUT
+# (default plots/).
 set -euo pipefail
 cli=$1 name=$2 results=$3
-data=build/plots-data/$(basename "$results")
+out_dir=${PLOTS_OUT:-plots}
+mkdir -p "$out_dir"
+data=${PLOTS_DATA:-build/plots-data}/$(basename "$results")
 rm -rf "$data" && mkdir -p "$data"
 "$cli" export "$results" --out "$data"
 sum=$data/summary.tsv
 render() { # render SCRIPT OUTNAME [extra gnuplot assignments]
   local script=$1 out=$2; shift 2
   for fmt in png svg; do
-    gnuplot -e "fmt='$fmt'; out='plots/$out'; data='$sum'; dir='$data'; $*" "plots/$script" 2> >(grep -v "no valid points" >&2)
+    gnuplot -e "fmt='$fmt'; out='$out_dir/$out'; data='$sum'; dir='$data'; $*" "plots/$script" 2> >(grep -v "no valid points" >&2)
   done
-  echo "plots/$out.png plots/$out.svg"
+  echo "$out_dir/$out.png $out_dir/$out.svg"
 }
 case $name in
   projection)

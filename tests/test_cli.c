@@ -688,6 +688,88 @@ static void test_missing_dataset_dir_is_one_line(void **state) {
     cmd_free(&c);
 }
 
+/* `cliplab run` never replaces a finished run file unless told to. */
+static void test_run_refuses_to_overwrite_without_force(void **state) {
+    (void)state;
+    char spec[PATH_MAX + 64];
+    snprintf(spec, sizeof spec, "%s/experiments/contrastive.yaml", g_repo);
+    const char *out = tmp("runs");
+    const char *const over[] = {"data.image_size=16", "model.image.widths=4,8", "model.image.tap=img.stage2",
+                                "model.text.width=8", "model.embed_dim=8", "train.batch_size=32",
+                                "train.images=64", "eval.every_images=64", "data.eval_images=32",
+                                "eval.retrieval_n=32", "eval.probe=false", "train.threads=1"};
+    Cmd c = cli("run", spec, over[0], over[1], over[2], over[3], over[4], over[5], over[6], over[7], over[8], over[9],
+                over[10], over[11], "--out", out, "--id", "r", NULL);
+    assert_int_equal(c.status, 0);
+    cmd_free(&c);
+    const char *file = tmp("runs/r.h5");
+    struct stat before, after;
+    file_stat(file, &before);
+    c = cli("run", spec, "--out", out, "--id", "r", NULL);
+    assert_one_line_error(&c);
+    assert_contains(c.err, "--force");
+    cmd_free(&c);
+    file_stat(file, &after);
+    assert_true(before.st_ino == after.st_ino && before.st_mtime == after.st_mtime);
+}
+
+/* --jobs 2 runs in forked one-thread processes; the results equal a one-job sweep bitwise. */
+static void test_sweep_jobs_equal_sequential(void **state) {
+    (void)state;
+    char path[PATH_MAX];
+    write_tiny_sweep(path, "tiny.yaml");
+    const char *a = tmp("seq"), *b = tmp("par");
+    char da[PATH_MAX], db[PATH_MAX];
+    snprintf(da, sizeof da, "%s", a);
+    snprintf(db, sizeof db, "%s", b);
+    Cmd c = cli("sweep", path, "--out", da, NULL);
+    assert_int_equal(c.status, 0);
+    cmd_free(&c);
+    c = cli("sweep", path, "--out", db, "--jobs", "2", NULL);
+    assert_int_equal(c.status, 0);
+    cmd_free(&c);
+    RunInfo *runs;
+    int n;
+    Err err;
+    assert_int_equal(report_scan(da, &runs, &n, &err), 0);
+    assert_int_equal(n, 2);
+    for (int i = 0; i < n; i++) {
+        char fa[PATH_MAX + 200], fb[PATH_MAX + 200];
+        snprintf(fa, sizeof fa, "%s/%s.h5", da, runs[i].run_id);
+        snprintf(fb, sizeof fb, "%s/%s.h5", db, runs[i].run_id);
+        assert_true(assert_group_bitwise_equal(fa, fb, "train", "wall_s") > 0);
+        assert_true(assert_group_bitwise_equal(fa, fb, "eval", "") > 0);
+    }
+    report_free(runs, n);
+}
+
+/* The real ablation files run end to end at the smoke profile, report and render their figures. */
+static void test_smoke_profiles_of_the_ablations_run_and_plot(void **state) {
+    (void)state;
+    const char *names[][2] = {{"projection", "projection"}, {"tap", "tap"}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char file[PATH_MAX + 64], out[PATH_MAX], figs[PATH_MAX], cmd[6 * PATH_MAX];
+        snprintf(file, sizeof file, "%s/ablations/%s.yaml", g_repo, names[i][0]);
+        snprintf(out, sizeof out, "%s", tmp("%s", names[i][1]));
+        snprintf(figs, sizeof figs, "%s", tmp("figs"));
+        Cmd c = cli("sweep", file, "--profile", "smoke", "--out", out, "--jobs", "2", NULL);
+        assert_int_equal(c.status, 0);
+        cmd_free(&c);
+        c = cli("report", out, NULL);
+        assert_int_equal(c.status, 0);
+        assert_contains(c.out, "question:");
+        cmd_free(&c);
+        snprintf(cmd, sizeof cmd, "cd '%s' && PLOTS_OUT='%s' PLOTS_DATA='%s' plots/render.sh '%s' %s '%s' >/dev/null",
+                 g_repo, figs, figs, cliplab(), names[i][1], out);
+        assert_int_equal(system(cmd), 0);
+        char png[2 * PATH_MAX];
+        snprintf(png, sizeof png, "%s/%s.png", figs, !strcmp(names[i][1], "tap") ? "tap" : "projection-zeroshot");
+        struct stat st;
+        file_stat(png, &st);
+        assert_true(st.st_size > 10000);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_spec_errors_are_one_line_and_exit_1, setup_dir, teardown_dir),
@@ -700,6 +782,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_sweep_never_overwrites_without_force, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_usage_errors_and_help, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_missing_dataset_dir_is_one_line, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_run_refuses_to_overwrite_without_force, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_sweep_jobs_equal_sequential, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_smoke_profiles_of_the_ablations_run_and_plot, setup_dir, teardown_dir),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

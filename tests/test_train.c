@@ -3,6 +3,7 @@
  * training, zero-shot near chance untrained and far above after training, images-to-target
  * interpolation. */
 #include <math.h>
+#include <omp.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -180,7 +181,12 @@ static void test_images_to_reach_interpolates(void **s) {
     assert_true(isnan(images_to_reach(x, y, 4, 0.6)));
 }
 
+void openblas_set_num_threads(int n);
+
 int main(void) {
+    /* tiny models: one thread is faster and keeps the suite quick on a loaded machine */
+    omp_set_num_threads(1);
+    openblas_set_num_threads(1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_images_to_reach_interpolates),
         cmocka_unit_test(test_gradcheck_contrastive_cbow_linear),

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cliplab.h"
 #include "spec/spec.h"
@@ -18,6 +19,7 @@ void print_metrics_table(FILE *f, const RunOutcome *o) {
 
 int run_main(int argc, char **argv) {
     const char *spec_path = NULL, *out_dir = "results/run", *run_id = NULL;
+    int force = 0;
     Config cfg;
     Err err;
     int n_over = 0;
@@ -25,8 +27,9 @@ int run_main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--out") && i + 1 < argc) out_dir = argv[++i];
         else if (!strcmp(argv[i], "--id") && i + 1 < argc) run_id = argv[++i];
+        else if (!strcmp(argv[i], "--force")) force = 1;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: cliplab run SPEC.yaml [key=value ...] [--out DIR] [--id RUN_ID]\n"
+            printf("usage: cliplab run SPEC.yaml [key=value ...] [--out DIR] [--id RUN_ID] [--force]\n"
                    "Trains and evaluates one experiment; keys are those of `cliplab help-spec`.\n");
             return 0;
         } else if (argv[i][0] == '-') {
@@ -36,7 +39,7 @@ int run_main(int argc, char **argv) {
         else if (n_over < 128) overrides[n_over++] = argv[i];
     }
     if (!spec_path) {
-        fprintf(stderr, "usage: cliplab run SPEC.yaml [key=value ...] [--out DIR] [--id RUN_ID]\n");
+        fprintf(stderr, "usage: cliplab run SPEC.yaml [key=value ...] [--out DIR] [--id RUN_ID] [--force]\n");
         return 1;
     }
     if (spec_load(spec_path, &cfg, &err)) {
@@ -52,6 +55,13 @@ int run_main(int argc, char **argv) {
     if (!run_id) {
         snprintf(id, sizeof id, "%s_seed=%d", cfg.name, cfg.seed);
         run_id = id;
+    }
+    char final_path[1300];
+    snprintf(final_path, sizeof final_path, "%s/%s.h5", out_dir, run_id);
+    if (!force && access(final_path, F_OK) == 0) {
+        fprintf(stderr, "cliplab run: %s already exists; pass --force to overwrite it or --id to name this run\n",
+                final_path);
+        return 1;
     }
     RunOptions opt = {.results_dir = out_dir, .run_id = run_id, .swept = "", .resume = 0};
     RunOutcome o;

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -221,6 +223,8 @@ int sweep_main(int argc, char **argv) {
                 running++;
                 continue;
             }
+            /* a child outliving a killed sweep would race a later --resume on the same .tmp */
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
             _exit(sweep_one_run(r, out, resume, k, n_todo));
         }
         int code = sweep_one_run(r, out, resume, k, n_todo);
