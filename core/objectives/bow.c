@@ -99,11 +99,7 @@ static void bow_zeroshot_scores(Objective *o, const ZeroShotTask *task, float *s
 }
 
 static ImageFeatures bow_image_features(Objective *o, const float *images, int n) {
-    Bow *b = (Bow *)o;
-    ImageFeatures f;
-    image_tower_forward(b->img, images, n);
-    objective_fill_tap_features(&f, b->img);
-    return f;
+    return objective_tower_features(((Bow *)o)->img, images, n);
 }
 
 static void bow_free(Objective *o) {

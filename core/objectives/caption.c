@@ -169,11 +169,7 @@ static void caption_zeroshot_scores(Objective *o, const ZeroShotTask *task, floa
 }
 
 static ImageFeatures caption_image_features(Objective *o, const float *images, int n) {
-    Caption *c = (Caption *)o;
-    ImageFeatures f;
-    image_tower_forward(c->img, images, n);
-    objective_fill_tap_features(&f, c->img);
-    return f;
+    return objective_tower_features(((Caption *)o)->img, images, n);
 }
 
 static void caption_free(Objective *o) {

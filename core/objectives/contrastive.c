@@ -150,9 +150,8 @@ static void contrastive_zeroshot_scores(Objective *o, const ZeroShotTask *task, 
 
 static ImageFeatures contrastive_image_features(Objective *o, const float *images, int n) {
     Contrastive *c = (Contrastive *)o;
-    ImageFeatures f;
     const float *emb = contrastive_embed_images(c, images, n);
-    objective_fill_tap_features(&f, c->img);
+    ImageFeatures f = objective_tap_features(c->img);
     f.post_head = emb;
     f.post_dim = c->D;
     return f;

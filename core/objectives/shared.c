@@ -90,14 +90,21 @@ void objective_log_softmax_rows(float *x, int n, int V) {
     }
 }
 
-void objective_fill_tap_features(ImageFeatures *f, const ImageTower *img) {
-    memset(f, 0, sizeof *f);
-    f->n_taps = image_tower_n_taps(img);
-    for (int k = 0; k < f->n_taps; k++) {
-        f->tap_names[k] = image_tower_tap_name(img, k);
-        f->taps[k] = image_tower_tap_features(img, k);
-        f->tap_dims[k] = image_tower_tap_dim(img, k);
+ImageFeatures objective_tap_features(const ImageTower *img) {
+    ImageFeatures f;
+    memset(&f, 0, sizeof f);
+    f.n_taps = image_tower_n_taps(img);
+    for (int k = 0; k < f.n_taps; k++) {
+        f.tap_names[k] = image_tower_tap_name(img, k);
+        f.taps[k] = image_tower_tap_features(img, k);
+        f.tap_dims[k] = image_tower_tap_dim(img, k);
     }
-    f->pre_head = f->taps[f->n_taps - 1];
-    f->pre_dim = f->tap_dims[f->n_taps - 1];
+    f.pre_head = f.taps[f.n_taps - 1];
+    f.pre_dim = f.tap_dims[f.n_taps - 1];
+    return f;
+}
+
+ImageFeatures objective_tower_features(ImageTower *img, const float *images, int n) {
+    image_tower_forward(img, images, n);
+    return objective_tap_features(img);
 }

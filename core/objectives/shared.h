@@ -25,7 +25,10 @@ void objective_normalize_rows(float *x, int n, int D);
 void objective_dot_scores(float *scores, const float *a, const float *b, int n, int nc, int D);
 /* x [n, V]: each row replaced by its log-softmax (numerically stable). */
 void objective_log_softmax_rows(float *x, int n, int V);
-/* Fills the tap part of f from the image tower's last forward; pre_head = the tapped stage. */
-void objective_fill_tap_features(ImageFeatures *f, const ImageTower *img);
+/* The taps of the image tower's last forward (pre_head = the tapped stage, no post_head). */
+ImageFeatures objective_tap_features(const ImageTower *img);
+/* Runs the tower on n images [n, R, R, 3] and returns its taps: the image_features of an
+ * objective without a joint embedding space. */
+ImageFeatures objective_tower_features(ImageTower *img, const float *images, int n);
 
 #endif
