@@ -13,19 +13,23 @@ sum=$data/summary.tsv
 render() { # render SCRIPT OUTNAME [extra gnuplot assignments]
   local script=$1 out=$2; shift 2
   for fmt in png svg; do
-    gnuplot -e "fmt='$fmt'; out='$out_dir/$out'; data='$sum'; dir='$data'; $*" "plots/$script" 2> >(grep -v "no valid points" >&2)
+    gnuplot -e "fmt='$fmt'; out='$out_dir/$out'; dir='$data'; series='$data/series'; $*" "plots/$script" \
+      2> >(grep -v -e "no valid points" -e "Cannot find or open file" >&2)
   done
   echo "$out_dir/$out.png $out_dir/$out.svg"
 }
 case $name in
   projection)
+    plots/split_series.sh "$sum" train.batch_size "model.head.kind model.image.tap loss.kind" "$data/series"
     render projection.gp projection-zeroshot
     render projection.gp projection-retrieval "metric='retrieval.i2t_r1'; ylabel='image-to-text retrieval R@1'"
-    render projection-probe.gp projection-probe ;;
+    render projection-probe.gp projection-probe
+    render projection-curves.gp projection-curves ;;
   efficiency)
     noises=$(ls "$data" | sed -n 's/^objective.kind=bow_data.caption_noise=\(.*\).eval.agg.tsv$/\1/p' | sort -g | tr '\n' ' ')
     render efficiency.gp efficiency "noises='$noises'" ;;
   loss-batch)
+    plots/split_series.sh "$sum" train.batch_size "loss.kind" "$data/series"
     render loss-batch.gp loss-batch ;;
   tap)
     # pivot: one row per (trained tap, probed layer)
@@ -33,6 +37,7 @@ case $name in
       { for (k = 1; k <= 5; k++) { m = (k < 5) ? "probe.img.stage" k : "probe.post_head";
           if ((m "_mean") in col) print $col["model.image.tap"] "\t" k "\t" $col[m "_mean"] "\t" $col[m "_min"] "\t" $col[m "_max"] } }' \
       "$sum" > "$data/tap-by-layer.tsv"
-    sum=$data/tap-by-layer.tsv render tap.gp tap ;;
+    plots/split_series.sh "$data/tap-by-layer.tsv" depth "tap" "$data/series"
+    render tap.gp tap ;;
   *) echo "render.sh: no figures for ablation '$name'" >&2 ;;
 esac
