@@ -109,6 +109,9 @@ int analysis_compare_axis(FILE *f, const RunInfo *runs, int n, const char *axis,
     char drop[160];
     snprintf(drop, sizeof drop, "seed,%s", axis);
     int printed = 0;
+    /* the one-line answers, repeated as a table after the details */
+    char answers[32][200];
+    int n_answers = 0;
     for (int m = 0; m < n_metrics; m++) {
         fprintf(f, "\n%s: %s=%s vs %s=%s, other swept values held equal (mean over seeds; "
                    "'significant' = |diff| > 2 standard errors)\n",
@@ -149,10 +152,23 @@ int analysis_compare_axis(FILE *f, const RunInfo *runs, int n, const char *axis,
                 printed++;
             }
         }
-        if (n_diff)
+        if (n_diff) {
             fprintf(f, "  answer: mean diff %+.4f over %d comparisons; %s higher in %d, lower in %d, no significant "
                        "difference in %d, undecidable in %d\n",
                     sum_diff / n_diff, n_diff, values[1], higher, lower, same, na);
+            if (n_answers < 32)
+                snprintf(answers[n_answers++], sizeof answers[0], "  %-32s %+10.4f %11d %7d %7d %12d %12d\n", metrics[m],
+                         sum_diff / n_diff, n_diff, higher, lower, same, na);
+        } else {
+            fprintf(f, "  answer: no configuration has this metric for both values (e.g. a target never reached)\n");
+        }
+    }
+    if (n_answers) {
+        fprintf(f, "\nanswer: %s=%s minus %s=%s, per metric (comparisons hold every other swept value equal):\n", axis,
+                values[1], axis, values[0]);
+        fprintf(f, "  %-32s %10s %11s %7s %7s %12s %12s\n", "metric", "mean diff", "comparisons", "higher", "lower",
+                "n.s. (2 SE)", "undecidable");
+        for (int i = 0; i < n_answers; i++) fputs(answers[i], f);
     }
     return printed;
 }
