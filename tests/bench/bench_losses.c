@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_util.h"
 #include "cliplab.h"
 #include "common/check.h"
 #include "common/rng.h"
@@ -25,29 +26,7 @@
 
 #define BENCH_TILE 512
 
-/* kB value of a "Key:" line of /proc/self/status, or -1. */
-static long status_kb(const char *key) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return -1;
-    char line[256];
-    long kb = -1;
-    size_t n = strlen(key);
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, key, n) == 0) {
-            kb = atol(line + n);
-            break;
-        }
-    fclose(f);
-    return kb;
-}
 
-/* Resets VmHWM to the current RSS (Linux >= 4.0); returns 0 on success. */
-static int reset_peak_rss(void) {
-    FILE *f = fopen("/proc/self/clear_refs", "w");
-    if (!f) return -1;
-    int ok = fputs("5", f) >= 0;
-    return (fclose(f) == 0 && ok) ? 0 : -1;
-}
 
 static void unit_rows(float *x, int N, int D) {
     for (int i = 0; i < N; i++) {
@@ -75,14 +54,14 @@ static void bench_row(LossKind kind, int N, int D, int tile, int reps) {
     float scalars[2], dscalars[2] = {0};
     loss_init_scalars(kind, scalars);
 
-    int have_peak = reset_peak_rss() == 0;
-    long rss0 = status_kb("VmRSS:");
+    int have_peak = proc_reset_hwm() == 0;
+    long rss0 = proc_status_kb("VmRSS:");
     double t0 = time_now();
     float loss = 0.0f;
     for (int rep = 0; rep < reps; rep++)
         loss = loss_forward_backward(&cfg, dimg, dtxt, dscalars, img, txt, scalars, N, D, ws);
     double dt = (time_now() - t0) / reps;
-    long hwm = status_kb("VmHWM:");
+    long hwm = proc_status_kb("VmHWM:");
     int tiled = tile > 0 && tile < N;
     double products = kind == LOSS_SIGLIP           ? 3.0
                       : kind == LOSS_ALIGN_UNIFORM ? 2.0 * (tiled ? 3 : 2)

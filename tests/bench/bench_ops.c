@@ -8,7 +8,7 @@
  * Every rate is printed as GFLOP/s and as a fraction of the peak. Memory-bound kernels (norms,
  * pools, activations) are far below the peak by nature; their line shows they are not the
  * bottleneck next to the products. Runs in well under a minute on 2 cores.
- * Deliberately left out: whole-model throughput (that is `cliplab bench` / run_bench.sh).
+ * Deliberately left out: whole-model throughput (that is bench_train.c and run_bench.sh).
  */
 #include <cblas.h>
 #include <omp.h>

@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_util.h"
 #include "cliplab.h"
 #include "common/check.h"
 #include "common/rng.h"
@@ -74,29 +75,7 @@ static const BenchCase CASES[] = {
 
 /* ---------- process measurements ---------- */
 
-/* kB value of a "Key:" line of /proc/self/status, or -1. */
-static long proc_status_kb(const char *key) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return -1;
-    char line[256];
-    long kb = -1;
-    size_t n = strlen(key);
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, key, n)) {
-            kb = atol(line + n);
-            break;
-        }
-    fclose(f);
-    return kb;
-}
 
-/* VmHWM := current RSS (Linux >= 4.0), so each configuration's peak is its own. 0 on success. */
-static int proc_reset_hwm(void) {
-    FILE *f = fopen("/proc/self/clear_refs", "w");
-    if (!f) return -1;
-    int ok = fputs("5", f) >= 0;
-    return fclose(f) == 0 && ok ? 0 : -1;
-}
 
 /* Best GFLOP/s of PEAK_REPS square sgemms after one warm-up. */
 static double sgemm_peak(void) {
