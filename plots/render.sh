@@ -27,7 +27,9 @@ case $name in
     render projection-curves.gp projection-curves ;;
   efficiency)
     noises=$(ls "$data" | sed -n 's/^objective.kind=bow_data.caption_noise=\(.*\).eval.agg.tsv$/\1/p' | sort -g | tr '\n' ' ')
-    render efficiency.gp efficiency "noises='$noises'" ;;
+    # the ratios' metric: the ablation's first reported zero-shot metric, as `cliplab report` uses
+    metric=$(sed -n 's/^report: //p' "$results/ablation.txt" | tr ',' '\n' | grep -m1 '^zs\.' || echo zs.colour_shape_seen.top1)
+    render efficiency.gp efficiency "noises='$noises'; metric='$metric'" ;;
   loss-batch)
     plots/split_series.sh "$sum" train.batch_size "loss.kind" "$data/series"
     render loss-batch.gp loss-batch ;;

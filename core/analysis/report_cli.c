@@ -53,6 +53,21 @@ static int has_axis(const AblationInfo *a, const char *axis) {
     return 0;
 }
 
+/* The zero-shot metric the Fig. 2 ratios are measured on: the ablation's first reported "zs."
+ * metric (its eval.task), else seen colour x shape pairs. */
+static void efficiency_metric(const AblationInfo *a, char *out, size_t n) {
+    snprintf(out, n, "zs.colour_shape_seen.top1");
+    char copy[1024];
+    const char *m[64];
+    snprintf(copy, sizeof copy, "%s", a->report);
+    int k = split_list(copy, m, 64);
+    for (int i = 0; i < k; i++)
+        if (!strncmp(m[i], "zs.", 3)) {
+            snprintf(out, n, "%s", m[i]);
+            return;
+        }
+}
+
 int report_main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help")) {
         fprintf(argc < 2 ? stderr : stdout, "usage: cliplab report results/<ablation> [--metrics a,b,...]\n");
@@ -83,7 +98,9 @@ int report_main(int argc, char **argv) {
     report_print(stdout, runs, n, nm ? metrics : NULL, nm);
     if (a.question[0]) printf("\nquestion: %s\n", a.question);
     if (has_axis(&a, "objective.kind")) {
-        analysis_efficiency(stdout, NULL, runs, n, "zs.colour_shape_seen.top1");
+        char metric[128];
+        efficiency_metric(&a, metric, sizeof metric);
+        analysis_efficiency(stdout, NULL, runs, n, metric);
     } else if (a.axes[0]) {
         char copy[1024];
         const char *axes[32];
@@ -126,7 +143,9 @@ int export_main(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/efficiency.tsv", out);
         FILE *tsv = fopen(path, "w");
         FILE *devnull = fopen("/dev/null", "w");
-        if (tsv && devnull) analysis_efficiency(devnull, tsv, runs, n, "zs.colour_shape_seen.top1");
+        char metric[128];
+        efficiency_metric(&a, metric, sizeof metric);
+        if (tsv && devnull) analysis_efficiency(devnull, tsv, runs, n, metric);
         if (devnull) fclose(devnull);
         if (!tsv || fclose(tsv)) rc = -1, fprintf(stderr, "cliplab export: cannot write %s\n", path);
     }
