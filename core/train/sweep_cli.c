@@ -68,6 +68,17 @@ static int is_valid_run(const RunInfo *runs, int n, const char *id) {
     return 0;
 }
 
+/* The overall bar, printed as its own line above each run's progress: runs done, elapsed, ETA. */
+static void print_sweep_bar(int done, int total, double elapsed) {
+    char bar[31];
+    int filled = total > 0 ? 30 * done / total : 30;
+    for (int i = 0; i < 30; i++) bar[i] = i < filled ? '#' : '.';
+    bar[30] = 0;
+    double eta = done > 0 ? elapsed / done * (total - done) : 0;
+    fprintf(stderr, "sweep [%s] %d/%d runs done, %02d:%02d elapsed, ETA %02d:%02d\n", bar, done, total,
+            (int)elapsed / 60, (int)elapsed % 60, (int)eta / 60, (int)eta % 60);
+}
+
 enum { SWEEP_EXIT_COMPLETED = 0, SWEEP_EXIT_DIVERGED = 3, SWEEP_EXIT_FAILED = 1 };
 
 /* Cores / jobs, at least 1. */
@@ -207,9 +218,7 @@ int sweep_main(int argc, char **argv) {
         k++;
         double elapsed = time_now() - t0;
         int finished = completed + diverged + failed - n_blocked;
-        if (finished > 0)
-            fprintf(stderr, "sweep: %d/%d runs done, %.0f s elapsed, ETA %.0f s\n", finished, n_todo, elapsed,
-                    elapsed / finished * (n_todo - finished));
+        if (finished > 0) print_sweep_bar(finished, n_todo, elapsed);
         if (jobs > 1) {
             if (r->config.train.threads == 0) r->config.train.threads = sweep_threads_per_job(jobs);
             fflush(NULL);
