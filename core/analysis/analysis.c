@@ -93,11 +93,18 @@ static int config_with(const RunInfo *runs, int n, const char *axis, const char 
     return -1;
 }
 
-int analysis_compare_axis(FILE *f, const RunInfo *runs, int n, const char *axis, const char *const *metrics,
-                          int n_metrics) {
-    /* axis values in order of first appearance */
+/* Tally of one (metric, value) comparison against the baseline over the other configurations. */
+typedef struct {
+    int higher, lower, same, undecidable, n;
+    double sum_diff;
+} Tally;
+
+int analysis_compare_axis(FILE *f, const RunInfo *runs, int n, const char *axis, const char *baseline,
+                          const char *const *metrics, int n_metrics) {
+    /* axis values in order of first appearance, the baseline first */
     char values[16][128];
     int nv = 0;
+    if (baseline && baseline[0]) snprintf(values[nv++], sizeof values[0], "%s", baseline);
     for (int i = 0; i < n && nv < 16; i++) {
         char v[128];
         if (swept_get(runs[i].swept, axis, v, sizeof v)) continue;
@@ -109,17 +116,12 @@ int analysis_compare_axis(FILE *f, const RunInfo *runs, int n, const char *axis,
     char drop[160];
     snprintf(drop, sizeof drop, "seed,%s", axis);
     int printed = 0;
-    /* the one-line answers, repeated as a table after the details */
-    char answers[32][200];
-    int n_answers = 0;
-    for (int m = 0; m < n_metrics; m++) {
-        fprintf(f, "\n%s: %s=%s vs %s=%s, other swept values held equal (mean over seeds; "
+    Tally tally[32][16] = {{{0}}};
+    for (int m = 0; m < n_metrics && m < 32; m++) {
+        fprintf(f, "\n%s: each %s against %s=%s, other swept values held equal (mean over seeds; "
                    "'significant' = |diff| > 2 standard errors)\n",
-                metrics[m], axis, values[1], axis, values[0]);
-        int higher = 0, lower = 0, same = 0, na = 0;
-        double sum_diff = 0;
-        int n_diff = 0;
-        /* one row per distinct "other" configuration */
+                metrics[m], axis, axis, values[0]);
+        /* one row per distinct "other" configuration and compared value */
         char done[256][512];
         int nd = 0;
         for (int i = 0; i < n && nd < 256; i++) {
@@ -138,38 +140,36 @@ int analysis_compare_axis(FILE *f, const RunInfo *runs, int n, const char *axis,
                 int ka = config_stats(runs, n, ca, metrics[m], &ma, &va);
                 int kb = config_stats(runs, n, cb, metrics[m], &mb, &vb);
                 if (!ka || !kb) continue;
+                Tally *t = &tally[m][vi];
                 double diff = mb - ma;
                 double se = (ka > 1 && kb > 1) ? sqrt(va / ka + vb / kb) : NAN;
                 const char *verdict;
-                if (isnan(se)) verdict = "n/a (1 seed)", na++;
-                else if (fabs(diff) > 2 * se) verdict = diff > 0 ? "higher" : "lower", diff > 0 ? higher++ : lower++;
-                else verdict = "no significant difference", same++;
-                sum_diff += diff;
-                n_diff++;
+                if (isnan(se)) verdict = "n/a (1 seed)", t->undecidable++;
+                else if (fabs(diff) > 2 * se) verdict = diff > 0 ? "higher" : "lower", diff > 0 ? t->higher++ : t->lower++;
+                else verdict = "no significant difference", t->same++;
+                t->sum_diff += diff;
+                t->n++;
                 fprintf(f, "  %-60s %s=%-8s %8.4f  %s=%-8s %8.4f  diff %+8.4f  (2SE %.4f, seeds %d/%d)  %s\n",
                         other[0] ? other : "(all)", axis, values[0], ma, axis, values[vi], mb, diff, 2 * se, ka, kb,
                         verdict);
                 printed++;
             }
         }
-        if (n_diff) {
-            fprintf(f, "  answer: mean diff %+.4f over %d comparisons; %s higher in %d, lower in %d, no significant "
-                       "difference in %d, undecidable in %d\n",
-                    sum_diff / n_diff, n_diff, values[1], higher, lower, same, na);
-            if (n_answers < 32)
-                snprintf(answers[n_answers++], sizeof answers[0], "  %-32s %+10.4f %11d %7d %7d %12d %12d\n", metrics[m],
-                         sum_diff / n_diff, n_diff, higher, lower, same, na);
-        } else {
-            fprintf(f, "  answer: no configuration has this metric for both values (e.g. a target never reached)\n");
+    }
+    fprintf(f, "\nanswer: each %s minus %s=%s, per metric (comparisons hold every other swept value equal; "
+               "'n.s.' = within 2 standard errors):\n", axis, axis, values[0]);
+    fprintf(f, "  %-32s %-14s %10s %11s %7s %7s %7s %12s\n", "metric", "value", "mean diff", "comparisons", "higher",
+            "lower", "n.s.", "undecidable");
+    for (int m = 0; m < n_metrics && m < 32; m++)
+        for (int vi = 1; vi < nv; vi++) {
+            const Tally *t = &tally[m][vi];
+            if (t->n)
+                fprintf(f, "  %-32s %-14s %+10.4f %11d %7d %7d %7d %12d\n", metrics[m], values[vi], t->sum_diff / t->n,
+                        t->n, t->higher, t->lower, t->same, t->undecidable);
+            else
+                fprintf(f, "  %-32s %-14s %10s   (no configuration has it for both values, e.g. a target never "
+                           "reached)\n", metrics[m], values[vi], "-");
         }
-    }
-    if (n_answers) {
-        fprintf(f, "\nanswer: %s=%s minus %s=%s, per metric (comparisons hold every other swept value equal):\n", axis,
-                values[1], axis, values[0]);
-        fprintf(f, "  %-32s %10s %11s %7s %7s %12s %12s\n", "metric", "mean diff", "comparisons", "higher", "lower",
-                "n.s. (2 SE)", "undecidable");
-        for (int i = 0; i < n_answers; i++) fputs(answers[i], f);
-    }
     return printed;
 }
 

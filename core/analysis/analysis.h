@@ -21,11 +21,12 @@ int swept_get(const char *swept, const char *key, char *out, size_t n);
 /* swept without the entries for `drop` (comma-separated keys), order kept. */
 void swept_without(const char *swept, const char *drop, char *out, size_t n);
 
-/* For `axis` (a swept key), compares every value against the first one, holding the other swept
- * values equal; prints a table per metric and a one-line verdict. Returns the number of
+/* For `axis` (a swept key), compares every value against `baseline` (NULL or "": the first value
+ * seen), holding the other swept values equal; prints the comparisons per metric, then an answer
+ * table (mean difference, how often significantly higher / lower). Returns the number of
  * comparisons printed. */
-int analysis_compare_axis(FILE *f, const RunInfo *runs, int n, const char *axis, const char *const *metrics,
-                          int n_metrics);
+int analysis_compare_axis(FILE *f, const RunInfo *runs, int n, const char *axis, const char *baseline,
+                          const char *const *metrics, int n_metrics);
 
 /* Fig. 2 ratios over the runs of an efficiency ablation (objective.kind and model.text.kind arms,
  * grouped by data.caption_noise and seed). metric: the zero-shot series (e.g.

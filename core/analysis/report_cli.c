@@ -12,7 +12,7 @@
 #include "analysis/analysis.h"
 
 typedef struct {
-    char name[128], question[1024], report[1024], axes[1024];
+    char name[128], question[1024], report[1024], axes[1024], baseline[128];
 } AblationInfo;
 
 /* Reads DIR/ablation.txt if present ("key: value" lines); missing fields stay empty. */
@@ -32,6 +32,7 @@ static void read_ablation_info(const char *dir, AblationInfo *a) {
         else if (!strcmp(line, "question")) snprintf(a->question, sizeof a->question, "%s", v);
         else if (!strcmp(line, "report")) snprintf(a->report, sizeof a->report, "%s", v);
         else if (!strcmp(line, "axes")) snprintf(a->axes, sizeof a->axes, "%s", v);
+        else if (!strcmp(line, "baseline")) snprintf(a->baseline, sizeof a->baseline, "%s", v);
     }
     fclose(f);
 }
@@ -106,7 +107,7 @@ int report_main(int argc, char **argv) {
         const char *axes[32];
         snprintf(copy, sizeof copy, "%s", a.axes);
         split_list(copy, axes, 32);
-        analysis_compare_axis(stdout, runs, n, axes[0], metrics, nm);
+        analysis_compare_axis(stdout, runs, n, axes[0], a.baseline, metrics, nm);
     }
     report_free(runs, n);
     return 0;

@@ -58,7 +58,12 @@ static int write_ablation_info(const char *dir, const Sweep *s) {
     for (int i = 0; i < s->n_report; i++) fprintf(f, "%s%s", i ? "," : "", s->report[i]);
     fprintf(f, "\naxes: ");
     for (int i = 0; i < s->n_axes; i++) fprintf(f, "%s%s", i ? "," : "", s->axes[i]);
-    fprintf(f, "\nsource: %s\n", s->path);
+    /* the first axis's value in the first run of the grid: what the others are compared against */
+    char baseline[128] = "", key[SWEEP_KEY_MAX + 2];
+    snprintf(key, sizeof key, "%s=", s->n_axes ? s->axes[0] : "");
+    const char *p = s->n_runs && s->n_axes ? strstr(s->runs[0].swept, key) : NULL;
+    if (p) snprintf(baseline, sizeof baseline, "%.*s", (int)strcspn(p + strlen(key), ";"), p + strlen(key));
+    fprintf(f, "\nbaseline: %s\nsource: %s\n", baseline, s->path);
     return fclose(f);
 }
 
