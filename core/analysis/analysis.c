@@ -285,7 +285,7 @@ void analysis_efficiency(FILE *f, FILE *tsv, const RunInfo *runs, int n, const c
             if (valid) snprintf(cell, sizeof cell, "%.2fx ± %.2f (%d/%d seeds)", mean, std, valid, nr);
             else snprintf(cell, sizeof cell, "not reached (0/%d)", nr);
             fprintf(f, " %-26s", cell);
-            if (tsv) fprintf(tsv, "\t%g\t%g\t%d\t%g\t%g\t%g", mean, std, valid, best_m, slow_m, fast_m);
+            if (tsv) fprintf(tsv, "\t%.10g\t%.10g\t%d\t%.10g\t%.10g\t%.10g", mean, std, valid, best_m, slow_m, fast_m);
         }
         fputc('\n', f);
         if (tsv) fputc('\n', tsv);
