@@ -4,7 +4,8 @@
 load "plots/common.gp"
 if (!exists("metric")) metric = "zs.colour_shape_seen.top1"
 if (!exists("ylabel")) ylabel = "zero-shot top-1, seen colour x shape pairs"
-set multiplot layout 1,2 title sprintf("Linear vs MLP projection head: %s (mean over seeds, bars min..max)", ylabel)
+if (!exists("taps")) taps = "img.stage3 img.stage4"
+set multiplot layout 1,words(taps) title sprintf("Linear vs MLP projection head: %s (mean over seeds, bars min..max)", ylabel)
 set logscale x 2
 set xrange [16:2048]  # fixed, so an empty panel (a profile without that tap) still renders
 set yrange [0:1]
@@ -14,7 +15,7 @@ f(h, t, l) = series."/".h."_".t."_".l.".tsv"
 heads = "linear mlp linear mlp"
 losses = "infonce infonce siglip siglip"
 titles = "linear,InfoNCE MLP,InfoNCE linear,SigLIP MLP,SigLIP"
-do for [tap in "img.stage3 img.stage4"] {
+do for [tap in taps] {
     set title "head on ".tap
     plot for [i=1:4] f(word(heads, i), tap, word(losses, i)) using "train.batch_size":(column(metric."_mean")):(column(metric."_min")):(column(metric."_max")) \
          with yerrorlines ls i title word(titles, i)

@@ -10,6 +10,10 @@ data=${PLOTS_DATA:-build/plots-data}/$(basename "$results")
 rm -rf "$data" && mkdir -p "$data"
 "$cli" export "$results" --out "$data"
 sum=$data/summary.tsv
+# distinct values of a summary column, in numeric-then-text order, space-separated
+values_of() {
+  awk -F'\t' -v c="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == c) k = i; next } k { print $k }' "$sum" | sort -gu | tr '\n' ' '
+}
 render() { # render SCRIPT OUTNAME [extra gnuplot assignments]
   local script=$1 out=$2; shift 2
   for fmt in png svg; do
@@ -21,10 +25,13 @@ render() { # render SCRIPT OUTNAME [extra gnuplot assignments]
 case $name in
   projection)
     plots/split_series.sh "$sum" train.batch_size "model.head.kind model.image.tap loss.kind" "$data/series"
-    render projection.gp projection-zeroshot
-    render projection.gp projection-retrieval "metric='retrieval.i2t_r1'; ylabel='image-to-text retrieval R@1'"
-    render projection-probe.gp projection-probe
-    render projection-curves.gp projection-curves ;;
+    # panels for the taps and batch sizes this profile swept (smoke has fewer than quick)
+    taps=$(values_of model.image.tap) batches=$(values_of train.batch_size)
+    last_tap=$(echo $taps | awk '{ print $NF }')
+    render projection.gp projection-zeroshot "taps='$taps'"
+    render projection.gp projection-retrieval "taps='$taps'; metric='retrieval.i2t_r1'; ylabel='image-to-text retrieval R@1'"
+    render projection-probe.gp projection-probe "taps='$taps'"
+    render projection-curves.gp projection-curves "tap='$last_tap'; batches='$batches'" ;;
   efficiency)
     noises=$(ls "$data" | sed -n 's/^objective.kind=bow_data.caption_noise=\(.*\).eval.agg.tsv$/\1/p' | sort -g | tr '\n' ' ')
     # the ratios' metric: the ablation's first reported zero-shot metric, as `cliplab report` uses

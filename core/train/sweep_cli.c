@@ -62,7 +62,12 @@ static int write_ablation_info(const char *dir, const Sweep *s) {
     char baseline[128] = "", key[SWEEP_KEY_MAX + 2];
     snprintf(key, sizeof key, "%s=", s->n_axes ? s->axes[0] : "");
     const char *p = s->n_runs && s->n_axes ? strstr(s->runs[0].swept, key) : NULL;
-    if (p) snprintf(baseline, sizeof baseline, "%.*s", (int)strcspn(p + strlen(key), ";"), p + strlen(key));
+    if (p) {
+        /* in the log's form (commas inside list values become spaces), as report compares them */
+        char raw[128];
+        snprintf(raw, sizeof raw, "%.*s", (int)strcspn(p + strlen(key), ";"), p + strlen(key));
+        swept_for_log(raw, baseline, sizeof baseline);
+    }
     fprintf(f, "\nbaseline: %s\nsource: %s\n", baseline, s->path);
     return fclose(f);
 }
