@@ -14,7 +14,7 @@ typedef struct {
 /* To add a subcommand: implement `int xxx_main(int argc, char **argv)` in its module, declare it
  * in cliplab.h and add one row here. */
 static const Command COMMANDS[] = {
-    {"run", "run SPEC.yaml [key=value ...] [--out DIR] [--id ID] [--force]   train and evaluate one experiment", run_main},
+    {"run", "run SPEC.yaml [key=value ...] [--out DIR] [--id ID] [--resume] [--force]   train and evaluate one experiment", run_main},
     {"sweep", "sweep ABLATION.yaml [--profile smoke|quick|full] [--dry-run] [--resume] [--only ID] [--force] [--out DIR] [--jobs N]",
      sweep_main},
     {"report", "report results/<ablation> [--metrics a,b]   table of runs and the ablation's answer", report_main},

@@ -772,6 +772,68 @@ static void test_smoke_profiles_of_the_ablations_run_and_plot(void **state) {
     }
 }
 
+/* `cliplab run --resume` continues a run killed with kill -9 from its checkpoint, to the same
+ * results as the uninterrupted run; on a finished run it changes nothing. */
+static void test_run_resume_after_kill9(void **state) {
+    (void)state;
+    char spec[PATH_MAX + 64];
+    snprintf(spec, sizeof spec, "%s/experiments/contrastive.yaml", g_repo);
+    const char *common[] = {"data.image_size=16", "model.image.widths=4,8", "model.image.tap=img.stage2",
+                            "model.text.width=8", "model.embed_dim=8", "train.batch_size=32", "train.images=8192",
+                            "train.warmup_images=1024", "train.checkpoint_every_images=64",
+                            "eval.every_images=2048", "data.eval_images=32", "eval.retrieval_n=32",
+                            "eval.probe=false", "train.threads=1"};
+    char dir_a[PATH_MAX], dir_b[PATH_MAX];
+    snprintf(dir_a, sizeof dir_a, "%s", tmp("A"));
+    snprintf(dir_b, sizeof dir_b, "%s", tmp("B"));
+    const char *args[32];
+    int n = 0;
+    args[n++] = "run";
+    args[n++] = spec;
+    for (size_t i = 0; i < sizeof common / sizeof common[0]; i++) args[n++] = common[i];
+    args[n++] = "--id";
+    args[n++] = "r";
+    args[n++] = "--out";
+    int out_at = n++;
+    args[n] = NULL;
+
+    args[out_at] = dir_a;
+    pid_t pid = spawn_cli(tmp("a.out"), tmp("a.err"), args);
+    assert_int_equal(wait_status(pid), 0);
+
+    args[out_at] = dir_b;
+    pid = spawn_cli(tmp("b.out"), tmp("b.err"), args);
+    if (wait_for_file(tmp("B/r.ckpt.h5"), pid)) fail_msg("the run ended before its first checkpoint");
+    sleep_ms(200);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    if (wait_status(pid) != 128 + SIGKILL) fail_msg("the run finished before it could be killed; raise train.images");
+    assert_false(exists(tmp("B/r.h5")));
+
+    args[n++] = "--resume";
+    args[n] = NULL;
+    pid = spawn_cli(tmp("c.out"), tmp("c.err"), args);
+    assert_int_equal(wait_status(pid), 0);
+    char *err = read_all(tmp("c.err"), NULL);
+    assert_non_null(strstr(err, "resuming at "));
+    free(err);
+    char a[PATH_MAX], b[PATH_MAX];
+    snprintf(a, sizeof a, "%s", tmp("A/r.h5"));
+    snprintf(b, sizeof b, "%s", tmp("B/r.h5"));
+    assert_int_equal(assert_group_bitwise_equal(a, b, "train", "wall_s"), 8192 / 32);
+    assert_int_equal(assert_group_bitwise_equal(a, b, "eval", ""), 8192 / 2048 + 1);
+
+    /* again on the finished run: nothing to do, the file is untouched */
+    struct stat before, after;
+    file_stat(b, &before);
+    pid = spawn_cli(tmp("d.out"), tmp("d.err"), args);
+    assert_int_equal(wait_status(pid), 0);
+    err = read_all(tmp("d.err"), NULL);
+    assert_non_null(strstr(err, "nothing to resume"));
+    free(err);
+    file_stat(b, &after);
+    assert_true(before.st_ino == after.st_ino && before.st_mtime == after.st_mtime);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_spec_errors_are_one_line_and_exit_1, setup_dir, teardown_dir),
@@ -785,6 +847,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_usage_errors_and_help, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_missing_dataset_dir_is_one_line, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_run_refuses_to_overwrite_without_force, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_run_resume_after_kill9, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_sweep_jobs_equal_sequential, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_smoke_profiles_of_the_ablations_run_and_plot, setup_dir, teardown_dir),
     };

@@ -1,5 +1,7 @@
-/* run_cli.c — `cliplab run SPEC.yaml [key=value ...] [--out DIR] [--id RUN_ID]`: one experiment,
- * its HDF5 result under DIR (default results/run) and a final table of metrics on stdout. */
+/* run_cli.c — `cliplab run SPEC.yaml [key=value ...] [--out DIR] [--id RUN_ID] [--resume]
+ * [--force]`: one experiment, its HDF5 result under DIR (default results/run) and a final table of
+ * metrics on stdout. --resume continues an interrupted run from its checkpoint (and leaves a
+ * finished one alone); --force replaces a finished run. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,7 +21,7 @@ void print_metrics_table(FILE *f, const RunOutcome *o) {
 
 int run_main(int argc, char **argv) {
     const char *spec_path = NULL, *out_dir = "results/run", *run_id = NULL;
-    int force = 0;
+    int force = 0, resume = 0;
     Config cfg;
     Err err;
     int n_over = 0;
@@ -28,9 +30,11 @@ int run_main(int argc, char **argv) {
         if (!strcmp(argv[i], "--out") && i + 1 < argc) out_dir = argv[++i];
         else if (!strcmp(argv[i], "--id") && i + 1 < argc) run_id = argv[++i];
         else if (!strcmp(argv[i], "--force")) force = 1;
+        else if (!strcmp(argv[i], "--resume")) resume = 1;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: cliplab run SPEC.yaml [key=value ...] [--out DIR] [--id RUN_ID] [--force]\n"
-                   "Trains and evaluates one experiment; keys are those of `cliplab help-spec`.\n");
+            printf("usage: cliplab run SPEC.yaml [key=value ...] [--out DIR] [--id RUN_ID] [--resume] [--force]\n"
+                   "Trains and evaluates one experiment; keys are those of `cliplab help-spec`.\n"
+                   "--resume continues an interrupted run from its checkpoint (train.checkpoint_every_images).\n");
             return 0;
         } else if (argv[i][0] == '-') {
             fprintf(stderr, "cliplab run: unknown option '%s'\n", argv[i]);
@@ -39,7 +43,7 @@ int run_main(int argc, char **argv) {
         else if (n_over < 128) overrides[n_over++] = argv[i];
     }
     if (!spec_path) {
-        fprintf(stderr, "usage: cliplab run SPEC.yaml [key=value ...] [--out DIR] [--id RUN_ID] [--force]\n");
+        fprintf(stderr, "usage: cliplab run SPEC.yaml [key=value ...] [--out DIR] [--id RUN_ID] [--resume] [--force]\n");
         return 1;
     }
     if (spec_load(spec_path, &cfg, &err)) {
@@ -59,11 +63,15 @@ int run_main(int argc, char **argv) {
     char final_path[1300];
     snprintf(final_path, sizeof final_path, "%s/%s.h5", out_dir, run_id);
     if (!force && access(final_path, F_OK) == 0) {
+        if (resume) {
+            fprintf(stderr, "cliplab run: %s is finished; nothing to resume\n", final_path);
+            return 0;
+        }
         fprintf(stderr, "cliplab run: %s already exists; pass --force to overwrite it or --id to name this run\n",
                 final_path);
         return 1;
     }
-    RunOptions opt = {.results_dir = out_dir, .run_id = run_id, .swept = "", .resume = 0};
+    RunOptions opt = {.results_dir = out_dir, .run_id = run_id, .swept = "", .resume = resume};
     RunOutcome o;
     if (train_run(&cfg, &opt, &o, &err)) {
         fprintf(stderr, "cliplab run: %s\n", err.msg);
