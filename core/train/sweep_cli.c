@@ -12,29 +12,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/timer.h"
+#include "log/h5io.h"
 #include "log/report.h"
 #include "spec/sweep.h"
 #include "train/trainer.h"
 
-
-static int mkdir_p(const char *path) {
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
-}
 
 /* "a=1; b=x,y; seed=2" -> "a=1,b=x y,seed=2": the log's swept attribute is comma-separated, so
  * commas inside list values become spaces. */
@@ -165,7 +153,12 @@ int sweep_main(int argc, char **argv) {
     if (out_arg) snprintf(out, sizeof out, "%s", out_arg);
     else if (!strcmp(profile, "quick")) snprintf(out, sizeof out, "results/%s", s.name);
     else snprintf(out, sizeof out, "results/%s-%s", s.name, profile);
-    if (mkdir_p(out) || write_ablation_info(out, &s)) {
+    if (h5io_mkdirs(out, &err)) {
+        fprintf(stderr, "cliplab sweep: %s\n", err.msg);
+        sweep_free(&s);
+        return 1;
+    }
+    if (write_ablation_info(out, &s)) {
         fprintf(stderr, "cliplab sweep: cannot write to results folder '%s': %s\n", out, strerror(errno));
         sweep_free(&s);
         return 1;
