@@ -48,6 +48,9 @@ LossConfig loss_default_config(LossKind kind);
 
 /* Scalars: scalars[0] = t (log logit scale), scalars[1] = b (siglip bias). infonce and dcl use 1,
  * siglip 2, align_uniform 0 (its lambda is a fixed hyper-parameter in the config). */
+/* The clamp on infonce's and dcl's logit scale s = exp(t) (CLIP); siglip's is not clamped. */
+#define LOSS_LOGIT_SCALE_MAX 100.0f
+
 int loss_n_scalars(LossKind kind);
 /* infonce/dcl: t = ln(1/0.07); siglip: t = ln 10, b = -10. */
 void loss_init_scalars(LossKind kind, float *scalars);

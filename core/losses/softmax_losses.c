@@ -23,7 +23,6 @@
 
 #include "losses/loss_impl.h"
 
-#define LOGIT_SCALE_MAX 100.0f
 
 static size_t softmax_workspace_floats(const LossConfig *cfg, int N, int D, int M) {
     (void)D;
@@ -134,8 +133,8 @@ static float softmax_forward_backward(const LossConfig *cfg, int exclude_diag, f
                                       const float *txt, const float *scalars, int N, int D,
                                       int r0, int r1, float *ws) {
     float e = expf(scalars[0]);
-    int clamped = e > LOGIT_SCALE_MAX;
-    float s = clamped ? LOGIT_SCALE_MAX : e;
+    int clamped = e > LOSS_LOGIT_SCALE_MAX;
+    float s = clamped ? LOSS_LOGIT_SCALE_MAX : e;
     float w_r = cfg->one_sided ? 1.0f : 0.5f, w_c = cfg->one_sided ? 0.0f : 0.5f;
     int want_dt = dscalars && cfg->learn_temperature && !clamped;
     double dlogit = 0.0;

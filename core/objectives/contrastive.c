@@ -160,11 +160,14 @@ static ImageFeatures contrastive_image_features(Objective *o, const float *image
 static int contrastive_log_scalars(const Objective *o, const char **names, float *values) {
     const Contrastive *c = (const Contrastive *)o;
     int n = 0;
-    if (c->loss.kind == LOSS_INFONCE || c->loss.kind == LOSS_DCL || c->loss.kind == LOSS_SIGLIP) {
+    /* the scale the loss applies: clamped for the softmax losses, as in losses/ */
+    if (c->loss.kind == LOSS_INFONCE || c->loss.kind == LOSS_DCL) {
         names[n] = "logit_scale";
-        values[n++] = expf(c->scalars[0]);
+        values[n++] = fminf(expf(c->scalars[0]), LOSS_LOGIT_SCALE_MAX);
     }
     if (c->loss.kind == LOSS_SIGLIP) {
+        names[n] = "logit_scale";
+        values[n++] = expf(c->scalars[0]);
         names[n] = "logit_bias";
         values[n++] = c->scalars[1];
     }
