@@ -51,6 +51,16 @@ void swept_without(const char *swept, const char *drop, char *out, size_t n) {
     }
 }
 
+/* Appends v to list (rows of `width` chars, *n used, at most max) unless it is there already;
+ * returns 1 if v was new and added. Keeps first-appearance order, which is the runs' order. */
+static int add_unique(char *list, size_t width, int *n, int max, const char *v) {
+    for (int j = 0; j < *n; j++)
+        if (!strcmp(list + (size_t)j * width, v)) return 0;
+    if (*n >= max) return 0;
+    snprintf(list + (size_t)(*n)++ * width, width, "%s", v);
+    return 1;
+}
+
 static double summary_value(const RunInfo *r, const char *metric) {
     for (int i = 0; i < r->n_summary; i++)
         if (!strcmp(r->summary_names[i], metric)) return r->summary_values[i];
@@ -107,10 +117,7 @@ int analysis_compare_axis(FILE *f, const RunInfo *runs, int n, const char *axis,
     if (baseline && baseline[0]) snprintf(values[nv++], sizeof values[0], "%s", baseline);
     for (int i = 0; i < n && nv < 16; i++) {
         char v[128];
-        if (swept_get(runs[i].swept, axis, v, sizeof v)) continue;
-        int seen = 0;
-        for (int j = 0; j < nv; j++) seen |= !strcmp(values[j], v);
-        if (!seen) snprintf(values[nv++], sizeof values[0], "%s", v);
+        if (!swept_get(runs[i].swept, axis, v, sizeof v)) add_unique(values[0], sizeof values[0], &nv, 16, v);
     }
     if (nv < 2) return 0;
     char drop[160];
@@ -127,10 +134,7 @@ int analysis_compare_axis(FILE *f, const RunInfo *runs, int n, const char *axis,
         for (int i = 0; i < n && nd < 256; i++) {
             char other[512];
             swept_without(runs[i].swept, drop, other, sizeof other);
-            int seen = 0;
-            for (int j = 0; j < nd; j++) seen |= !strcmp(done[j], other);
-            if (seen) continue;
-            snprintf(done[nd++], sizeof done[0], "%s", other);
+            if (!add_unique(done[0], sizeof done[0], &nd, 256, other)) continue;
             for (int vi = 1; vi < nv; vi++) {
                 char ca[512], cb[512];
                 if (config_with(runs, n, axis, other, values[0], ca, sizeof ca) ||
@@ -226,9 +230,7 @@ void analysis_efficiency(FILE *f, FILE *tsv, const RunInfo *runs, int n, const c
     for (int i = 0; i < n && nn < 16; i++) {
         char v[32] = "-";
         swept_get(runs[i].swept, "data.caption_noise", v, sizeof v);
-        int seen = 0;
-        for (int j = 0; j < nn; j++) seen |= !strcmp(noises[j], v);
-        if (!seen) snprintf(noises[nn++], sizeof noises[0], "%s", v);
+        add_unique(noises[0], sizeof noises[0], &nn, 16, v);
     }
     fprintf(f, "\nCLIP Fig. 2 efficiency ratios on %s (images B needs to reach its best / images A needs to reach "
                "it; paper: BoW vs caption LM ~3x, contrastive vs BoW ~4x):\n", metric);
@@ -303,11 +305,7 @@ int analysis_write_summary_tsv(const char *path, const RunInfo *runs, int n) {
     char names[256][64];
     int nm = 0;
     for (int i = 0; i < n; i++)
-        for (int j = 0; j < runs[i].n_summary && nm < 256; j++) {
-            int seen = 0;
-            for (int k = 0; k < nm; k++) seen |= !strcmp(names[k], runs[i].summary_names[j]);
-            if (!seen) snprintf(names[nm++], sizeof names[0], "%s", runs[i].summary_names[j]);
-        }
+        for (int j = 0; j < runs[i].n_summary; j++) add_unique(names[0], sizeof names[0], &nm, 256, runs[i].summary_names[j]);
     fprintf(f, "config");
     for (const char *p = keys; *p;) {
         const char *eq = strchr(p, '='), *end = strchr(p, ',');
@@ -322,10 +320,7 @@ int analysis_write_summary_tsv(const char *path, const RunInfo *runs, int n) {
     for (int i = 0; i < n && nd < 512; i++) {
         char cfg[512];
         swept_without(runs[i].swept, "seed", cfg, sizeof cfg);
-        int seen = 0;
-        for (int j = 0; j < nd; j++) seen |= !strcmp(done[j], cfg);
-        if (seen) continue;
-        snprintf(done[nd++], sizeof done[0], "%s", cfg);
+        if (!add_unique(done[0], sizeof done[0], &nd, 512, cfg)) continue;
         fprintf(f, "%s", cfg[0] ? cfg : "all");
         for (const char *p = cfg; *p;) {
             const char *eq = strchr(p, '='), *end = strchr(p, ',');
