@@ -41,8 +41,13 @@ HeadConfig objective_head_config(const Config *cfg) {
 
 int objective_loss_config(const Config *cfg, LossConfig *out, Err *err) {
     memset(out, 0, sizeof *out);
-    if (loss_kind_from_name(cfg->loss.kind, &out->kind))
-        return err_set(err, "unknown loss.kind '%s'; valid: infonce, siglip, dcl, align_uniform", cfg->loss.kind);
+    if (loss_kind_from_name(cfg->loss.kind, &out->kind)) {
+        char valid[128] = "";
+        for (int k = 0; k < LOSS_KIND_COUNT; k++)
+            snprintf(valid + strlen(valid), sizeof valid - strlen(valid), "%s%s", k ? ", " : "",
+                     loss_kind_name((LossKind)k));
+        return err_set(err, "unknown loss.kind '%s'; valid: %s", cfg->loss.kind, valid);
+    }
     out->one_sided = cfg->loss.one_sided;
     out->learn_temperature = strcmp(cfg->loss.temperature, "fixed") != 0;
     out->lambda = (float)cfg->loss.lambda;
