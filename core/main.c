@@ -28,7 +28,7 @@ static void print_help(FILE *f) {
     fprintf(f, "cliplab %s — CLIP-style image-text training experiments on CPU\n\nusage:\n", CLIPLAB_VERSION);
     for (int i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  cliplab %s%s\n", COMMANDS[i].usage, COMMANDS[i].run ? "" : "   [not yet implemented]");
-    fprintf(f, "\nSee README.md and ../shared/DESIGN.md.\n");
+    fprintf(f, "\nSee README.md and docs/DESIGN.md.\n");
 }
 
 int main(int argc, char **argv) {

@@ -2,7 +2,7 @@
  *
  * An objective owns the towers and heads it needs (all sharing the model's one parameter Tensors
  * and one activation Tensors), computes loss + gradients on a batch, and scores zero-shot classes
- * by its own rule (DESIGN.md, Objectives):
+ * by its own rule (docs/DESIGN.md, Objectives):
  *   contrastive  cosine(img(x), mean over templates of normalised txt(prompt_c))
  *   bow          mean log-prob of prompt_c's content words, averaged over templates
  *   caption      length-normalised log-likelihood of prompt_c, averaged over templates
