@@ -10,8 +10,10 @@
 #include <cmocka.h>
 
 #include "common/rng.h"
+#include "eval/evaluate.h"
 #include "eval/geometry.h"
 #include "eval/probe.h"
+#include "eval/rank.h"
 #include "eval/retrieval.h"
 
 /* ---------------------------------------------------------------- data generators */
@@ -298,30 +300,41 @@ static void test_probe_lambda_grows_for_small_noisy_training_sets(void **state) 
 
 /* ---------------------------------------------------------------- retrieval */
 
-/* Naive double reference with the same rule: rank = #other candidates scoring >= the true one. */
+/* Naive double reference of the rule of eval/rank.h, written out independently: the true match's
+ * position under random tie-breaking is uniform on above+1 .. above+tied+1. */
+static double naive_credit(int above, int tied, int k) {
+    double hit = 0.0;
+    for (int pos = above + 1; pos <= above + tied + 1; pos++) hit += pos <= k;
+    return hit / (tied + 1);
+}
+
 static RetrievalResult naive_retrieval(const float *img, const float *txt, int N, int D) {
-    long hits[4] = {0, 0, 0, 0};
+    double hits[4] = {0, 0, 0, 0};
     for (int dir = 0; dir < 2; dir++) {
         const float *q = dir ? txt : img, *c = dir ? img : txt;
         for (int i = 0; i < N; i++) {
             double s_true = 0.0;
             for (int k = 0; k < D; k++) s_true += (double)q[(long)i * D + k] * c[(long)i * D + k];
-            int above = 0;
+            int above = 0, tied = 0;
             for (int j = 0; j < N; j++) {
                 double s = 0.0;
                 for (int k = 0; k < D; k++) s += (double)q[(long)i * D + k] * c[(long)j * D + k];
-                above += j != i && s >= s_true;
+                above += j != i && s > s_true;
+                tied += j != i && s == s_true;
             }
-            hits[2 * dir] += above == 0;
-            hits[2 * dir + 1] += above < 5;
+            hits[2 * dir] += naive_credit(above, tied, 1);
+            hits[2 * dir + 1] += naive_credit(above, tied, 5);
         }
     }
-    RetrievalResult r = {(float)hits[0] / N, (float)hits[1] / N, (float)hits[2] / N, (float)hits[3] / N};
+    RetrievalResult r = {(float)(hits[0] / N), (float)(hits[1] / N), (float)(hits[2] / N), (float)(hits[3] / N)};
     return r;
 }
 
 static void assert_retrieval_equal(RetrievalResult a, RetrievalResult b) {
-    assert_true(a.i2t_r1 == b.i2t_r1 && a.i2t_r5 == b.i2t_r5 && a.t2i_r1 == b.t2i_r1 && a.t2i_r5 == b.t2i_r5);
+    /* credits are multiples of 1/(k(k+1)...) summed in double: equal up to the float rounding */
+    const float tol = 1e-6f;
+    assert_true(fabsf(a.i2t_r1 - b.i2t_r1) <= tol && fabsf(a.i2t_r5 - b.i2t_r5) <= tol &&
+                fabsf(a.t2i_r1 - b.t2i_r1) <= tol && fabsf(a.t2i_r5 - b.t2i_r5) <= tol);
 }
 
 static void test_retrieval_identical_pairs_are_perfect(void **state) {
@@ -339,20 +352,20 @@ static void test_retrieval_hand_ranks_with_ties(void **state) {
     (void)state;
     enum { N = 6 };
     const float S[N][N] = {
-        {5, 1, 2, 3, 4, 0}, /* i2t rank 0 */
-        {3, 2, 3, 1, 0, 0}, /* rank 2: two strictly above */
-        {1, 1, 1, 1, 1, 1}, /* rank 5: all tie, pessimistic */
-        {0, 9, 9, 4, 9, 9}, /* rank 4: inside R@5 */
-        {0, 0, 0, 0, 7, 7}, /* rank 1: one tie */
-        {9, 8, 8, 8, 8, 8}, /* rank 5: one above, four ties */
+        {5, 1, 2, 3, 4, 0}, /* i2t: first, alone: R@1 1, R@5 1 */
+        {3, 2, 3, 1, 0, 0}, /* two strictly above: R@1 0, R@5 1 */
+        {1, 1, 1, 1, 1, 1}, /* a 6-way tie: R@1 1/6, R@5 5/6 */
+        {0, 9, 9, 4, 9, 9}, /* four above: R@1 0, R@5 1 */
+        {0, 0, 0, 0, 7, 7}, /* a 2-way tie at the top: R@1 1/2, R@5 1 */
+        {9, 8, 8, 8, 8, 8}, /* one above, a 5-way tie for places 2..6: R@1 0, R@5 4/5 */
     };
-    /* t2i (columns): col0 rank 1 (9), col1 rank 2 (9, 8), col2 rank 4 (2, 3, 9, 8), col3 rank 1 (8),
-     * col4 rank 2 (9, 8), col5 rank 1 (9) */
+    /* t2i (columns): col0 one above (9), col1 two (9, 8), col2 four (2, 3, 9, 8), col3 one (8),
+     * col4 two (9, 8), col5 one (9), no ties: R@1 0, R@5 1 */
     float img[N * N] = {0}, txt[N * N];
     for (int i = 0; i < N; i++) img[i * N + i] = 1.0f;
     for (int j = 0; j < N; j++)
         for (int i = 0; i < N; i++) txt[j * N + i] = S[i][j];
-    RetrievalResult want = {1.0f / 6, 4.0f / 6, 0.0f, 1.0f};
+    RetrievalResult want = {(float)((1 + 1.0 / 6 + 0.5) / 6), (float)((4 + 5.0 / 6 + 0.8) / 6), 0.0f, 1.0f};
     assert_retrieval_equal(retrieval_eval(img, txt, N, N), want);
     assert_retrieval_equal(naive_retrieval(img, txt, N, N), want);
 }
@@ -386,10 +399,90 @@ static void test_retrieval_nan_counts_as_a_miss(void **state) {
     img[0] = NAN; /* image 0 scores NaN against every text */
     RetrievalResult got = retrieval_eval(img, txt, N, N);
     /* i2t: image 0's true score is NaN, so all 6 others rank above it (miss); images 1..6 are
-     * exact. t2i: text 0 misses likewise; texts 1..6 see image 0's NaN ranked above their
-     * match (rank 1): out of R@1, inside R@5. */
+     * exact. t2i: text 0 misses likewise; texts 1..6 see image 0's NaN score, which ranks above
+     * their match (a non-finite competitor is never below the truth): out of R@1, inside R@5. */
     RetrievalResult want = {6.0f / 7, 6.0f / 7, 0.0f, 6.0f / 7};
     assert_retrieval_equal(got, want);
+}
+
+/* ---------------------------------------------------------------- the tie rule (eval/rank.h) */
+
+static void test_rank_credit_hand_values(void **state) {
+    (void)state;
+    const float row[6] = {2, 1, 1, 1, 0, 3}; /* truth 1: one above (2) plus the 3, a 3-way tie */
+    assert_true(rank_topk_credit(row, 6, 1, 1) == 0.0);
+    assert_true(rank_topk_credit(row, 6, 1, 2) == 0.0);
+    assert_true(fabs(rank_topk_credit(row, 6, 1, 3) - 1.0 / 3) < 1e-15);
+    assert_true(fabs(rank_topk_credit(row, 6, 1, 4) - 2.0 / 3) < 1e-15);
+    assert_true(rank_topk_credit(row, 6, 1, 5) == 1.0);
+    assert_true(rank_topk_credit(row, 6, 5, 1) == 1.0); /* the unique maximum */
+    assert_true(rank_topk_credit(row, 6, 4, 5) == 0.0); /* the unique minimum is sixth */
+    /* random rows of small integers (many ties) against the naive enumeration of positions */
+    Rng r;
+    rng_init(&r, 17);
+    for (int trial = 0; trial < 200; trial++) {
+        float v[9];
+        for (int j = 0; j < 9; j++) v[j] = (float)rng_below(&r, 4);
+        int truth = (int)rng_below(&r, 9), above = 0, tied = 0;
+        for (int j = 0; j < 9; j++) above += v[j] > v[truth], tied += j != truth && v[j] == v[truth];
+        for (int k = 1; k <= 9; k++) assert_true(fabs(rank_topk_credit(v, 9, truth, k) - naive_credit(above, tied, k)) < 1e-15);
+    }
+    const float inf_row[3] = {1, INFINITY, 0}, nan_true[3] = {NAN, 0, -1}, ninf_true[3] = {-INFINITY, -INFINITY, -INFINITY};
+    assert_true(rank_topk_credit(inf_row, 3, 0, 1) == 0.0 && rank_topk_credit(inf_row, 3, 0, 2) == 1.0);
+    assert_true(rank_topk_credit(nan_true, 3, 0, 3) == 0.0);
+    assert_true(rank_topk_credit(ninf_true, 3, 1, 3) == 0.0);
+}
+
+static void test_zeroshot_constant_scores_give_chance(void **state) {
+    (void)state;
+    enum { N = 37, C = 12 };
+    float scores[N * C];
+    int labels[N];
+    for (int i = 0; i < N; i++) labels[i] = (i * 5) % C;
+    for (int k = 0; k < N * C; k++) scores[k] = 0.25f;
+    double top1, top5;
+    zeroshot_accuracy(scores, labels, N, C, &top1, &top5);
+    assert_true(fabs(top1 - 1.0 / C) < 1e-12 && fabs(top5 - 5.0 / C) < 1e-12);
+    for (int k = 0; k < N * C; k++) scores[k] = NAN;
+    zeroshot_accuracy(scores, labels, N, C, &top1, &top5);
+    assert_true(top1 == 0.0 && top5 == 0.0);
+    /* one NaN per row on a class other than the truth, the truth scored highest otherwise: the NaN
+     * outranks it (top-1 miss), top-5 still holds it */
+    for (int i = 0; i < N; i++)
+        for (int c = 0; c < C; c++) scores[i * C + c] = c == labels[i] ? 1.0f : (c == (labels[i] + 1) % C ? NAN : 0.0f);
+    zeroshot_accuracy(scores, labels, N, C, &top1, &top5);
+    assert_true(top1 == 0.0 && top5 == 1.0);
+}
+
+static void test_zeroshot_partial_ties_give_the_expected_value(void **state) {
+    (void)state;
+    enum { C = 8 };
+    /* image 0: truth tied with 2 others at the top; image 1: 4 above, truth tied with 3 others for
+     * places 5..8; image 2: truth alone at the top; image 3: truth last */
+    const float scores[4 * C] = {
+        5, 5, 5, 1, 1, 1, 1, 1,  /* label 0 */
+        9, 9, 9, 9, 2, 2, 2, 2,  /* label 4 */
+        0, 0, 0, 0, 0, 0, 0, 3,  /* label 7 */
+        1, 1, 1, 1, 1, 1, 1, 0,  /* label 7 */
+    };
+    const int labels[4] = {0, 4, 7, 7};
+    double top1, top5;
+    zeroshot_accuracy(scores, labels, 4, C, &top1, &top5);
+    double want1 = (1.0 / 3 + 0 + 1 + 0) / 4, want5 = (1 + 1.0 / 4 + 1 + 0) / 4;
+    assert_true(fabs(top1 - want1) < 1e-12 && fabs(top5 - want5) < 1e-12);
+    /* the probe's accuracy uses the same rule: identity features, logits = x, a 3-way tie at the top */
+    float params[(C + 1) * C] = {0};
+    for (int c = 0; c < C; c++) params[c * C + c] = 1.0f;
+    assert_true(fabsf(probe_accuracy(params, scores, labels, 4, C, C) - (float)want1) < 1e-7f);
+}
+
+static void test_retrieval_constant_embeddings_give_chance(void **state) {
+    (void)state;
+    enum { N = 40, D = 4 };
+    float x[N * D];
+    for (int k = 0; k < N * D; k++) x[k] = 0.5f;
+    RetrievalResult r = retrieval_eval(x, x, N, D);
+    assert_true(fabsf(r.i2t_r1 - 1.0f / N) < 1e-7f && fabsf(r.t2i_r5 - 5.0f / N) < 1e-7f);
 }
 
 /* ---------------------------------------------------------------- geometry */
@@ -531,6 +624,10 @@ int main(void) {
         cmocka_unit_test(test_retrieval_hand_ranks_with_ties),
         cmocka_unit_test(test_retrieval_matches_naive_for_every_block_size),
         cmocka_unit_test(test_retrieval_nan_counts_as_a_miss),
+        cmocka_unit_test(test_rank_credit_hand_values),
+        cmocka_unit_test(test_zeroshot_constant_scores_give_chance),
+        cmocka_unit_test(test_zeroshot_partial_ties_give_the_expected_value),
+        cmocka_unit_test(test_retrieval_constant_embeddings_give_chance),
         cmocka_unit_test(test_geometry_alignment_against_direct_and_hand_values),
         cmocka_unit_test(test_geometry_uniformity_against_direct_and_hand_values),
         cmocka_unit_test(test_geometry_effective_rank_known_singular_values),

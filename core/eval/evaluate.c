@@ -9,6 +9,7 @@
 #include "common/check.h"
 #include "eval/geometry.h"
 #include "eval/probe.h"
+#include "eval/rank.h"
 #include "eval/retrieval.h"
 
 void metrics_set(Metrics *m, const char *name, double value) {
@@ -29,18 +30,15 @@ double metrics_get(const Metrics *m, const char *name) {
 }
 
 void zeroshot_accuracy(const float *scores, const int *labels, int n, int nc, double *top1, double *top5) {
-    int hit1 = 0, hit5 = 0;
+    double hit1 = 0, hit5 = 0;
     for (int i = 0; i < n; i++) {
-        const float *s = scores + (size_t)i * nc;
-        float target = s[labels[i]];
-        /* rank = number of classes scored strictly higher (ties count in the image's favour) */
-        int rank = 0;
-        for (int c = 0; c < nc; c++) rank += s[c] > target;
-        hit1 += rank < 1;
-        hit5 += rank < 5;
+        double c1, c5;
+        rank_credits(scores + (size_t)i * nc, nc, labels[i], ZEROSHOT_TOPK, &c1, &c5);
+        hit1 += c1;
+        hit5 += c5;
     }
-    *top1 = n ? (double)hit1 / n : 0;
-    *top5 = n ? (double)hit5 / n : 0;
+    *top1 = n ? hit1 / n : 0;
+    *top5 = n ? hit5 / n : 0;
 }
 
 /* The names were checked when the model was built (model_build). */

@@ -21,7 +21,9 @@ void metrics_set(Metrics *m, const char *name, double value);
 /* NaN if absent */
 double metrics_get(const Metrics *m, const char *name);
 
-/* Top-1 / top-5 accuracy of scores [n, nc] against labels [n]. */
+/* Top-1 / top-5 accuracy of scores [n, nc] against labels [n], ties and non-finite scores by
+ * the rule of eval/rank.h (constant scores give exactly 1/nc and 5/nc). */
+#define ZEROSHOT_TOPK 5
 void zeroshot_accuracy(const float *scores, const int *labels, int n, int nc, double *top1, double *top5);
 
 /* with_probe: also fit linear probes; all_tasks: score every zero-shot task (else only

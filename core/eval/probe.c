@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "common/check.h"
+#include "eval/rank.h"
 #include "ops/ops.h" /* OPS_PAR_MIN: the shared OpenMP fork threshold */
 
 const float PROBE_LAMBDAS[PROBE_N_LAMBDAS] = {1e-4f, 1e-3f, 1e-2f, 1e-1f, 1.0f};
@@ -221,16 +222,10 @@ float probe_accuracy(const float *params, const float *x, const int *y, int n, i
     check_labels(y, n, n_classes);
     float *logits = mallocCheck((size_t)n * n_classes * sizeof(float));
     probe_logits(logits, params, x, n, d, n_classes);
-    long correct = 0;
-    for (long i = 0; i < (long)n; i++) {
-        const float *z = logits + i * n_classes;
-        int best = 0; /* ties go to the lowest class index */
-        for (int c = 1; c < n_classes; c++)
-            if (z[c] > z[best]) best = c;
-        correct += best == y[i];
-    }
+    double correct = 0; /* argmax ties and non-finite logits by the rule of eval/rank.h */
+    for (long i = 0; i < (long)n; i++) correct += rank_topk_credit(logits + i * n_classes, n_classes, y[i], 1);
     free(logits);
-    return (float)((double)correct / n);
+    return (float)(correct / n);
 }
 
 ProbeResult probe_fit_eval(const float *train_x, const int *train_y, int n_train, const float *val_x,

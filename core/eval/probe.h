@@ -46,7 +46,8 @@ double probe_loss_grad(float *grad, float *logits, double *row_loss, const float
 int probe_train(float *params, const float *x, const int *y, int n, int d, int n_classes, float lambda,
                 int max_iter);
 
-/* Fraction of rows of x [n, d] whose argmax class under params equals y [n]. */
+/* Accuracy of params on x [n, d] against y [n]: the mean top-1 credit of eval/rank.h, so a k-way
+ * tie for the highest logit that includes the true class counts 1/k. */
 float probe_accuracy(const float *params, const float *x, const int *y, int n, int d, int n_classes);
 
 #endif

@@ -1,13 +1,14 @@
 /* retrieval.h — image↔text retrieval recall on paired embeddings.
  *
- * Pair i (image row i, text row i) is the only correct match. The rank of the true match among
- * all N candidates is the number of OTHER candidates whose score is >= its score: ties are broken
- * pessimistically (a candidate scoring exactly as much as the true match counts as ranked above
- * it), and a NaN score counts against the query. R@k = fraction of queries with rank < k.
+ * Pair i (image row i, text row i) is the only correct match. R@k is the mean expected top-k
+ * credit of the true match under the tie rule of eval/rank.h: a k-way tie earns 1/k of a hit at
+ * R@1, and a query whose row holds a non-finite score earns nothing.
  * Scores are plain dot products, i.e. cosine for the L2-normalised rows this is meant for.
  */
 #ifndef CLIPLAB_EVAL_RETRIEVAL_H
 #define CLIPLAB_EVAL_RETRIEVAL_H
+
+#define RETRIEVAL_TOPK 5
 
 typedef struct {
     float i2t_r1, i2t_r5; /* image query, text candidates */
