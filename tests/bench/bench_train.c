@@ -1,7 +1,7 @@
 /* bench_train.c — whole training steps of the experiments/ models (*.yaml), as ratios.
  *
  * For each objective (contrastive with cbow text, contrastive with transformer text, bow,
- * caption) at the spec's tiny model and batch sizes 64 and 256 (and 1024 for contrastive cbow):
+ * caption) at the spec's tiny model and batch sizes 64 and 256, each on 1 and on 2 threads:
  * model_build from spec_load + spec_override, 2 warm-up steps, then a few timed steps of exactly
  * the trainer's step (dataset_fill_batch, tensors_zero GRAD, forward_backward,
  * grad_clip_global_norm, adamw_step; the learning rate is held at its peak instead of scheduled).
@@ -28,10 +28,11 @@
  *
  * Output: a table on stdout, and <dir of this binary>/train.tsv (one row per configuration, with
  * the model dimensions) that tests/bench/run_bench.sh and torch_train_ref.py read to build the
- * same models in PyTorch. Usage: bench_train [EXPERIMENTS_DIR [LABEL]] (default "experiments", every
- * configuration; LABEL keeps only the rows of one label, e.g. "caption").
+ * same models in PyTorch. Usage: bench_train [EXPERIMENTS_DIR [LABEL [B [THREADS]]]] (default
+ * "experiments", every configuration; LABEL ("" = all), B and THREADS keep only matching rows, e.g.
+ * "caption 256 2").
  * Deliberately left out: evaluation, logging and checkpointing (the trainer's non-step work), and
- * thread scaling (all cores, OpenMP default).
+ * thread counts above 2 (the machine this was written for has 2 cores).
  */
 #include <cblas.h>
 #include <math.h>
@@ -65,8 +66,13 @@ typedef struct {
     int n_batches;
 } BenchCase;
 
+/* The issue's grid: every arm at these batch sizes, on each of these thread counts (omp_set_num_threads
+ * before the row; OpenBLAS's OpenMP build follows it). */
+static const int THREADS[] = {1, 2};
+#define N_THREADS ((int)(sizeof THREADS / sizeof THREADS[0]))
+
 static const BenchCase CASES[] = {
-    {"contrastive.yaml", "contrastive-cbow", {64, 256, 1024}, 3},
+    {"contrastive.yaml", "contrastive-cbow", {64, 256}, 2},
     {"contrastive-transformer.yaml", "contrastive-transformer", {64, 256}, 2},
     {"bow.yaml", "bow", {64, 256}, 2},
     {"caption.yaml", "caption", {64, 256}, 2},
@@ -168,7 +174,7 @@ static double forward_flops(const Config *cfg, int B, int V) {
 
 typedef struct {
     char label[48];
-    int B, steps, V, stages;
+    int B, threads, steps, V, stages;
     double ms_step, ms_data, ms_compute, step_gflop, loss;
     double peak; /* sgemm GFLOP/s, the better of just before and just after this configuration */
     size_t params_floats;
@@ -197,7 +203,7 @@ static void train_step(Model *m, const AdamWConfig *adam, long step, double *t_d
     *t_compute = t2 - t1;
 }
 
-static int bench_config(const char *dir, const BenchCase *bc, int B, Row *row) {
+static int bench_config(const char *dir, const BenchCase *bc, int B, int threads, Row *row) {
     char path[1024], assign[64];
     snprintf(path, sizeof path, "%s/%s", dir, bc->spec);
     snprintf(assign, sizeof assign, "train.batch_size=%d", B);
@@ -209,6 +215,7 @@ static int bench_config(const char *dir, const BenchCase *bc, int B, Row *row) {
         return -1;
     }
     memset(row, 0, sizeof *row);
+    omp_set_num_threads(threads);
     row->peak = sgemm_peak();
     proc_reset_hwm();
     row->rss0_mib = proc_status_kb("VmRSS:") / 1024.0;
@@ -234,6 +241,7 @@ static int bench_config(const char *dir, const BenchCase *bc, int B, Row *row) {
     snprintf(row->label, sizeof row->label, "%s", bc->label);
     row->cfg = cfg;
     row->B = B;
+    row->threads = threads;
     row->steps = n;
     row->V = dataset_vocab_size(m.ds);
     row->stages = stages_built(&cfg);
@@ -261,13 +269,13 @@ static void print_row(const Row *r) {
     double share = r->ms_data / r->ms_step;
     char verdict[24] = "";
     if (r->B == 256) snprintf(verdict, sizeof verdict, " %s", share < DATA_BUDGET ? "PASS" : "FAIL");
-    printf("%-23s %4d %2d %7.1f %6.0f %6.0f %5.1f%%%-5s %5.1f %6.1f %6.1f %5.1f%% %7zu %6.1f %6.1f %5.0f %5.0f %s%.3f\n",
-           r->label, r->B, r->steps, r->ms_step, img_s, img_s_nodata, 100.0 * share, verdict, r->step_gflop,
+    printf("%-23s %4d %2d %2d %7.1f %6.0f %6.0f %5.1f%%%-5s %5.1f %6.1f %6.1f %5.1f%% %7zu %6.1f %6.1f %5.0f %5.0f %s%.3f\n",
+           r->label, r->B, r->threads, r->steps, r->ms_step, img_s, img_s_nodata, 100.0 * share, verdict, r->step_gflop,
            row_gflops(r), r->peak, 100.0 * row_gflops(r) / r->peak, r->params_floats, r->param_mib, r->act_mib,
            r->rss0_mib, r->hwm_mib, isfinite(r->loss) ? "" : "NON-FINITE ", r->loss);
 }
 
-static void write_tsv(const char *path, const Row *rows, int n, double best_peak, int threads) {
+static void write_tsv(const char *path, const Row *rows, int n, double best_peak) {
     FILE *f = fopen(path, "w");
     if (!f) {
         fprintf(stderr, "bench_train: cannot write %s\n", path);
@@ -284,7 +292,7 @@ static void write_tsv(const char *path, const Row *rows, int n, double best_peak
             snprintf(widths + strlen(widths), sizeof widths - strlen(widths), "%s%d", k ? "," : "",
                      c->model.image.widths[k]);
         fprintf(f, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t", r->label,
-                c->objective.kind, c->model.text.kind, r->B, threads, r->steps, c->data.image_size, widths,
+                c->objective.kind, c->model.text.kind, r->B, r->threads, r->steps, c->data.image_size, widths,
                 c->model.image.convs_per_stage, r->stages, c->data.context, c->model.text.width, c->model.text.layers,
                 c->model.text.heads, c->model.embed_dim, r->V, c->objective.prefix_tokens, c->model.head.kind);
         fprintf(f, "%.3f\t%.3f\t%.3f\t%.1f\t%.1f\t%.4f\t%.4f\t%.2f\t%.2f\t%.4f\t%.2f\t%zu\t%.2f\t%.2f\t%.1f\t%.1f\n",
@@ -298,24 +306,29 @@ static void write_tsv(const char *path, const Row *rows, int n, double best_peak
 int main(int argc, char **argv) {
     cliplab_runtime_init();
     const char *dir = argc > 1 ? argv[1] : "experiments";
-    int threads = omp_get_max_threads();
+    const char *only_label = argc > 2 && argv[2][0] ? argv[2] : NULL;
+    int only_b = argc > 3 ? atoi(argv[3]) : 0, only_threads = argc > 4 ? atoi(argv[4]) : 0;
     double start = time_now();
-    printf("bench_train: trainer steps of the %s/ specs on %d threads (progress on stderr)\n", dir, threads);
+    printf("bench_train: trainer steps of the %s/ specs on 1 and 2 threads (progress on stderr)\n", dir);
     fflush(stdout);
-    Row rows[16];
+    Row rows[N_CASES * 3 * N_THREADS];
     int n_rows = 0, failed = 0;
     for (int c = 0; c < N_CASES; c++)
-        for (int k = 0; k < CASES[c].n_batches; k++) {
-            if (argc > 2 && strcmp(argv[2], CASES[c].label)) continue;
-            double t0 = time_now();
-            if (bench_config(dir, &CASES[c], CASES[c].batches[k], &rows[n_rows])) {
-                failed = 1;
-                continue;
+        for (int k = 0; k < CASES[c].n_batches; k++)
+            for (int t = 0; t < N_THREADS; t++) {
+                int B = CASES[c].batches[k], th = THREADS[t];
+                if ((only_label && strcmp(only_label, CASES[c].label)) || (only_b && only_b != B) ||
+                    (only_threads && only_threads != th))
+                    continue;
+                double t0 = time_now();
+                if (bench_config(dir, &CASES[c], B, th, &rows[n_rows])) {
+                    failed = 1;
+                    continue;
+                }
+                fprintf(stderr, "bench_train: %s B=%d threads=%d: %d steps, %.1f s\n", CASES[c].label, B, th,
+                        rows[n_rows].steps, time_now() - t0);
+                n_rows++;
             }
-            fprintf(stderr, "bench_train: %s B=%d: %d steps, %.1f s\n", CASES[c].label, CASES[c].batches[k],
-                    rows[n_rows].steps, time_now() - t0);
-            n_rows++;
-        }
     double best_peak = 0.0, low_peak = 1e30;
     for (int i = 0; i < n_rows; i++) {
         best_peak = rows[i].peak > best_peak ? rows[i].peak : best_peak;
@@ -328,7 +341,7 @@ int main(int argc, char **argv) {
            "the row); parMiB: params x 4 buffers; actMiB: activations x 2 buffers; RSS0, HWM: MiB at the row's\n"
            "start, and VmHWM during it\n",
            100.0 * DATA_BUDGET, PEAK_N, PEAK_REPS);
-    printf("%-23s %4s %2s %7s %6s %6s %11s %5s %6s %6s %6s %7s %6s %6s %5s %5s %s\n", "config", "B", "n", "ms/step",
+    printf("%-23s %4s %2s %2s %7s %6s %6s %11s %5s %6s %6s %6s %7s %6s %6s %5s %5s %s\n", "config", "B", "th", "n", "ms/step",
            "img/s", "img/nd", "data%", "GF/st", "GF/s", "peak", "%peak", "params", "parMiB", "actMiB", "RSS0", "HWM",
            "loss");
     for (int i = 0; i < n_rows; i++) print_row(&rows[i]);
@@ -339,7 +352,7 @@ int main(int argc, char **argv) {
     char tsv[1100];
     const char *slash = strrchr(argv[0], '/');
     snprintf(tsv, sizeof tsv, "%.*s%s", slash ? (int)(slash - argv[0] + 1) : 0, argv[0], "train.tsv");
-    write_tsv(tsv, rows, n_rows, best_peak, threads);
+    write_tsv(tsv, rows, n_rows, best_peak);
     printf("wrote %s; bench_train total %.1f s\n", tsv, time_now() - start);
     return failed;
 }

@@ -25,14 +25,23 @@ better one kept (the machine is shared: the step's fraction of a peak measured n
 load-robust number); peak RSS per configuration is VmHWM after resetting it through
 /proc/self/clear_refs.
 
-Prints a TSV on stdout (lines starting with '#' are comments):
-  label B threads steps ms_step img_s mm_peak_gflops hwm_mib loss
-Usage: tests/bench/torch_train_ref.py [--tsv build/bench/train.tsv] [--threads 2] [--nchw]
+Every row is measured twice, interleaved: in this process as shipped (default), and in a child
+process of this script started with the tuned environment (Debian's OpenMP OpenBLAS on
+LD_LIBRARY_PATH, MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_=64 GiB), which is what PyTorch at its
+best here needs. Each row runs at the thread count of its cliplab row (torch.set_num_threads).
+Prints a TSV on stdout (lines starting with '#' are comments); ms_step .. loss are those of the
+better configuration, named in `best`:
+  label B threads steps ms_step img_s mm_peak_gflops hwm_mib loss img_s_default img_s_tuned
+  mm_peak_default mm_peak_tuned best
+Usage: tests/bench/torch_train_ref.py [--tsv build/bench/train.tsv] [--nchw] [--no-tuned]
 Deliberately left out: torch.compile / TorchScript (not in Debian's torch 1.13 as a fast path on
 CPU), mixed precision, data loading.
 """
 import argparse
+import ctypes
 import math
+import os
+import subprocess
 import sys
 import time
 
@@ -44,6 +53,10 @@ WARMUP_STEPS = 2
 MIN_STEPS, MAX_STEPS = 3, 20
 STEP_BUDGET_S = 2.5
 PEAK_N, PEAK_REPS = 2048, 3
+# The tuned configuration (issue 15): Debian's OpenMP OpenBLAS instead of the pthread one torch
+# links, and glibc's allocator kept from handing memory back (no mmap per large tensor, no trim).
+TUNED_BLAS_DIR = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
+TUNED_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "68719476736"}
 
 
 class ImageTower(nn.Module):
@@ -273,25 +286,82 @@ def read_tsv(path):
     return rows
 
 
+def set_blas_threads(n):
+    """torch.set_num_threads does not reach OpenBLAS's pthread build, which would otherwise use every
+    core on a 1-thread row; the loaded libopenblas (either build) is told directly."""
+    try:
+        ctypes.CDLL("libopenblas.so.0").openblas_set_num_threads(n)
+    except (OSError, AttributeError):
+        print("# could not set OpenBLAS's thread count: the 1-thread rows may use more cores", file=sys.stderr)
+
+
+def bench_row(r, channels_last):
+    """One configuration at its own thread count: (steps, best s, peak GFLOP/s, HWM MiB, loss)."""
+    torch.set_num_threads(r["threads"])
+    set_blas_threads(r["threads"])
+    return bench(r, channels_last)
+
+
+def serve(rows, channels_last):
+    """--serve: the tuned side. Reads a row index per stdin line, benches that row and answers one
+    line "steps best peak hwm loss", so the parent interleaves default and tuned row by row."""
+    for line in sys.stdin:
+        n, best, peak, hwm, loss = bench_row(rows[int(line)], channels_last)
+        print(f"{n}\t{best}\t{peak}\t{hwm}\t{loss}", flush=True)
+    return 0
+
+
+def start_tuned(args):
+    """This script again, under the tuned environment, as a --serve child (None if it cannot start)."""
+    env = dict(os.environ, **TUNED_ENV)
+    env["LD_LIBRARY_PATH"] = TUNED_BLAS_DIR + (":" + os.environ["LD_LIBRARY_PATH"] if "LD_LIBRARY_PATH" in os.environ else "")
+    cmd = [sys.executable, os.path.abspath(__file__), "--tsv", args.tsv, "--serve"] + (["--nchw"] if args.nchw else [])
+    if not os.path.isdir(TUNED_BLAS_DIR):
+        print(f"# tuned configuration skipped: {TUNED_BLAS_DIR} missing (Debian's libopenblas0-openmp)")
+        return None
+    return subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+
+
+def ask_tuned(child, i):
+    child.stdin.write(f"{i}\n")
+    child.stdin.flush()
+    line = child.stdout.readline()
+    if not line:
+        raise RuntimeError("tuned child exited")
+    n, best, peak, hwm, loss = line.split("\t")
+    return int(n), float(best), float(peak), float(hwm), float(loss)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tsv", default="build/bench/train.tsv")
-    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--nchw", action="store_true", help="NCHW images and weights instead of channels_last")
+    ap.add_argument("--no-tuned", action="store_true", help="only the default configuration")
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    rows = read_tsv(args.tsv)
+    rows = [r for r in read_tsv(args.tsv) if r["head"] == "linear"]
     channels_last = not args.nchw
-    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{'channels_last' if channels_last else 'NCHW'}, rows of {args.tsv}")
-    print("label\tB\tthreads\tsteps\tms_step\timg_s\tmm_peak_gflops\thwm_mib\tloss")
-    for r in rows:
-        if r["head"] != "linear":
-            print(f"# {r['label']} B={r['B']}: head '{r['head']}' not modelled here, skipped")
-            continue
-        n, best, peak, hwm, loss = bench(r, channels_last)
-        print(f"{r['label']}\t{r['B']}\t{torch.get_num_threads()}\t{n}\t{best * 1e3:.3f}\t{r['B'] / best:.1f}\t"
-              f"{peak:.2f}\t{hwm:.1f}\t{loss:.4f}", flush=True)
+    if args.serve:
+        return serve(rows, channels_last)
+    print(f"# torch {torch.__version__}, {'channels_last' if channels_last else 'NCHW'}, rows of {args.tsv}; "
+          f"default: this process; tuned: a child with {' '.join(f'{k}={v}' for k, v in TUNED_ENV.items())} "
+          f"LD_LIBRARY_PATH={TUNED_BLAS_DIR}")
+    child = None if args.no_tuned else start_tuned(args)
+    print("label\tB\tthreads\tsteps\tms_step\timg_s\tmm_peak_gflops\thwm_mib\tloss\t"
+          "img_s_default\timg_s_tuned\tmm_peak_default\tmm_peak_tuned\tbest")
+    for i, r in enumerate(rows):
+        res = {"default": bench_row(r, channels_last)}
+        if child:
+            res["tuned"] = ask_tuned(child, i)
+        name = max(res, key=lambda k: r["B"] / res[k][1])
+        n, best, peak, hwm, loss = res[name]
+        img = {k: r["B"] / v[1] for k, v in res.items()}
+        print(f"{r['label']}\t{r['B']}\t{r['threads']}\t{n}\t{best * 1e3:.3f}\t{r['B'] / best:.1f}\t"
+              f"{peak:.2f}\t{hwm:.1f}\t{loss:.4f}\t{img['default']:.1f}\t{img.get('tuned', float('nan')):.1f}\t"
+              f"{res['default'][2]:.2f}\t{res['tuned'][2] if child else float('nan'):.2f}\t{name}", flush=True)
+    if child:
+        child.stdin.close()
+        child.wait()
     return 0
 
 
