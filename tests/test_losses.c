@@ -126,7 +126,7 @@ static Case case_make(const LossConfig *cfg, int N, int D, uint64_t seed, int un
                 for (int k = 0; k < D; k++) m[side][i * D + k] = (float)(m[side][i * D + k] / sqrt(n2));
             }
     }
-    loss_init_scalars(cfg->kind, c.scalars);
+    loss_init_scalars(cfg, c.scalars);
     for (int k = 0; k < c.ns; k++) c.scalars[k] += jitter * rng_normal(&r);
     for (int k = 0; k < N * D; k++) c.img_d[k] = c.img[k], c.txt_d[k] = c.txt[k];
     for (int k = 0; k < c.ns; k++) c.scalars_d[k] = c.scalars[k];
@@ -180,7 +180,7 @@ static void check_grad_array(const LossConfig *cfg, Case *c, const float *g, dou
         double tol = 1e-4 * scale + 1e-6;
         if (fabs(g[k] - fd) > tol)
             fail_msg("%s %s N=%d D=%d tile=%d one_sided=%d: d%s[%d] analytic %.8g vs fd %.8g",
-                     loss_kind_name(cfg->kind), cfg->learn_temperature ? "learned" : "fixed", c->N,
+                     loss_registry_name(cfg->kind), cfg->learn_temperature ? "learned" : "fixed", c->N,
                      c->D, cfg->tile, cfg->one_sided, what, k, g[k], fd);
     }
 }
@@ -221,7 +221,7 @@ static void check_directional(const LossConfig *cfg, Case *c, uint64_t seed) {
     /* fp32 loss round-off ~1e-6 over 2h = 2e-3 gives ~1e-3 of noise */
     if (fabs(fd - gv) > 3e-3 + 1e-2 * fabs(gv))
         fail_msg("%s N=%d D=%d tile=%d: directional derivative %.6g vs fd %.6g",
-                 loss_kind_name(cfg->kind), c->N, c->D, cfg->tile, gv, fd);
+                 loss_registry_name(cfg->kind), c->N, c->D, cfg->tile, gv, fd);
     free(v);
     free(x0);
 }
@@ -236,7 +236,7 @@ static void check_case(const LossConfig *cfg, int N, int D, uint64_t seed, int u
     float loss = case_run(cfg, &c);
     double ref = ref_loss(cfg, c.img_d, c.txt_d, c.scalars_d, N, D);
     if (fabs(loss - ref) > 1e-5 * fabs(ref) + 1e-6)
-        fail_msg("%s N=%d D=%d tile=%d: loss %.8g vs reference %.8g", loss_kind_name(cfg->kind), N,
+        fail_msg("%s N=%d D=%d tile=%d: loss %.8g vs reference %.8g", loss_registry_name(cfg->kind), N,
                  D, cfg->tile, loss, ref);
     check_grad_array(cfg, &c, c.dimg, c.img_d, N * D, "I");
     check_grad_array(cfg, &c, c.dtxt, c.txt_d, N * D, "T");
@@ -249,13 +249,13 @@ static void check_case(const LossConfig *cfg, int N, int D, uint64_t seed, int u
         double fd = fd_ref(cfg, &c, &c.scalars_d[k]);
         if (fabs(c.dscalars[k] - fd) > 1e-4 * fabs(fd) + 1e-5)
             fail_msg("%s N=%d D=%d tile=%d: dscalar[%d] analytic %.8g vs fd %.8g",
-                     loss_kind_name(cfg->kind), N, D, cfg->tile, k, c.dscalars[k], fd);
+                     loss_registry_name(cfg->kind), N, D, cfg->tile, k, c.dscalars[k], fd);
     }
     check_directional(cfg, &c, seed + 1000);
     case_free(&c);
 }
 
-static LossConfig config(LossKind kind, int one_sided, int learn, int tile) {
+static LossConfig config(int kind, int one_sided, int learn, int tile) {
     LossConfig cfg = loss_default_config(kind);
     cfg.one_sided = one_sided;
     cfg.learn_temperature = learn;
@@ -264,7 +264,7 @@ static LossConfig config(LossKind kind, int one_sided, int learn, int tile) {
 }
 
 /* N in {3, 5, 17} x D in {1, 3, 8} x dense/tiled (tile 2: every N is a non-multiple). */
-static void check_all_shapes(LossKind kind, int one_sided, int learn) {
+static void check_all_shapes(int kind, int one_sided, int learn) {
     static const int Ns[] = {3, 5, 17}, Ds[] = {1, 3, 8}, tiles[] = {0, 2};
     uint64_t seed = 1;
     for (int a = 0; a < 3; a++)
@@ -411,13 +411,13 @@ static void assert_close_arrays(const float *a, const float *b, int n, float rel
 static void test_tiled_equals_dense(void **state) {
     (void)state;
     static const int tiles[] = {8, 64, 1, 36};
-    for (int kind = 0; kind < LOSS_KIND_COUNT; kind++)
+    for (int kind = 0; kind < loss_count(); kind++)
         for (int one_sided = 0; one_sided <= (kind == LOSS_INFONCE || kind == LOSS_DCL); one_sided++) {
-            LossConfig dense = config((LossKind)kind, one_sided, 1, 0);
+            LossConfig dense = config(kind, one_sided, 1, 0);
             Case a = case_make(&dense, 37, 16, 21 + kind, 1, 0.2f);
             float va = case_run(&dense, &a);
             for (int t = 0; t < 4; t++) {
-                LossConfig tiled = config((LossKind)kind, one_sided, 1, tiles[t]);
+                LossConfig tiled = config(kind, one_sided, 1, tiles[t]);
                 Case b = case_make(&tiled, 37, 16, 21 + kind, 1, 0.2f);
                 float vb = case_run(&tiled, &b);
                 assert_float_equal(va, vb, 2e-6f * fabsf(va) + 1e-7f);
@@ -437,7 +437,7 @@ static void test_logit_scale_clamp(void **state) {
     (void)state;
     for (int kind = LOSS_INFONCE; kind <= LOSS_DCL; kind += LOSS_DCL - LOSS_INFONCE)
         for (int tile = 0; tile <= 4; tile += 4) {
-            LossConfig cfg = config((LossKind)kind, 0, 1, tile);
+            LossConfig cfg = config(kind, 0, 1, tile);
             Case c = case_make(&cfg, 9, 4, 31, 1, 0.0f);
             c.scalars[0] = 5.0f; /* e^5 = 148 */
             float v = case_run(&cfg, &c);
@@ -465,9 +465,9 @@ static void test_logit_scale_clamp(void **state) {
 
 static void test_fixed_temperature_leaves_t_alone(void **state) {
     (void)state;
-    for (int kind = 0; kind < LOSS_KIND_COUNT; kind++) {
+    for (int kind = 0; kind < loss_count(); kind++) {
         if (kind == LOSS_ALIGN_UNIFORM) continue;
-        LossConfig learned = config((LossKind)kind, 0, 1, 3), fixed = config((LossKind)kind, 0, 0, 3);
+        LossConfig learned = config(kind, 0, 1, 3), fixed = config(kind, 0, 0, 3);
         Case c = case_make(&learned, 7, 3, 41, 1, 0.1f);
         float v1 = case_run(&learned, &c);
         float dt_learned = c.dscalars[0], db_learned = c.dscalars[1];
@@ -487,9 +487,9 @@ static void test_fixed_temperature_leaves_t_alone(void **state) {
  * workspace is allocated for the call. */
 static void test_accumulates_and_null_outputs(void **state) {
     (void)state;
-    for (int kind = 0; kind < LOSS_KIND_COUNT; kind++)
+    for (int kind = 0; kind < loss_count(); kind++)
         for (int tile = 0; tile <= 2; tile += 2) {
-            LossConfig cfg = config((LossKind)kind, 0, 1, tile);
+            LossConfig cfg = config(kind, 0, 1, tile);
             Case c = case_make(&cfg, 5, 3, 51, 1, 0.1f);
             float v = case_run(&cfg, &c);
             float g_img[15], g_txt[15], g_sc[2] = {c.dscalars[0], c.dscalars[1]};
@@ -524,10 +524,10 @@ static void test_named_entry_points(void **state) {
     float sc[2] = {1.0f, -2.0f};
     typedef float (*Fn)(const LossConfig *, float *, float *, float *, const float *, const float *,
                         const float *, int, int, float *);
-    static const Fn fns[LOSS_KIND_COUNT] = {[LOSS_INFONCE] = loss_infonce, [LOSS_SIGLIP] = loss_siglip,
+    static const Fn fns[] = {[LOSS_INFONCE] = loss_infonce, [LOSS_SIGLIP] = loss_siglip,
                                            [LOSS_DCL] = loss_dcl, [LOSS_ALIGN_UNIFORM] = loss_align_uniform};
-    for (int kind = 0; kind < LOSS_KIND_COUNT; kind++) {
-        LossConfig k = config((LossKind)kind, 0, 1, 0);
+    for (int kind = 0; kind < (int)(sizeof fns / sizeof fns[0]); kind++) {
+        LossConfig k = config(kind, 0, 1, 0);
         float expect = loss_forward_backward(&k, NULL, NULL, NULL, c.img, c.txt, sc, 6, 3, NULL);
         assert_true(fns[kind](&cfg, NULL, NULL, NULL, c.img, c.txt, sc, 6, 3, NULL) == expect);
     }
@@ -538,9 +538,9 @@ static void test_named_entry_points(void **state) {
  * |u| in the hundreds) stay finite. */
 static void test_extreme_logits_are_finite(void **state) {
     (void)state;
-    for (int kind = 0; kind < LOSS_KIND_COUNT; kind++)
+    for (int kind = 0; kind < loss_count(); kind++)
         for (int tile = 0; tile <= 3; tile += 3) {
-            LossConfig cfg = config((LossKind)kind, 0, 1, tile);
+            LossConfig cfg = config(kind, 0, 1, tile);
             Case c = case_make(&cfg, 8, 4, 71, 1, 0.0f);
             memcpy(c.txt, c.img, sizeof(float) * 32);
             c.scalars[0] = 6.0f;
@@ -576,11 +576,11 @@ static void test_local_shares_sum_to_whole(void **state) {
     static const int cuts[] = {0, 4, 4, 9, 13}; /* ranks own [0,4), [4,4), [4,9), [9,13) */
     enum { N = 13, D = 6, RANKS = 4 };
     assert_false(loss_has_local(LOSS_ALIGN_UNIFORM));
-    for (int kind = 0; kind < LOSS_KIND_COUNT; kind++) {
-        if (!loss_has_local((LossKind)kind)) continue;
+    for (int kind = 0; kind < loss_count(); kind++) {
+        if (!loss_has_local(kind)) continue;
         for (int one_sided = 0; one_sided <= (kind != LOSS_SIGLIP); one_sided++)
             for (int tile = 0; tile <= 5; tile += 5) {
-                LossConfig cfg = config((LossKind)kind, one_sided, 1, tile);
+                LossConfig cfg = config(kind, one_sided, 1, tile);
                 Case whole = case_make(&cfg, N, D, 81 + kind, 1, 0.2f);
                 float v = case_run(&cfg, &whole);
                 float dimg[N * D] = {0}, dtxt[N * D] = {0}, dsc[2] = {0};
@@ -610,28 +610,66 @@ static void test_local_shares_sum_to_whole(void **state) {
  * Registry and bad configurations.
  */
 
+/* The built-in LossKind values map to their registry entries; the registry lists each name once
+ * and finds it back; scalars and their paper initialisations. */
 static void test_names_scalars_and_inits(void **state) {
     (void)state;
     static const char *names[] = {"infonce", "siglip", "dcl", "align_uniform"};
-    for (int k = 0; k < LOSS_KIND_COUNT; k++) {
-        LossKind got;
-        assert_int_equal(loss_kind_from_name(names[k], &got), 0);
-        assert_int_equal(got, k);
-        assert_string_equal(loss_kind_name((LossKind)k), names[k]);
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(loss_find(names[k]), k);
+        assert_string_equal(loss_registry_name(k), names[k]);
     }
-    LossKind got;
-    assert_int_equal(loss_kind_from_name("clip", &got), -1);
-    assert_int_equal(loss_kind_from_name(NULL, &got), -1);
+    for (int k = 0; k < loss_count(); k++) {
+        assert_non_null(loss_registry_name(k));
+        assert_int_equal(loss_find(loss_registry_name(k)), k);
+        char all[512];
+        loss_list_names(all, sizeof all);
+        assert_non_null(strstr(all, loss_registry_name(k)));
+    }
+    assert_null(loss_registry_name(loss_count()));
+    assert_null(loss_registry_name(-1));
+    assert_int_equal(loss_find("clip"), -1);
+    assert_int_equal(loss_find(NULL), -1);
+    char small[10];
+    loss_list_names(small, sizeof small);
+    assert_string_equal(small, "infonce, "); /* truncated to fit */
     assert_int_equal(loss_n_scalars(LOSS_INFONCE), 1);
     assert_int_equal(loss_n_scalars(LOSS_DCL), 1);
     assert_int_equal(loss_n_scalars(LOSS_SIGLIP), 2);
     assert_int_equal(loss_n_scalars(LOSS_ALIGN_UNIFORM), 0);
     float sc[2];
-    loss_init_scalars(LOSS_INFONCE, sc);
+    LossConfig cfg = loss_default_config(LOSS_INFONCE);
+    loss_init_scalars(&cfg, sc);
     assert_float_equal(expf(sc[0]), 1.0f / 0.07f, 1e-4f);
-    loss_init_scalars(LOSS_SIGLIP, sc);
+    cfg.init_temperature = 0.5f;
+    loss_init_scalars(&cfg, sc);
+    assert_float_equal(expf(sc[0]), 2.0f, 1e-6f);
+    cfg = loss_default_config(LOSS_SIGLIP);
+    cfg.init_temperature = 0.5f; /* siglip keeps the paper's init */
+    loss_init_scalars(&cfg, sc);
     assert_float_equal(expf(sc[0]), 10.0f, 1e-5f);
     assert_float_equal(sc[1], -10.0f, 0.0f);
+}
+
+/* What each loss logs: the scale it applies (infonce/dcl clamped) and siglip's bias; never more
+ * than the caller's capacity. */
+static void test_log_scalars(void **state) {
+    (void)state;
+    const char *names[2];
+    float values[2];
+    float sc[2] = {5.0f, -3.0f}; /* e^5 = 148: above the clamp */
+    LossConfig cfg = loss_default_config(LOSS_INFONCE);
+    assert_int_equal(loss_log_scalars(&cfg, sc, names, values, 2), 1);
+    assert_string_equal(names[0], "logit_scale");
+    assert_float_equal(values[0], LOSS_LOGIT_SCALE_MAX, 0.0f);
+    cfg = loss_default_config(LOSS_SIGLIP);
+    assert_int_equal(loss_log_scalars(&cfg, sc, names, values, 2), 2);
+    assert_string_equal(names[1], "logit_bias");
+    assert_float_equal(values[0], expf(5.0f), 1e-3f);
+    assert_float_equal(values[1], -3.0f, 0.0f);
+    assert_int_equal(loss_log_scalars(&cfg, sc, names, values, 1), 1);
+    cfg = loss_default_config(LOSS_ALIGN_UNIFORM);
+    assert_int_equal(loss_log_scalars(&cfg, sc, names, values, 2), 0);
 }
 
 static void expect_invalid(LossConfig cfg, int N, int D, const char *needle) {
@@ -647,8 +685,8 @@ static void test_validate_rejects_each_bad_input(void **state) {
     LossConfig ok = loss_default_config(LOSS_INFONCE);
     assert_int_equal(loss_validate(&ok, 4, 2, NULL, 0), 0);
     LossConfig bad = ok;
-    bad.kind = (LossKind)7;
-    expect_invalid(bad, 4, 2, "unknown kind 7");
+    bad.kind = 77;
+    expect_invalid(bad, 4, 2, "unknown kind 77 (valid: infonce, siglip, dcl, align_uniform");
     expect_invalid(ok, 0, 2, "batch size must be >= 1 (got 0)");
     expect_invalid(ok, 4, 0, "embedding dim must be >= 1 (got 0)");
     bad = ok;
@@ -672,8 +710,8 @@ static void test_validate_rejects_each_bad_input(void **state) {
 /* Tiled workspace is O(N * tile): no N x N anywhere. */
 static void test_tiled_workspace_is_linear_in_n(void **state) {
     (void)state;
-    for (int kind = 0; kind < LOSS_KIND_COUNT; kind++) {
-        LossConfig cfg = config((LossKind)kind, 0, 1, 256);
+    for (int kind = 0; kind < loss_count(); kind++) {
+        LossConfig cfg = config(kind, 0, 1, 256);
         size_t small = loss_workspace_floats(&cfg, 4096, 256), big = loss_workspace_floats(&cfg, 65536, 256);
         /* block + a few N-vectors + a scratch independent of N */
         assert_true(big <= (size_t)65536 * (256 + 4) + 64 * 256);
@@ -702,6 +740,7 @@ int main(void) {
         cmocka_unit_test(test_batch_of_one),
         cmocka_unit_test(test_local_shares_sum_to_whole),
         cmocka_unit_test(test_names_scalars_and_inits),
+        cmocka_unit_test(test_log_scalars),
         cmocka_unit_test(test_validate_rejects_each_bad_input),
         cmocka_unit_test(test_tiled_workspace_is_linear_in_n),
     };

@@ -24,7 +24,12 @@ static size_t align_uniform_workspace_floats(const LossConfig *cfg, int N, int D
     return (size_t)N * loss_block_width(cfg, N) + 4 * (size_t)N;
 }
 
-static void align_uniform_init_scalars(float *scalars) { (void)scalars; }
+static int align_uniform_validate(const LossConfig *cfg, char *msg, size_t msg_size) {
+    if (!(isfinite(cfg->lambda) && cfg->lambda >= 0.0f))
+        return loss_fail(msg, msg_size, "loss align_uniform: lambda must be finite and >= 0 (got %g)",
+                         (double)cfg->lambda);
+    return 0;
+}
 
 /* blk [N, nb] = E_ij for global columns c0..c0+nb of x [N, D]; sq [N] = |x_i|^2. */
 static void energy_block(float *blk, const float *x, const float *sq, int N, int nb, int c0, int D) {
@@ -125,8 +130,10 @@ static float align_uniform_forward_backward(const LossConfig *cfg, float *dimg, 
 const LossOps loss_align_uniform_ops = {
     .name = "align_uniform",
     .n_scalars = 0,
+    .min_batch = 2,
+    .has_one_sided = 0,
     .has_local = 0, /* the uniformity LSE runs over all pairs: no per-row share without a reduction */
-    .init_scalars = align_uniform_init_scalars,
+    .validate = align_uniform_validate,
     .workspace_floats = align_uniform_workspace_floats,
     .forward_backward = align_uniform_forward_backward,
 };

@@ -18,11 +18,22 @@
 #include "losses/losses.h"
 #include "ops/ops.h"
 
+/* One loss. Everything that differs between losses is here, so that nothing outside core/losses/
+ * branches on a loss kind. */
 typedef struct {
     const char *name;
     int n_scalars;
-    int has_local; /* can compute the MPI local share of rows [r0, r1) alone */
-    void (*init_scalars)(float *scalars);
+    /* the logged name of each scalar, e.g. "logit_scale", "logit_bias" */
+    const char *scalar_names[LOSS_MAX_SCALARS];
+    int min_batch;     /* smallest batch on which the loss is defined */
+    int has_one_sided; /* has an image->text-only variant (cfg->one_sided) */
+    int has_local;     /* can compute the MPI local share of rows [r0, r1) alone */
+    /* Checks of the loss's own options beyond those above (NULL: none); 0, or -1 with one line
+     * in msg (through loss_fail). */
+    int (*validate)(const LossConfig *cfg, char *msg, size_t msg_size);
+    void (*init_scalars)(const LossConfig *cfg, float *scalars); /* NULL when n_scalars = 0 */
+    /* values [n_scalars] to log for scalars, under scalar_names (NULL: the scalars themselves) */
+    void (*log_values)(const float *scalars, float *values);
     /* M = r1 - r0 local rows (N for the whole loss) */
     size_t (*workspace_floats)(const LossConfig *cfg, int N, int D, int M);
     /* Same contract as loss_local_forward_backward; cfg is validated, the range is [0, N) unless
@@ -32,10 +43,8 @@ typedef struct {
                               int D, int r0, int r1, float *workspace);
 } LossOps;
 
-extern const LossOps loss_infonce_ops;
-extern const LossOps loss_dcl_ops;
-extern const LossOps loss_siglip_ops;
-extern const LossOps loss_align_uniform_ops;
+/* Writes one formatted line into msg [msg_size] (if msg is not NULL) and returns -1. */
+int loss_fail(char *msg, size_t msg_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Columns per block: cfg->tile, or N when dense (tile 0 or tile >= N). */
 int loss_block_width(const LossConfig *cfg, int N);

@@ -15,45 +15,74 @@
 #include "common/check.h"
 #include "losses/loss_impl.h"
 
-/* The registry, indexed by LossKind. To add a loss: add its LossKind before LOSS_KIND_COUNT in
- * losses.h, write its LossOps in a new file of this folder, list it here, and add its one-line
- * entry point at the end of this file. */
-static const LossOps *const LOSS_REGISTRY[LOSS_KIND_COUNT] = {
-    [LOSS_INFONCE] = &loss_infonce_ops,
-    [LOSS_SIGLIP] = &loss_siglip_ops,
-    [LOSS_DCL] = &loss_dcl_ops,
-    [LOSS_ALIGN_UNIFORM] = &loss_align_uniform_ops,
-};
+/* The registry: the only list of loss names. Each X(name) line stands for the LossOps
+ * `loss_<name>_ops` defined in core/losses/<file>.c; the first four are the LossKind values in
+ * order. To add a loss: write its file and add its one line at the end of this list. */
+#define LOSS_REGISTRY_LIST(X) \
+    X(infonce)                \
+    X(siglip)                 \
+    X(dcl)                    \
+    X(align_uniform)
 
-static const LossOps *loss_ops(LossKind kind) {
-    CHECK(kind >= 0 && kind < LOSS_KIND_COUNT, "unknown loss kind %d", (int)kind);
+#define LOSS_DECLARE(n) extern const LossOps loss_##n##_ops;
+LOSS_REGISTRY_LIST(LOSS_DECLARE)
+#define LOSS_ENTRY(n) &loss_##n##_ops,
+static const LossOps *const LOSS_REGISTRY[] = {LOSS_REGISTRY_LIST(LOSS_ENTRY)};
+enum { LOSS_REGISTRY_COUNT = (int)(sizeof LOSS_REGISTRY / sizeof LOSS_REGISTRY[0]) };
+
+static const LossOps *loss_ops(int kind) {
+    CHECK(kind >= 0 && kind < LOSS_REGISTRY_COUNT, "unknown loss kind %d", kind);
     return LOSS_REGISTRY[kind];
 }
 
-LossConfig loss_default_config(LossKind kind) {
-    LossConfig cfg = {.kind = kind, .one_sided = 0, .learn_temperature = 1, .lambda = 1.0f, .tile = 0};
-    return cfg;
+int loss_count(void) { return LOSS_REGISTRY_COUNT; }
+
+const char *loss_registry_name(int i) {
+    return i >= 0 && i < LOSS_REGISTRY_COUNT ? LOSS_REGISTRY[i]->name : NULL;
 }
 
-int loss_n_scalars(LossKind kind) { return loss_ops(kind)->n_scalars; }
-
-void loss_init_scalars(LossKind kind, float *scalars) { loss_ops(kind)->init_scalars(scalars); }
-
-const char *loss_kind_name(LossKind kind) { return loss_ops(kind)->name; }
-
-int loss_kind_from_name(const char *name, LossKind *out) {
-    for (int k = 0; k < LOSS_KIND_COUNT; k++) {
-        if (name && strcmp(name, LOSS_REGISTRY[k]->name) == 0) {
-            *out = (LossKind)k;
-            return 0;
-        }
-    }
+int loss_find(const char *name) {
+    for (int k = 0; name && k < LOSS_REGISTRY_COUNT; k++)
+        if (strcmp(name, LOSS_REGISTRY[k]->name) == 0) return k;
     return -1;
 }
 
-static int loss_fail(char *msg, size_t msg_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int loss_fail(char *msg, size_t msg_size, const char *fmt, ...) {
+void loss_list_names(char *buf, size_t size) {
+    if (!buf || size == 0) return;
+    buf[0] = '\0';
+    for (int k = 0; k < LOSS_REGISTRY_COUNT; k++) {
+        size_t used = strlen(buf);
+        snprintf(buf + used, size - used, "%s%s", k ? ", " : "", LOSS_REGISTRY[k]->name);
+    }
+}
+
+LossConfig loss_default_config(int kind) {
+    LossConfig cfg = {.kind = kind, .one_sided = 0, .learn_temperature = 1, .lambda = 1.0f,
+                      .tile = 0, .init_temperature = LOSS_DEFAULT_TEMPERATURE};
+    return cfg;
+}
+
+int loss_n_scalars(int kind) { return loss_ops(kind)->n_scalars; }
+
+void loss_init_scalars(const LossConfig *cfg, float *scalars) {
+    const LossOps *ops = loss_ops(cfg->kind);
+    if (ops->init_scalars) ops->init_scalars(cfg, scalars);
+}
+
+int loss_log_scalars(const LossConfig *cfg, const float *scalars, const char **names,
+                     float *values, int cap) {
+    const LossOps *ops = loss_ops(cfg->kind);
+    float v[LOSS_MAX_SCALARS];
+    if (ops->log_values) ops->log_values(scalars, v);
+    int n = 0;
+    for (; n < ops->n_scalars && n < cap; n++) {
+        names[n] = ops->scalar_names[n];
+        values[n] = ops->log_values ? v[n] : scalars[n];
+    }
+    return n;
+}
+
+int loss_fail(char *msg, size_t msg_size, const char *fmt, ...) {
     if (msg && msg_size > 0) {
         va_list ap;
         va_start(ap, fmt);
@@ -64,32 +93,38 @@ static int loss_fail(char *msg, size_t msg_size, const char *fmt, ...) {
 }
 
 int loss_validate(const LossConfig *cfg, int N, int D, char *msg, size_t msg_size) {
-    if (!cfg || cfg->kind < 0 || cfg->kind >= LOSS_KIND_COUNT)
-        return loss_fail(msg, msg_size, "loss: unknown kind %d (valid: infonce, siglip, dcl, align_uniform)",
-                         cfg ? (int)cfg->kind : -1);
-    const char *name = LOSS_REGISTRY[cfg->kind]->name;
+    if (!cfg || cfg->kind < 0 || cfg->kind >= LOSS_REGISTRY_COUNT) {
+        char valid[256];
+        loss_list_names(valid, sizeof valid);
+        return loss_fail(msg, msg_size, "loss: unknown kind %d (valid: %s)", cfg ? cfg->kind : -1, valid);
+    }
+    const LossOps *ops = LOSS_REGISTRY[cfg->kind];
+    const char *name = ops->name;
     if (N < 1) return loss_fail(msg, msg_size, "loss %s: batch size must be >= 1 (got %d)", name, N);
     if (D < 1) return loss_fail(msg, msg_size, "loss %s: embedding dim must be >= 1 (got %d)", name, D);
     if (cfg->tile < 0)
         return loss_fail(msg, msg_size, "loss %s: tile must be 0 (dense) or > 0 (got %d)", name, cfg->tile);
-    if ((cfg->kind == LOSS_DCL || cfg->kind == LOSS_ALIGN_UNIFORM) && N < 2)
+    if (N < ops->min_batch)
         return loss_fail(msg, msg_size,
-                         "loss %s needs a batch of at least 2 (got %d): with no negative pair its "
+                         "loss %s needs a batch of at least %d (got %d): with no negative pair its "
                          "repulsion term is undefined",
-                         name, N);
-    if (cfg->one_sided && cfg->kind != LOSS_INFONCE && cfg->kind != LOSS_DCL)
-        return loss_fail(msg, msg_size, "loss %s has no one-sided variant (only infonce and dcl)", name);
-    if (cfg->kind == LOSS_ALIGN_UNIFORM && !(isfinite(cfg->lambda) && cfg->lambda >= 0.0f))
-        return loss_fail(msg, msg_size, "loss %s: lambda must be finite and >= 0 (got %g)", name,
-                         (double)cfg->lambda);
-    return 0;
+                         name, ops->min_batch, N);
+    if (cfg->one_sided && !ops->has_one_sided) {
+        char sided[128] = "";
+        for (int k = 0; k < LOSS_REGISTRY_COUNT; k++)
+            if (LOSS_REGISTRY[k]->has_one_sided)
+                snprintf(sided + strlen(sided), sizeof sided - strlen(sided), "%s%s",
+                         sided[0] ? " and " : "", LOSS_REGISTRY[k]->name);
+        return loss_fail(msg, msg_size, "loss %s has no one-sided variant (only %s)", name, sided);
+    }
+    return ops->validate ? ops->validate(cfg, msg, msg_size) : 0;
 }
 
 size_t loss_workspace_floats(const LossConfig *cfg, int N, int D) {
     return loss_ops(cfg->kind)->workspace_floats(cfg, N, D, N);
 }
 
-int loss_has_local(LossKind kind) { return loss_ops(kind)->has_local; }
+int loss_has_local(int kind) { return loss_ops(kind)->has_local; }
 
 size_t loss_local_workspace_floats(const LossConfig *cfg, int N, int D, int r0, int r1) {
     return loss_ops(cfg->kind)->workspace_floats(cfg, N, D, r1 - r0);
@@ -197,7 +232,8 @@ void loss_lse_block(float *m, float *l, float *col_lse, float *parts, const floa
     }
 }
 
-/* The per-loss entry points: loss_forward_backward with the kind taken from the name. */
+/* The per-loss entry points of the public API: loss_forward_backward with the kind taken from
+ * the name. */
 #define LOSS_ENTRY_POINT(fn, KIND)                                                               \
     float fn(const LossConfig *cfg, float *dimg, float *dtxt, float *dscalars, const float *img,  \
              const float *txt, const float *scalars, int N, int D, float *workspace) {            \

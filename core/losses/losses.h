@@ -33,30 +33,48 @@
 
 #include <stddef.h>
 
-typedef enum { LOSS_INFONCE, LOSS_SIGLIP, LOSS_DCL, LOSS_ALIGN_UNIFORM, LOSS_KIND_COUNT } LossKind;
+/* The built-in losses of the public C API. The registry (losses.c) is the only list of loss names;
+ * these values are the registry indices of its first entries, and a loss added later has only
+ * its index (loss_find(name)). */
+typedef enum { LOSS_INFONCE, LOSS_SIGLIP, LOSS_DCL, LOSS_ALIGN_UNIFORM } LossKind;
 
 typedef struct {
-    LossKind kind;
+    int kind;              /* registry index: a LossKind, or loss_find(name) */
     int one_sided;         /* image->text rows only (infonce, dcl) */
     int learn_temperature; /* 0: t is fixed, dscalars[0] is left untouched */
     float lambda;          /* align_uniform: weight of the two uniformity terms */
     int tile;              /* 0: dense; > 0: column block size */
+    float init_temperature; /* infonce/dcl: initial 1/exp(t); 0 = LOSS_DEFAULT_TEMPERATURE */
 } LossConfig;
 
-/* Symmetric, learned temperature, lambda 1, dense. */
-LossConfig loss_default_config(LossKind kind);
+/* Symmetric, learned temperature, lambda 1, dense, default initial temperature. */
+LossConfig loss_default_config(int kind);
+
+/* The registry's names, for specs, help and error messages:
+ *   loss_count()            number of losses;
+ *   loss_registry_name(i)   the name of loss i, NULL if i is outside [0, loss_count());
+ *   loss_find(name)         the index of the loss called name, or -1 (also for NULL);
+ *   loss_list_names(b, n)   "infonce, siglip, ..." into b [n] (truncated to fit, NUL-terminated). */
+int loss_count(void);
+const char *loss_registry_name(int i);
+int loss_find(const char *name);
+void loss_list_names(char *buf, size_t size);
 
 /* Scalars: scalars[0] = t (log logit scale), scalars[1] = b (siglip bias). infonce and dcl use 1,
  * siglip 2, align_uniform 0 (its lambda is a fixed hyper-parameter in the config). */
+#define LOSS_MAX_SCALARS 2
 /* The clamp on infonce's and dcl's logit scale s = exp(t) (CLIP); siglip's is not clamped. */
 #define LOSS_LOGIT_SCALE_MAX 100.0f
+/* CLIP's initial temperature of the softmax losses (t = ln(1 / 0.07)). */
+#define LOSS_DEFAULT_TEMPERATURE 0.07f
 
-int loss_n_scalars(LossKind kind);
-/* infonce/dcl: t = ln(1/0.07); siglip: t = ln 10, b = -10. */
-void loss_init_scalars(LossKind kind, float *scalars);
-/* "infonce", "siglip", "dcl", "align_uniform"; returns 0, or -1 if the name is unknown. */
-int loss_kind_from_name(const char *name, LossKind *out);
-const char *loss_kind_name(LossKind kind);
+int loss_n_scalars(int kind);
+/* The loss's initial scalars: infonce/dcl t = ln(1/init_temperature); siglip t = ln 10, b = -10. */
+void loss_init_scalars(const LossConfig *cfg, float *scalars);
+/* What to log of the scalars, e.g. ("logit_scale", the scale the loss applies): writes at most
+ * cap (name, value) pairs into names, values [cap] and returns how many. */
+int loss_log_scalars(const LossConfig *cfg, const float *scalars, const char **names,
+                     float *values, int cap);
 
 /* Checks a configuration against a batch shape (user input: spec values). Returns 0, or -1 with
  * one line in msg (msg may be NULL), e.g. "loss dcl needs a batch of at least 2 (got 1): ...". */
@@ -75,7 +93,7 @@ float loss_forward_backward(const LossConfig *cfg, float *dimg, float *dtxt, flo
                             float *workspace);
 
 /* Whether kind has a local-loss split (infonce, dcl, siglip). */
-int loss_has_local(LossKind kind);
+int loss_has_local(int kind);
 /* Floats of workspace for the share [r0, r1): O((r1 - r0) * tile + N). */
 size_t loss_local_workspace_floats(const LossConfig *cfg, int N, int D, int r0, int r1);
 /* Share of rows [r0, r1) (0 <= r0 <= r1 <= N; the kind must have a local split unless the range

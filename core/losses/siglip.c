@@ -22,7 +22,9 @@ static size_t siglip_workspace_floats(const LossConfig *cfg, int N, int D, int M
     return (size_t)M * loss_block_width(cfg, N);
 }
 
-static void siglip_init_scalars(float *scalars) {
+/* The paper's initialisation (Zhai et al. 2023): t = ln 10, b = -10. */
+static void siglip_init_scalars(const LossConfig *cfg, float *scalars) {
+    (void)cfg;
     scalars[0] = logf(10.0f);
     scalars[1] = -10.0f;
 }
@@ -33,6 +35,12 @@ typedef struct {
 
 /* Loss terms of block blk [M, nb] (holding s I[r0:r0+M] T^T for global columns c0..); G replaces
  * it in place; n is the global batch size. */
+/* The scale the loss applies, and the bias. */
+static void siglip_log_values(const float *scalars, float *values) {
+    values[0] = expf(scalars[0]);
+    values[1] = scalars[1];
+}
+
 static SiglipSums siglip_block(float *blk, float b, int M, int n, int nb, int c0_minus_r0) {
     double loss = 0.0, dlogit = 0.0, dbias = 0.0;
     float inv_n = 1.0f / (float)n;
@@ -90,8 +98,12 @@ static float siglip_forward_backward(const LossConfig *cfg, float *dimg, float *
 const LossOps loss_siglip_ops = {
     .name = "siglip",
     .n_scalars = 2,
+    .scalar_names = {"logit_scale", "logit_bias"},
+    .min_batch = 1,
+    .has_one_sided = 0,
     .has_local = 1,
     .init_scalars = siglip_init_scalars,
+    .log_values = siglip_log_values,
     .workspace_floats = siglip_workspace_floats,
     .forward_backward = siglip_forward_backward,
 };

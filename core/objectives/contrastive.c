@@ -3,7 +3,6 @@
  * Zero-shot: cosine between an image and each class's mean (over templates) normalised prompt
  * embedding. Deliberately left out: distributed gathering (dist/ wraps the loss, not this file).
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +20,6 @@ typedef struct {
     TextTower *txt;
     Head *img_head, *txt_head;
     LossConfig loss;
-    const Config *cfg;
     int max_batch, D, n_scalars;
     int T, image_floats;         /* token context; floats per image */
     float *scalars, *dscalars;   /* params: loss scalars (t, b) [n_scalars] */
@@ -39,7 +37,6 @@ static Objective *contrastive_create(const Config *cfg, const Dataset *ds, int m
                                      Tensors *acts, Err *err) {
     Contrastive *c = callocCheck(1, sizeof *c);
     c->max_batch = max_batch;
-    c->cfg = cfg;
     c->D = cfg->model.embed_dim;
     objective_data_dims(ds, &c->T, &c->image_floats);
     if (objective_loss_config(cfg, &c->loss, err)) goto fail;
@@ -77,7 +74,7 @@ static void contrastive_init(Objective *o, Rng *rng) {
     text_tower_init(c->txt, rng);
     c->img_head->ops->init(c->img_head, rng);
     c->txt_head->ops->init(c->txt_head, rng);
-    if (c->n_scalars > 0) objective_init_loss_scalars(c->cfg, &c->loss, c->scalars);
+    if (c->n_scalars > 0) loss_init_scalars(&c->loss, c->scalars);
 }
 
 /* Embeddings of images / captions into the joint space (normalised rows). */
@@ -157,21 +154,9 @@ static ImageFeatures contrastive_image_features(Objective *o, const float *image
     return f;
 }
 
-static int contrastive_log_scalars(const Objective *o, const char **names, float *values) {
+static int contrastive_log_scalars(const Objective *o, const char **names, float *values, int cap) {
     const Contrastive *c = (const Contrastive *)o;
-    int n = 0;
-    /* the scale the loss applies: clamped for the softmax losses, as in losses/ */
-    if (c->loss.kind == LOSS_INFONCE || c->loss.kind == LOSS_DCL) {
-        names[n] = "logit_scale";
-        values[n++] = fminf(expf(c->scalars[0]), LOSS_LOGIT_SCALE_MAX);
-    }
-    if (c->loss.kind == LOSS_SIGLIP) {
-        names[n] = "logit_scale";
-        values[n++] = expf(c->scalars[0]);
-        names[n] = "logit_bias";
-        values[n++] = c->scalars[1];
-    }
-    return n;
+    return loss_log_scalars(&c->loss, c->scalars, names, values, cap);
 }
 
 static void contrastive_free(Objective *o) {

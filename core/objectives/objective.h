@@ -34,6 +34,9 @@ typedef struct {
     int post_dim;
 } ImageFeatures;
 
+/* Room a caller of log_scalars provides. */
+#define OBJECTIVE_MAX_LOG_SCALARS 4
+
 typedef struct ObjectiveOps {
     const char *name;
     /* Declares towers, heads and tensors into params/acts; the caller allocates both afterwards. */
@@ -49,8 +52,9 @@ typedef struct ObjectiveOps {
     /* Normalised text embeddings [n, post_dim] of a batch's captions, or NULL if the objective has
      * no joint space (then retrieval is skipped). */
     const float *(*text_embeddings)(Objective *o, const int *tokens, const int *lengths, int n);
-    /* Current learnable loss scalars for logging (e.g. logit scale), n written; may be NULL. */
-    int (*log_scalars)(const Objective *o, const char **names, float *values);
+    /* Current learnable loss scalars for logging (e.g. logit scale): at most cap (name, value)
+     * pairs into names, values [cap]; returns how many. May be NULL. */
+    int (*log_scalars)(const Objective *o, const char **names, float *values, int cap);
     void (*free)(Objective *o);
 } ObjectiveOps;
 

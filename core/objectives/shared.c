@@ -40,25 +40,20 @@ HeadConfig objective_head_config(const Config *cfg) {
 }
 
 int objective_loss_config(const Config *cfg, LossConfig *out, Err *err) {
-    memset(out, 0, sizeof *out);
-    if (loss_kind_from_name(cfg->loss.kind, &out->kind)) {
-        char valid[128] = "";
-        for (int k = 0; k < LOSS_KIND_COUNT; k++)
-            snprintf(valid + strlen(valid), sizeof valid - strlen(valid), "%s%s", k ? ", " : "",
-                     loss_kind_name((LossKind)k));
+    int kind = loss_find(cfg->loss.kind);
+    if (kind < 0) {
+        char valid[256];
+        loss_list_names(valid, sizeof valid);
         return err_set(err, "unknown loss.kind '%s'; valid: %s", cfg->loss.kind, valid);
     }
+    *out = loss_default_config(kind);
     out->one_sided = cfg->loss.one_sided;
     out->learn_temperature = strcmp(cfg->loss.temperature, "fixed") != 0;
     out->lambda = (float)cfg->loss.lambda;
+    out->init_temperature = (float)cfg->loss.init_temperature;
     /* auto tile: dense while the N x N logits stay small, streamed column blocks beyond */
     out->tile = cfg->loss.tile > 0 ? cfg->loss.tile : (cfg->train.batch_size > 2048 ? 1024 : 0);
     return 0;
-}
-
-void objective_init_loss_scalars(const Config *cfg, const LossConfig *loss, float *scalars) {
-    loss_init_scalars(loss->kind, scalars);
-    if (loss->kind == LOSS_INFONCE || loss->kind == LOSS_DCL) scalars[0] = logf(1.0f / (float)cfg->loss.init_temperature);
 }
 
 void objective_data_dims(const Dataset *ds, int *T, int *image_floats) {

@@ -15,8 +15,6 @@ TextTower *objective_text_tower(const Config *cfg, const Dataset *ds, int max_ba
                                 Tensors *acts, Err *err);
 HeadConfig objective_head_config(const Config *cfg);
 int objective_loss_config(const Config *cfg, LossConfig *out, Err *err);
-/* Paper initialisations, with t = ln(1/loss.init_temperature) for the softmax losses. */
-void objective_init_loss_scalars(const Config *cfg, const LossConfig *loss, float *scalars);
 void objective_data_dims(const Dataset *ds, int *T, int *image_floats);
 
 /* x [n, D]: each row scaled to unit L2 norm (rows of zeros left alone). */

@@ -208,9 +208,9 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
         runlog_append(log, "train", "lr", lr);
         runlog_append(log, "train", "grad_norm", gnorm);
         runlog_append(log, "train", "wall_s", time_now() - t0);
-        const char *snames[4];
-        float svals[4];
-        int ns = m.obj->ops->log_scalars ? m.obj->ops->log_scalars(m.obj, snames, svals) : 0;
+        const char *snames[OBJECTIVE_MAX_LOG_SCALARS];
+        float svals[OBJECTIVE_MAX_LOG_SCALARS];
+        int ns = m.obj->ops->log_scalars ? m.obj->ops->log_scalars(m.obj, snames, svals, OBJECTIVE_MAX_LOG_SCALARS) : 0;
         for (int i = 0; i < ns; i++) runlog_append(log, "train", snames[i], svals[i]);
         if (!finite) {
             status = "diverged";

@@ -37,7 +37,7 @@ static void unit_rows(float *x, int N, int D) {
     }
 }
 
-static void bench_row(LossKind kind, int N, int D, int tile, int reps) {
+static void bench_row(int kind, int N, int D, int tile, int reps) {
     LossConfig cfg = loss_default_config(kind);
     cfg.tile = tile;
     size_t nd = (size_t)N * D;
@@ -52,7 +52,7 @@ static void bench_row(LossKind kind, int N, int D, int tile, int reps) {
     unit_rows(img, N, D);
     unit_rows(txt, N, D);
     float scalars[2], dscalars[2] = {0};
-    loss_init_scalars(kind, scalars);
+    loss_init_scalars(&cfg, scalars);
 
     int have_peak = proc_reset_hwm() == 0;
     long rss0 = proc_status_kb("VmRSS:");
@@ -72,7 +72,7 @@ static void bench_row(LossKind kind, int N, int D, int tile, int reps) {
         snprintf(peak, sizeof peak, "%9.1f", (hwm - rss0) / 1024.0);
     else
         snprintf(peak, sizeof peak, "%9s", "n/a");
-    printf("%-14s %6d %4d %-6s %5d %4d %9.4f %7.1f %10.1f %s %8.4f\n", loss_kind_name(kind), N, D,
+    printf("%-14s %6d %4d %-6s %5d %4d %9.4f %7.1f %10.1f %s %8.4f\n", loss_registry_name(kind), N, D,
            tiled ? "tiled" : "dense", tiled ? tile : N, reps, dt, gflops,
            ws_floats * sizeof(float) / 1048576.0, peak, loss);
     fflush(stdout);
@@ -103,9 +103,9 @@ int main(void) {
         }
     printf("\nevery loss at N = 4096, D = 256\n");
     header();
-    for (int kind = 0; kind < LOSS_KIND_COUNT; kind++) {
-        bench_row((LossKind)kind, 4096, 256, 0, 2);
-        bench_row((LossKind)kind, 4096, 256, BENCH_TILE, 2);
+    for (int kind = 0; kind < loss_count(); kind++) {
+        bench_row(kind, 4096, 256, 0, 2);
+        bench_row(kind, 4096, 256, BENCH_TILE, 2);
     }
     printf("\ntotal %.1f s\n", time_now() - start);
     return 0;

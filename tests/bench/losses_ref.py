@@ -20,14 +20,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-KINDS = {"infonce": 0, "siglip": 1, "dcl": 2, "align_uniform": 3}
+# the losses torch_loss writes out; their registry indices come from the library (loss_find)
+KINDS = ("infonce", "siglip", "dcl", "align_uniform")
 N_SCALARS = {"infonce": 1, "siglip": 2, "dcl": 1, "align_uniform": 0}
 
 
 class LossConfig(ctypes.Structure):
     _fields_ = [("kind", ctypes.c_int), ("one_sided", ctypes.c_int),
                 ("learn_temperature", ctypes.c_int), ("lambda_", ctypes.c_float),
-                ("tile", ctypes.c_int)]
+                ("tile", ctypes.c_int), ("init_temperature", ctypes.c_float)]
 
 
 def torch_loss(kind, img, txt, sc, one_sided, lam):
@@ -57,7 +58,7 @@ def torch_loss(kind, img, txt, sc, one_sided, lam):
 
 def c_loss(lib, kind, img, txt, sc, one_sided, lam, tile):
     n, d = img.shape
-    cfg = LossConfig(KINDS[kind], one_sided, 1, lam, tile)
+    cfg = LossConfig(lib.loss_find(kind.encode()), one_sided, 1, lam, tile, 0.07)
     img32 = np.ascontiguousarray(img, dtype=np.float32)
     txt32 = np.ascontiguousarray(txt, dtype=np.float32)
     sc32 = np.zeros(2, dtype=np.float32)
