@@ -710,6 +710,39 @@ static void test_attention_fast_matches_naive(void **state) {
     }
 }
 
+/* Tree attention against the naive causal attention of every sequence: B sequences of length T,
+ * sequence b > 0 sharing its first SHARED[b] positions with sequence 0 (0: a second root), stored
+ * as a forest of sequence 0's rows plus each other sequence's own rows. */
+static void test_attention_tree_matches_sequences(void **state) {
+    (void)state;
+    enum { B = 4, T = 6, C = 8, NH = 2 };
+    static const int SHARED[B] = {T, 3, 0, 5};
+    Rng r;
+    rng_init(&r, 16);
+    float *qkv = randn(&r, (size_t)B * T * 3 * C, 1.5f), *ref = zeros((size_t)B * T * C);
+    for (int b = 1; b < B; b++) memcpy(qkv + (size_t)b * T * 3 * C, qkv, (size_t)SHARED[b] * 3 * C * sizeof(float));
+    ops_attention_forward_naive(ref, qkv, B, T, C, NH);
+    float tq[B * T * 3 * C], out[B * T * C];
+    int parent[B * T], row_of[B][T], N = 0;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            if (b > 0 && t < SHARED[b]) {
+                row_of[b][t] = row_of[0][t];
+                continue;
+            }
+            memcpy(tq + (size_t)N * 3 * C, qkv + ((size_t)b * T + t) * 3 * C, 3 * C * sizeof(float));
+            parent[N] = t > 0 ? row_of[b][t - 1] : -1;
+            row_of[b][t] = N++;
+        }
+    assert_int_equal(N, T + 3 + 6 + 1);
+    ops_attention_tree_forward(out, tq, parent, N, C, NH);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            ASSERT_CLOSE("tree attention row", rel_err(out + (size_t)row_of[b][t] * C, ref + ((size_t)b * T + t) * C, C),
+                         FAST_VS_NAIVE_TOL);
+    free(qkv), free(ref);
+}
+
 /* Perturbing token t0's key and value changes no output before t0, bit for bit, and the saved
  * attention above the diagonal is zero. */
 static void test_attention_is_causal(void **state) {
@@ -1072,6 +1105,7 @@ int main(void) {
         cmocka_unit_test(test_softmax_forward_values_and_stability),
         cmocka_unit_test(test_attention_gradients),
         cmocka_unit_test(test_attention_fast_matches_naive),
+        cmocka_unit_test(test_attention_tree_matches_sequences),
         cmocka_unit_test(test_attention_is_causal),
         cmocka_unit_test(test_embedding_gradients),
         cmocka_unit_test(test_xent_gradients),

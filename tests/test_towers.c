@@ -443,6 +443,51 @@ static void test_transformer_forward_matches_reference(void **state) {
     }
 }
 
+/* The forest forward against transformer_forward of each sequence: sequence 1 shares its prefix
+ * and first two tokens with sequence 0, sequence 2 shares nothing (a second root). Same kernels,
+ * same order per row: only the products' blocking may differ, so the tolerance is fp32 round-off. */
+static void test_transformer_forest_matches_forward(void **state) {
+    (void)state;
+    enum { B = 3, P = 2, T = 5, C = 8, S = P + T, SHARED1 = P + 2 };
+    TransformerConfig cfg = {.vocab = 11, .context = T, .width = C, .layers = 2, .heads = 2, .n_prefix = P,
+                             .n_blocks_built = 2};
+    Tensors p, a;
+    Rng r;
+    rng_init(&r, 9);
+    Transformer *tr = tr_build(&cfg, "t", B, &p, &a, &r);
+    float prefix[B * P * C];
+    rng_fill_normal(&r, prefix, B * P * C, 1.0f);
+    memcpy(prefix + P * C, prefix, P * C * sizeof(float));
+    int tokens[B * T];
+    fill_tokens(tokens, B * T, 11, 3);
+    memcpy(tokens + T, tokens, (SHARED1 - P) * sizeof(int));
+    const float *ref = transformer_forward(tr, prefix, tokens, B);
+    float rows_prefix[B * S * C], hidden[B * S * C];
+    int token[B * S], parent[B * S], row_of[B][S], N = 0;
+    for (int b = 0; b < B; b++)
+        for (int s = 0; s < S; s++) {
+            if (b == 1 && s < SHARED1) {
+                row_of[b][s] = row_of[0][s];
+                continue;
+            }
+            token[N] = s < P ? -1 : tokens[b * T + s - P];
+            if (s < P) memcpy(rows_prefix + (size_t)N * C, prefix + ((size_t)b * P + s) * C, C * sizeof(float));
+            parent[N] = s > 0 ? row_of[b][s - 1] : -1;
+            row_of[b][s] = N++;
+        }
+    assert_int_equal(N, S + (S - SHARED1) + S);
+    float *work = malloc(transformer_forest_work_floats(tr, N) * sizeof(float));
+    transformer_forest_forward(tr, hidden, work, rows_prefix, token, parent, N);
+    for (int b = 0; b < B; b++)
+        for (int s = 0; s < S; s++)
+            for (int c = 0; c < C; c++)
+                assert_true(fabsf(hidden[(size_t)row_of[b][s] * C + c] - ref[((size_t)b * S + s) * C + c]) < 1e-5f);
+    free(work);
+    transformer_free(tr);
+    tensors_free(&p);
+    tensors_free(&a);
+}
+
 /* ---- text towers ---- */
 
 typedef struct {
@@ -619,6 +664,7 @@ int main(void) {
         cmocka_unit_test(test_image_errors),
         cmocka_unit_test(test_transformer_forward_matches_reference),
         cmocka_unit_test(test_transformer_prefix_gradcheck),
+        cmocka_unit_test(test_transformer_forest_matches_forward),
         cmocka_unit_test(test_text_transformer_gradcheck),
         cmocka_unit_test(test_text_transformer_tap_gradcheck),
         cmocka_unit_test(test_text_cbow_gradcheck),

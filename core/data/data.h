@@ -75,6 +75,14 @@ typedef struct {
     int *prompt_tokens;      /* [n_classes*n_templates, T] */
     int *prompt_lengths;     /* [n_classes*n_templates] */
     float *prompt_bow;       /* [n_classes*n_templates, V] content words, as Batch.bow */
+    /* Sentences the dataset's caption grammar itself writes for each class, for generative (caption
+     * LM) scoring: sentence k names class gen_class[k], and a class is scored over all of its
+     * sentences (templates x the attributes the class does not name). Where the grammar has no such
+     * sentences for a task, they are the prompts above (gen_class = row / n_templates). */
+    int n_gen;
+    int *gen_tokens;  /* [n_gen, T] */
+    int *gen_lengths; /* [n_gen] */
+    int *gen_class;   /* [n_gen] in [0, n_classes) */
 } ZeroShotTask;
 
 /* All tasks of the dataset, built (once, then cached) from the eval seed space; *n_tasks set.

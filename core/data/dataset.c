@@ -107,6 +107,9 @@ static void task_free(ZeroShotTask *t) {
     free(t->prompt_tokens);
     free(t->prompt_lengths);
     free(t->prompt_bow);
+    free(t->gen_tokens);
+    free(t->gen_lengths);
+    free(t->gen_class);
 }
 
 void dataset_free(Dataset *ds) {
@@ -223,7 +226,26 @@ ZeroShotTask *data_task_add(Dataset *ds, const char *name, int n_images, int n_c
             t->prompt_lengths[row] = tokenizer_encode(&ds->tok, text, tok, T);
             tokenizer_bow(&ds->tok, tok, t->prompt_lengths[row], t->prompt_bow + (size_t)row * V);
         }
+    data_task_gen_begin(ds, t, P);
+    memcpy(t->gen_tokens, t->prompt_tokens, sizeof *t->gen_tokens * (size_t)P * T);
+    memcpy(t->gen_lengths, t->prompt_lengths, sizeof *t->gen_lengths * (size_t)P);
+    for (int row = 0; row < P; row++) t->gen_class[row] = row / n_templates;
     return t;
+}
+
+void data_task_gen_begin(Dataset *ds, ZeroShotTask *t, int n) {
+    CHECK(n > 0, "empty generative prompt set for task '%s'", t->name);
+    t->n_gen = n;
+    t->gen_tokens = reallocCheck(t->gen_tokens, sizeof *t->gen_tokens * (size_t)n * ds->cfg.context);
+    t->gen_lengths = reallocCheck(t->gen_lengths, sizeof *t->gen_lengths * (size_t)n);
+    t->gen_class = reallocCheck(t->gen_class, sizeof *t->gen_class * (size_t)n);
+}
+
+void data_task_gen_set(const Dataset *ds, ZeroShotTask *t, int k, const char *text, int cls) {
+    CHECK(k >= 0 && k < t->n_gen && cls >= 0 && cls < t->n_classes, "generative prompt %d of class %d", k, cls);
+    int T = ds->cfg.context;
+    t->gen_lengths[k] = tokenizer_encode(&ds->tok, text, t->gen_tokens + (size_t)k * T, T);
+    t->gen_class[k] = cls;
 }
 
 void text_init(TextBuf *b, char *s, int cap) {

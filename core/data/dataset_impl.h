@@ -59,6 +59,10 @@ uint64_t data_eval_seed(const DataConfig *cfg, uint64_t stream);
  * the caller fills images (raw, then data_normalize_image) and labels. */
 ZeroShotTask *data_task_add(Dataset *ds, const char *name, int n_images, int n_classes,
                             const char *const *class_names, const char *const *templates, int n_templates);
+/* Replaces t's generative-scoring sentences by n new ones, set with data_task_gen_set. */
+void data_task_gen_begin(Dataset *ds, ZeroShotTask *t, int n);
+/* Sentence k of t's generative-scoring set: text (tokenized here), naming class cls. */
+void data_task_gen_set(const Dataset *ds, ZeroShotTask *t, int k, const char *text, int cls);
 /* img [R*R*3] in place: [0, 1] -> normalised. */
 void data_normalize_image(const Dataset *ds, float *img);
 

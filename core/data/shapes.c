@@ -327,6 +327,26 @@ static void add_object_phrase(TextBuf *b, const ShapesObject *o, float p, Rng *r
     }
 }
 
+/* tmpl filled with the phrases of objects order[0..m) of s and their count. */
+static void add_template(TextBuf *b, const char *tmpl, const ShapesScene *s, const int *order, int m, float p, Rng *rng) {
+    int fancy_joins = chance(rng, p);
+    for (const char *t = tmpl; *t; t++) {
+        if (t[0] == '{' && t[1] == 'o' && t[2] == '}') {
+            for (int i = 0; i < m; i++) {
+                if (i > 0) text_add(b, fancy_joins ? JOINERS[rng_below(rng, N_OF(JOINERS))] : (i == m - 1 ? " and " : ", "));
+                add_object_phrase(b, &s->obj[order[i]], p, rng);
+            }
+            t += 2;
+        } else if (t[0] == '{' && t[1] == 'n' && t[2] == '}') {
+            text_add(b, syn_pick(COUNT_SYN[s->n_objects - 1], p, rng));
+            t += 2;
+        } else {
+            char one[2] = {*t, '\0'};
+            text_add(b, one);
+        }
+    }
+}
+
 void shapes_caption(char *out, int cap, const ShapesScene *s, float p, Rng *rng) {
     TextBuf b;
     text_init(&b, out, cap);
@@ -344,26 +364,25 @@ void shapes_caption(char *out, int cap, const ShapesScene *s, float p, Rng *rng)
         text_add(&b, PREFIXES[rng_below(rng, N_OF(PREFIXES))]);
         text_add(&b, " ");
     }
-    int fancy_joins = chance(rng, p);
-    for (const char *t = tmpl; *t; t++) {
-        if (t[0] == '{' && t[1] == 'o' && t[2] == '}') {
-            for (int i = 0; i < m; i++) {
-                if (i > 0) text_add(&b, fancy_joins ? JOINERS[rng_below(rng, N_OF(JOINERS))] : (i == m - 1 ? " and " : ", "));
-                add_object_phrase(&b, &s->obj[order[i]], p, rng);
-            }
-            t += 2;
-        } else if (t[0] == '{' && t[1] == 'n' && t[2] == '}') {
-            text_add(&b, syn_pick(COUNT_SYN[s->n_objects - 1], p, rng));
-            t += 2;
-        } else {
-            char one[2] = {*t, '\0'};
-            text_add(&b, one);
-        }
-    }
+    add_template(&b, tmpl, s, order, m, p, rng);
     if (chance(rng, 0.3f * p)) {
         text_add(&b, " ");
         text_add(&b, SUFFIXES[rng_below(rng, N_OF(SUFFIXES))]);
     }
+    text_fix_articles(&b);
+}
+
+void shapes_object_sentence(char *out, int cap, int template_index, int colour, int shape) {
+    CHECK(template_index >= 0 && template_index < N_TEMPLATES, "caption template %d", template_index);
+    ShapesScene s = {.n_objects = 1};
+    s.obj[0].colour = colour;
+    s.obj[0].shape = shape;
+    const int order[1] = {0};
+    Rng rng; /* drawn from, but every chance() at noise 0 is false */
+    rng_init(&rng, 0);
+    TextBuf b;
+    text_init(&b, out, cap);
+    add_template(&b, TEMPLATES[template_index], &s, order, 1, 0.0f, &rng);
     text_fix_articles(&b);
 }
 
@@ -445,6 +464,23 @@ static void fill_task(Dataset *ds, ZeroShotTask *t, int task, const TaskPools *p
     }
 }
 
+/* The caption LM's sentences for a task over colour and/or shape: each class with every value of
+ * the attribute it does not name, in each of the first SHAPES_GEN_TEMPLATES caption templates
+ * (template 0 is the only one at caption_noise 0). */
+static void set_grammar_sentences(Dataset *ds, ZeroShotTask *t, int task) {
+    enum { NC = SHAPES_N_COLOURS, NS = SHAPES_N_SHAPES };
+    data_task_gen_begin(ds, t, SHAPES_GEN_TEMPLATES * NC * NS);
+    int k = 0;
+    for (int tm = 0; tm < SHAPES_GEN_TEMPLATES; tm++)
+        for (int c = 0; c < NC; c++)
+            for (int s = 0; s < NS; s++) {
+                char text[CAPTION_MAX];
+                shapes_object_sentence(text, sizeof text, tm, c, s);
+                int cls = task == TASK_SHAPE ? s : task == TASK_COLOUR ? c : c * NS + s;
+                data_task_gen_set(ds, t, k++, text, cls);
+            }
+}
+
 static void shapes_build_tasks(Dataset *ds) {
     const ShapesWorld *w = ds->impl;
     int n = ds->cfg.eval_images;
@@ -463,14 +499,18 @@ static void shapes_build_tasks(Dataset *ds) {
     const TaskPools pools = {seen, held, n_seen, n_held, w->max_objects};
     ZeroShotTask *t = data_task_add(ds, "colour_shape_seen", n, NP, pair_ptrs, PROMPTS_OBJECT, N_OF(PROMPTS_OBJECT));
     fill_task(ds, t, TASK_CS_SEEN, &pools);
+    set_grammar_sentences(ds, t, TASK_CS_SEEN);
     if (n_held > 0) {
         t = data_task_add(ds, "colour_shape_heldout", n, NP, pair_ptrs, PROMPTS_OBJECT, N_OF(PROMPTS_OBJECT));
         fill_task(ds, t, TASK_CS_HELDOUT, &pools);
+        set_grammar_sentences(ds, t, TASK_CS_HELDOUT);
     }
     t = data_task_add(ds, "shape", n, SHAPES_N_SHAPES, SHAPES_SHAPE_NAMES, PROMPTS_OBJECT, N_OF(PROMPTS_OBJECT));
     fill_task(ds, t, TASK_SHAPE, &pools);
+    set_grammar_sentences(ds, t, TASK_SHAPE);
     t = data_task_add(ds, "colour", n, SHAPES_N_COLOURS, SHAPES_COLOUR_NAMES, PROMPTS_COLOUR, N_OF(PROMPTS_COLOUR));
     fill_task(ds, t, TASK_COLOUR, &pools);
+    set_grammar_sentences(ds, t, TASK_COLOUR);
     if (w->max_objects > 1) {
         t = data_task_add(ds, "count", n, w->max_objects, COUNT_CLASSES, PROMPTS_COUNT, N_OF(PROMPTS_COUNT));
         fill_task(ds, t, TASK_COUNT, &pools);

@@ -62,6 +62,12 @@ int shapes_inside(int shape, float u, float v);
 /* Caption of the scene at caption noise level `noise` into out[cap]. */
 void shapes_caption(char *out, int cap, const ShapesScene *s, float noise, Rng *rng);
 
+/* The caption grammar's sentence for a one-object image of (colour, shape) in caption template
+ * template_index at caption_noise 0 ("a photo of a red circle."): what the caption LM is scored on. */
+void shapes_object_sentence(char *out, int cap, int template_index, int colour, int shape);
+/* Caption templates the zero-shot sentences of the caption LM use (the first ones of the grammar). */
+#define SHAPES_GEN_TEMPLATES 4
+
 /* Attribute of a caption word (any synonym), or -1: for tests and statistics. */
 int shapes_word_colour(const char *word);
 int shapes_word_shape(const char *word);

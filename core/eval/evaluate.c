@@ -150,15 +150,20 @@ void evaluate_model(Model *m, int with_probe, int all_tasks, Metrics *out) {
     for (int t = 0; t < n_tasks; t++) {
         const ZeroShotTask *task = &tasks[t];
         if (!all_tasks && strcmp(task->name, m->cfg.eval.task)) continue;
-        float *scores = mallocCheck((size_t)task->n_images * task->n_classes * sizeof(float));
+        const char *second = m->obj->ops->zeroshot_second_rule;
+        size_t n_scores = (size_t)task->n_images * task->n_classes;
+        float *scores = mallocCheck((second ? 2 : 1) * n_scores * sizeof(float));
         m->obj->ops->zeroshot_scores(m->obj, task, scores);
-        double top1, top5;
-        zeroshot_accuracy(scores, task->labels, task->n_images, task->n_classes, &top1, &top5);
-        char name[METRIC_NAME_MAX];
-        snprintf(name, sizeof name, "zs.%s.top1", task->name);
-        metrics_set(out, name, top1);
-        snprintf(name, sizeof name, "zs.%s.top5", task->name);
-        metrics_set(out, name, top5);
+        for (int rule = 0; rule < (second ? 2 : 1); rule++) {
+            double top1, top5;
+            zeroshot_accuracy(scores + rule * n_scores, task->labels, task->n_images, task->n_classes, &top1, &top5);
+            char name[METRIC_NAME_MAX], rule_name[24] = "";
+            if (rule) snprintf(rule_name, sizeof rule_name, ".%s", second);
+            snprintf(name, sizeof name, "zs.%s%s.top1", task->name, rule_name);
+            metrics_set(out, name, top1);
+            snprintf(name, sizeof name, "zs.%s%s.top5", task->name, rule_name);
+            metrics_set(out, name, top5);
+        }
         free(scores);
     }
     if (with_probe) evaluate_probes(m, find_task(tasks, n_tasks, m->cfg.eval.probe_task), out);

@@ -5,7 +5,8 @@
  * by its own rule (docs/DESIGN.md, Objectives):
  *   contrastive  cosine(img(x), mean over templates of normalised txt(prompt_c))
  *   bow          mean log-prob of prompt_c's content words, averaged over templates
- *   caption      length-normalised log-likelihood of prompt_c, averaged over templates
+ *   caption      log sum over the grammar's sentences naming c of p(sentence | image) (marginal over
+ *                templates and unnamed attributes); second rule "pmi": minus that under the mean image
  * Every objective shares the same image tower, so the three arms differ only in what is trained
  * on top of it. Deliberately left out: mixing objectives in one model.
  */
@@ -45,8 +46,11 @@ typedef struct ObjectiveOps {
     void (*init)(Objective *o, Rng *rng);
     /* Loss of the batch; parameter gradients accumulated into params' GRAD buffer. */
     float (*forward_backward)(Objective *o, const Batch *batch);
-    /* scores [task->n_images, task->n_classes] by the objective's own zero-shot rule. */
+    /* scores [task->n_images, task->n_classes] by the objective's own zero-shot rule; followed by a
+     * second block of the same shape when zeroshot_second_rule names a second rule. */
     void (*zeroshot_scores)(Objective *o, const ZeroShotTask *task, float *scores);
+    /* Name of the second rule (metrics zs.<task>.<name>.top1), or NULL. */
+    const char *zeroshot_second_rule;
     /* Evaluation-mode features of n images [n, R, R, 3], n <= max_batch. */
     ImageFeatures (*image_features)(Objective *o, const float *images, int n);
     /* Normalised text embeddings [n, post_dim] of a batch's captions, or NULL if the objective has
@@ -66,6 +70,12 @@ struct Objective {
 extern const ObjectiveOps objective_contrastive_ops;
 extern const ObjectiveOps objective_bow_ops;
 extern const ObjectiveOps objective_caption_ops;
+
+/* Caption objective only: out [n_images, task->n_gen] = log p(sentence k | image i) of the task's
+ * generative sentences for its first n_images images, by the prefix-tree decode that scoring uses
+ * or (reference != 0) by one full decode per (image, sentence) pair. For tests and the bench. */
+void objective_caption_sentence_logprobs(Objective *o, const ZeroShotTask *task, int n_images, int reference,
+                                         float *out);
 
 /* Registry lookup by name ("contrastive", "bow", "caption"); NULL + err listing the valid ones. */
 const ObjectiveOps *objective_lookup(const char *name, Err *err);

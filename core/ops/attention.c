@@ -1,11 +1,13 @@
 /* attention.c — the core of causal multi-head self-attention (softmax(q k^T / sqrt(hs)) v per
  * head), forward/backward, after llm.c: OpenMP over the independent (b, t, h) / (b, h) loops,
  * plain vectorisable loops over the head dim inside, no BLAS (T and hs are small here, and BLAS
- * must not run inside an OpenMP region).
+ * must not run inside an OpenMP region). An inference-only forward over a forest of token rows
+ * (shared prefixes computed once) serves zero-shot scoring of many sentences.
  * Deliberately left out: flash-style tiling, dropout, non-causal and cross attention. */
 #include <math.h>
 #include <string.h>
 
+#include "common/check.h"
 #include "ops.h"
 
 void ops_attention_forward(float *out, float *preatt, float *att, const float *qkv, int B, int T, int C, int NH) {
@@ -113,4 +115,46 @@ void ops_attention_backward(float *dqkv, float *dpreatt, float *datt, const floa
                 }
                 for (int t2 = t + 1; t2 < T; t2++) da[t2] = dpre[t2] = 0.0f;
             }
+}
+
+/* Tree attention: the same arithmetic as ops_attention_forward, in the same order (scores, max,
+ * exp, sum, normalise, weighted sum from the root down), over each row's ancestor chain instead
+ * of positions 0..t of one sequence. OpenMP over rows (independent). */
+void ops_attention_tree_forward(float *out, const float *qkv, const int *parent, int N, int C, int NH) {
+    const int C3 = 3 * C, hs = C / NH;
+    const float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for if ((size_t)N * C * 16 > OPS_PAR_MIN) schedule(static)
+    for (int r = 0; r < N; r++) {
+        int chain[OPS_TREE_MAX_DEPTH], n = 0;
+        for (int a = r; a >= 0; a = parent[a]) {
+            CHECK(n < OPS_TREE_MAX_DEPTH && parent[a] < a, "attention tree: row %d too deep or not topological", r);
+            chain[n++] = a;
+        }
+        float w[OPS_TREE_MAX_DEPTH];
+        for (int h = 0; h < NH; h++) {
+            const float *restrict q = qkv + (size_t)r * C3 + h * hs;
+            float mx = -INFINITY;
+            for (int j = n - 1; j >= 0; j--) {
+                const float *restrict k = qkv + (size_t)chain[j] * C3 + h * hs + C;
+                float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+                for (int i = 0; i < hs; i++) dot += q[i] * k[i];
+                w[j] = dot * scale;
+                mx = w[j] > mx ? w[j] : mx;
+            }
+            float sum = 0.0f;
+            for (int j = n - 1; j >= 0; j--) {
+                w[j] = ops_expf(w[j] - mx);
+                sum += w[j];
+            }
+            float inv = 1.0f / sum;
+            for (int j = n - 1; j >= 0; j--) w[j] *= inv;
+            float *restrict o = out + (size_t)r * C + h * hs;
+            memset(o, 0, (size_t)hs * sizeof *o);
+            for (int j = n - 1; j >= 0; j--) {
+                const float *restrict v = qkv + (size_t)chain[j] * C3 + h * hs + 2 * C;
+                for (int i = 0; i < hs; i++) o[i] += w[j] * v[i];
+            }
+        }
+    }
 }

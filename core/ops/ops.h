@@ -124,6 +124,13 @@ float ops_softmax_row(float *out, const float *inp, int V);
  * NH heads x C/NH. Position t attends to positions <= t only (causal mask). */
 void ops_attention_forward(float *out, float *preatt, float *att, const float *qkv, int B, int T, int C, int NH);
 void ops_attention_forward_naive(float *out, const float *qkv, int B, int T, int C, int NH);
+/* Inference only (zero-shot scoring never backpropagates): causal attention over a forest of N
+ * rows, row r attending to itself and its ancestors (parent[r] < r; -1 at a root), so every
+ * root-to-row path computes what ops_attention_forward computes for that sequence and a shared
+ * prefix is computed once. out [N, C]; qkv [N, 3C] as above; parent [N]; paths shorter than
+ * OPS_TREE_MAX_DEPTH rows. */
+#define OPS_TREE_MAX_DEPTH 512
+void ops_attention_tree_forward(float *out, const float *qkv, const int *parent, int N, int C, int NH);
 /* dqkv [B, T, 3C], scratch dpreatt, datt [B, NH, T, T] (overwritten), dout [B, T, C] */
 void ops_attention_backward(float *dqkv, float *dpreatt, float *datt, const float *dout, const float *qkv,
                             const float *att, int B, int T, int C, int NH);

@@ -4,7 +4,8 @@
  * gradients of res2/res3 (the proj linears read them directly as their output gradient), so the
  * projection outputs need no gradient buffers. The attention backward's dpreatt/datt scratch is the
  * gradient storage of preatt/att.
- * Deliberately left out: dropout, fused kernels, KV cache.
+ * The forest forward (inference only) reuses one set of work buffers across blocks.
+ * Deliberately left out: dropout, fused kernels, an incremental KV cache for generation.
  */
 #include "towers/transformer.h"
 
@@ -210,6 +211,48 @@ void transformer_backward(Transformer *tr, float *dprefix, const float *dhidden,
         ops_embedding_backward(tr->dwte, tr->dwpe + (size_t)P * C, denc + (size_t)P * C, tr->tokens + (size_t)b * T,
                                1, T, C, cfg->vocab);
     }
+}
+
+/* Per row of the forest: residual x, ln, qkv (3), atty, proj, fch and its GELU (4 each) [C each],
+ * LayerNorm mean/rstd [1 each]. */
+enum { FOREST_FLOATS_PER_C = 1 + 1 + 3 + 1 + 1 + 4 + 4, FOREST_FLOATS_PER_ROW = 2 };
+
+size_t transformer_forest_work_floats(const Transformer *tr, int N) {
+    return (size_t)N * ((size_t)FOREST_FLOATS_PER_C * tr->cfg.width + FOREST_FLOATS_PER_ROW);
+}
+
+void transformer_forest_forward(const Transformer *tr, float *hidden, float *work, const float *prefix, const int *token,
+                                const int *parent, int N) {
+    const TransformerConfig *cfg = &tr->cfg;
+    int C = cfg->width, NH = cfg->heads;
+    size_t NC = (size_t)N * C;
+    float *x = work, *ln = x + NC, *qkv = ln + NC, *atty = qkv + 3 * NC, *proj = atty + NC, *fch = proj + NC;
+    float *fchg = fch + 4 * NC, *mean = fchg + 4 * NC, *rstd = mean + N;
+    int *depth = mallocCheck((size_t)N * sizeof *depth);
+    for (int r = 0; r < N; r++) {
+        CHECK(parent[r] < r, "forest row %d: parent %d is not an earlier row", r, parent[r]);
+        depth[r] = parent[r] < 0 ? 0 : depth[parent[r]] + 1;
+        CHECK(depth[r] < tr->S, "forest row %d at position %d, context %d", r, depth[r], tr->S);
+        CHECK(token[r] < cfg->vocab, "token id %d outside [0, %d)", token[r], cfg->vocab);
+        const float *in = token[r] < 0 ? prefix + (size_t)r * C : tr->wte + (size_t)token[r] * C;
+        const float *pos = tr->wpe + (size_t)depth[r] * C;
+        for (int i = 0; i < C; i++) x[(size_t)r * C + i] = in[i] + pos[i];
+    }
+    free(depth);
+    for (int l = 0; l < cfg->n_blocks_built; l++) {
+        const BlockParams *p = &tr->blocks[l].p;
+        ops_layernorm_forward(ln, mean, rstd, x, p->ln1w, p->ln1b, N, C, TRANSFORMER_LN_EPS);
+        ops_linear_forward(qkv, ln, p->qkvw, p->qkvb, N, C, 3 * C);
+        ops_attention_tree_forward(atty, qkv, parent, N, C, NH);
+        ops_linear_forward(proj, atty, p->projw, p->projb, N, C, C);
+        ops_add_forward(x, x, proj, NC);
+        ops_layernorm_forward(ln, mean, rstd, x, p->ln2w, p->ln2b, N, C, TRANSFORMER_LN_EPS);
+        ops_linear_forward(fch, ln, p->fcw, p->fcb, N, C, 4 * C);
+        ops_gelu_forward(fchg, fch, 4 * NC);
+        ops_linear_forward(proj, fchg, p->fcprojw, p->fcprojb, N, 4 * C, C);
+        ops_add_forward(x, x, proj, NC);
+    }
+    ops_layernorm_forward(hidden, mean, rstd, x, tr->lnfw, tr->lnfb, N, C, TRANSFORMER_LN_EPS);
 }
 
 const float *transformer_wte(const Transformer *tr) { return tr->wte; }

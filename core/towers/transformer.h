@@ -7,6 +7,8 @@
  * (a tap "block K" = n_blocks_built K); the final LayerNorm follows the last built block.
  * Parameter names: "<prefix>.wte", "<prefix>.wpe", "<prefix>.blockK.{ln1,attn.qkv,attn.proj,ln2,
  * mlp.fc,mlp.proj}.{weight,bias}", "<prefix>.ln_f.{weight,bias}".
+ * transformer_forest_forward scores many sequences that share prefixes (a prefix tree: the image
+ * prefix and common prompt words computed once), for zero-shot scoring.
  * Deliberately left out: dropout, KV caching for generation, the LM head (callers own it, e.g. tied
  * to transformer_wte).
  */
@@ -39,6 +41,15 @@ const float *transformer_forward(Transformer *tr, const float *prefix, const int
 /* dhidden [B, P+T, C]; accumulates (+=) parameter grads; if dprefix != NULL, += gradient w.r.t. the
  * prefix [B, P, C]. Zeroes its own activation grads first. */
 void transformer_backward(Transformer *tr, float *dprefix, const float *dhidden, int B);
+/* Inference only: hidden states after the final LN, hidden [N, C], of N rows that form a forest:
+ * row r continues row parent[r] (< r; -1 starts a sequence) at position depth(r) < P + T, and
+ * its input is prefix[r] ([N, C], read only where token[r] < 0) or the embedding of token[r],
+ * plus the position embedding. Each root-to-row path computes what transformer_forward computes
+ * for that sequence (the same kernels, in the same order per row). work: at least
+ * transformer_forest_work_floats(tr, N) floats. No activations or gradients are touched. */
+size_t transformer_forest_work_floats(const Transformer *tr, int N);
+void transformer_forest_forward(const Transformer *tr, float *hidden, float *work, const float *prefix, const int *token,
+                                const int *parent, int N);
 const float *transformer_wte(const Transformer *tr); /* [V, C] */
 float *transformer_dwte(const Transformer *tr);      /* [V, C], its gradient, for a tied LM head */
 void transformer_free(Transformer *tr);
