@@ -10,9 +10,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "eval/evaluate.h"
+#include "log/report.h"
 #include "spec/spec.h"
 #include "towers/gradcheck.h"
 #include "train/model.h"
@@ -172,6 +174,48 @@ static void test_zeroshot_untrained_near_chance_trained_far_above(void **s) {
     model_free(&m);
 }
 
+/* A collapsed model (lr 10, no clipping, weight decay 10) run end to end: every zero-shot task
+ * scores chance (the tie rule gives constant scores exactly 1/classes), and the run is flagged
+ * as never having left chance instead of reaching a target set below chance. */
+static void test_collapsed_run_scores_chance_and_is_flagged(void **s) {
+    (void)s;
+    Config c;
+    tiny_config(&c, "contrastive", "cbow", "linear");
+    Err err;
+    const char *over[] = {"train.batch_size=32", "train.images=320", "eval.every_images=160", "eval.probe=false",
+                          "train.lr=10", "train.grad_clip=0", "train.weight_decay=10", "eval.task=colour",
+                          "eval.target_top1=0.05"};
+    for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) assert_int_equal(spec_override(&c, over[i], &err), 0);
+    char dir[] = "/tmp/cliplab_collapse_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    RunOptions opt = {.results_dir = dir, .run_id = "collapsed", .swept = ""};
+    RunOutcome out;
+    assert_int_equal(train_run(&c, &opt, &out, &err), 0);
+    int n_zs = 0;
+    for (int i = 0; i < out.final.n; i++) {
+        if (strncmp(out.final.names[i], "zs.", 3) || !strstr(out.final.names[i], ".top1")) continue;
+        double p = out.final.chance[i], se = sqrt(p * (1 - p) / out.final.counts[i]);
+        print_message("%s %.4f (chance %.4f, n %ld)\n", out.final.names[i], out.final.values[i], p, out.final.counts[i]);
+        assert_true(fabs(out.final.values[i] - p) <= CHANCE_Z * se);
+        n_zs++;
+    }
+    assert_true(n_zs >= 4);
+    assert_int_equal(out.left_chance, 0);
+    assert_true(isnan(out.images_to_target));
+    RunInfo *runs;
+    int n;
+    assert_int_equal(report_scan(dir, &runs, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_non_null(strstr(runs[0].warning, "never left chance"));
+    double left = 1;
+    for (int i = 0; i < runs[0].n_summary; i++)
+        if (!strcmp(runs[0].summary_names[i], "left_chance")) left = runs[0].summary_values[i];
+    assert_true(left == 0);
+    unlink(runs[0].path);
+    report_free(runs, n);
+    rmdir(dir);
+}
+
 static void test_images_to_reach_interpolates(void **s) {
     (void)s;
     double x[] = {0, 100, 200, 300}, y[] = {0.1, 0.3, 0.5, 0.4};
@@ -198,6 +242,7 @@ int main(void) {
         cmocka_unit_test(test_smoke_training_bow),
         cmocka_unit_test(test_smoke_training_caption),
         cmocka_unit_test(test_zeroshot_untrained_near_chance_trained_far_above),
+        cmocka_unit_test(test_collapsed_run_scores_chance_and_is_flagged),
     };
     return cmocka_run_group_tests_name("train", tests, NULL, NULL);
 }

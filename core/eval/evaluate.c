@@ -12,21 +12,36 @@
 #include "eval/rank.h"
 #include "eval/retrieval.h"
 
-void metrics_set(Metrics *m, const char *name, double value) {
+int metrics_find(const Metrics *m, const char *name) {
     for (int i = 0; i < m->n; i++)
-        if (!strcmp(m->names[i], name)) {
-            m->values[i] = value;
-            return;
-        }
-    CHECK(m->n < METRICS_MAX, "too many metrics");
-    snprintf(m->names[m->n], METRIC_NAME_MAX, "%s", name);
-    m->values[m->n++] = value;
+        if (!strcmp(m->names[i], name)) return i;
+    return -1;
+}
+
+void metrics_set(Metrics *m, const char *name, double value, long count, double chance) {
+    int i = metrics_find(m, name);
+    if (i < 0) {
+        CHECK(m->n < METRICS_MAX, "too many metrics");
+        i = m->n++;
+        snprintf(m->names[i], METRIC_NAME_MAX, "%s", name);
+    }
+    m->values[i] = value;
+    m->counts[i] = count;
+    m->chance[i] = chance;
 }
 
 double metrics_get(const Metrics *m, const char *name) {
-    for (int i = 0; i < m->n; i++)
-        if (!strcmp(m->names[i], name)) return m->values[i];
-    return NAN;
+    int i = metrics_find(m, name);
+    return i < 0 ? NAN : m->values[i];
+}
+
+int metrics_left_chance(const double *values, int n, long count, double chance) {
+    double best = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (isfinite(values[i]) && values[i] > best) best = values[i];
+    CHECK(count > 0 && chance >= 0.0 && chance <= 1.0, "not an accuracy: count %ld, chance %g", count, chance);
+    if (!isfinite(best)) return 0;
+    return best > chance + CHANCE_Z * sqrt(chance * (1.0 - chance) / (double)count);
 }
 
 void zeroshot_accuracy(const float *scores, const int *labels, int n, int nc, double *top1, double *top5) {
@@ -99,15 +114,15 @@ static void evaluate_probes(Model *m, const ZeroShotTask *task, Metrics *out) {
                                        task->n_classes);
         char name[METRIC_NAME_MAX];
         snprintf(name, sizeof name, "probe.%s", fs.names[k]);
-        metrics_set(out, name, r.test_acc);
+        metrics_set(out, name, r.test_acc, nte, 1.0 / task->n_classes);
     }
     /* the tapped stage is the pre-head representation: logged under a tap-independent name too,
      * so runs with different taps compare in one column; its effective rank shows collapse */
     int pre = fs.n_sets - 1 - (fs.n_sets > 1 && !strcmp(fs.names[fs.n_sets - 1], "post_head"));
     char name[METRIC_NAME_MAX];
     snprintf(name, sizeof name, "probe.%s", fs.names[pre]);
-    metrics_set(out, "probe.pre_head", metrics_get(out, name));
-    metrics_set(out, "geom.pre_head.erank", geometry_effective_rank(fs.x[pre], n, fs.dims[pre]));
+    metrics_set(out, "probe.pre_head", metrics_get(out, name), nte, 1.0 / task->n_classes);
+    metrics_set(out, "geom.pre_head.erank", geometry_effective_rank(fs.x[pre], n, fs.dims[pre]), n, NAN);
     free_features(&fs);
 }
 
@@ -130,14 +145,15 @@ static void evaluate_retrieval(Model *m, Metrics *out) {
         memcpy(txt + (size_t)i0 * D, t, (size_t)b * D * sizeof(float));
     }
     RetrievalResult r = retrieval_eval(img, txt, n, D);
-    metrics_set(out, "retrieval.i2t_r1", r.i2t_r1);
-    metrics_set(out, "retrieval.i2t_r5", r.i2t_r5);
-    metrics_set(out, "retrieval.t2i_r1", r.t2i_r1);
-    metrics_set(out, "retrieval.t2i_r5", r.t2i_r5);
-    metrics_set(out, "geom.alignment", geometry_alignment(img, txt, n, D));
-    metrics_set(out, "geom.uniformity_img", geometry_uniformity(img, n, D));
-    metrics_set(out, "geom.uniformity_txt", geometry_uniformity(txt, n, D));
-    metrics_set(out, "geom.post_head.erank", geometry_effective_rank(img, n, D));
+    const double chance1 = 1.0 / n, chance5 = fmin(1.0, (double)RETRIEVAL_TOPK / n);
+    metrics_set(out, "retrieval.i2t_r1", r.i2t_r1, n, chance1);
+    metrics_set(out, "retrieval.i2t_r5", r.i2t_r5, n, chance5);
+    metrics_set(out, "retrieval.t2i_r1", r.t2i_r1, n, chance1);
+    metrics_set(out, "retrieval.t2i_r5", r.t2i_r5, n, chance5);
+    metrics_set(out, "geom.alignment", geometry_alignment(img, txt, n, D), n, NAN);
+    metrics_set(out, "geom.uniformity_img", geometry_uniformity(img, n, D), n, NAN);
+    metrics_set(out, "geom.uniformity_txt", geometry_uniformity(txt, n, D), n, NAN);
+    metrics_set(out, "geom.post_head.erank", geometry_effective_rank(img, n, D), n, NAN);
     free(img);
     free(txt);
     batch_free(&pairs);
@@ -154,15 +170,16 @@ void evaluate_model(Model *m, int with_probe, int all_tasks, Metrics *out) {
         size_t n_scores = (size_t)task->n_images * task->n_classes;
         float *scores = mallocCheck((second ? 2 : 1) * n_scores * sizeof(float));
         m->obj->ops->zeroshot_scores(m->obj, task, scores);
+        const int nc = task->n_classes, n_img = task->n_images;
         for (int rule = 0; rule < (second ? 2 : 1); rule++) {
             double top1, top5;
-            zeroshot_accuracy(scores + rule * n_scores, task->labels, task->n_images, task->n_classes, &top1, &top5);
+            zeroshot_accuracy(scores + rule * n_scores, task->labels, n_img, nc, &top1, &top5);
             char name[METRIC_NAME_MAX], rule_name[24] = "";
             if (rule) snprintf(rule_name, sizeof rule_name, ".%s", second);
             snprintf(name, sizeof name, "zs.%s%s.top1", task->name, rule_name);
-            metrics_set(out, name, top1);
+            metrics_set(out, name, top1, n_img, 1.0 / nc);
             snprintf(name, sizeof name, "zs.%s%s.top5", task->name, rule_name);
-            metrics_set(out, name, top5);
+            metrics_set(out, name, top5, n_img, fmin(1.0, (double)ZEROSHOT_TOPK / nc));
         }
         free(scores);
     }

@@ -15,11 +15,25 @@ typedef struct {
     int n;
     char names[METRICS_MAX][METRIC_NAME_MAX];
     double values[METRICS_MAX];
+    long counts[METRICS_MAX];   /* evaluation items the value rests on (images, queries); 0 unknown */
+    double chance[METRICS_MAX]; /* value of a random ranking, for accuracies; NaN otherwise */
 } Metrics;
 
-void metrics_set(Metrics *m, const char *name, double value);
+/* Sets (or replaces) a metric. count: images or queries it averages over; chance: NaN unless
+ * the metric is an accuracy in [0, 1], whose evaluation-only standard error is then at most
+ * sqrt(p (1 - p) / count) (eval/rank.h). */
+void metrics_set(Metrics *m, const char *name, double value, long count, double chance);
 /* NaN if absent */
 double metrics_get(const Metrics *m, const char *name);
+/* Index of a metric, or -1. */
+int metrics_find(const Metrics *m, const char *name);
+
+/* Standard errors above chance a run's best accuracy must reach to count as having left chance:
+ * one-sided, and the best of up to ~20 evaluations, hence 3 rather than 2. */
+#define CHANCE_Z 3.0
+/* 1 if the best of values [n] exceeds chance by more than CHANCE_Z binomial standard errors of an
+ * accuracy over count items at p = chance; 0 otherwise (also when no value is finite). */
+int metrics_left_chance(const double *values, int n, long count, double chance);
 
 /* Top-1 / top-5 accuracy of scores [n, nc] against labels [n], ties and non-finite scores by
  * the rule of eval/rank.h (constant scores give exactly 1/nc and 5/nc). */

@@ -179,9 +179,9 @@ int h5io_attr_get_str(hid_t obj, const char *name, char *buf, size_t n) {
     return rc;
 }
 
-static int attr_get_int(hid_t obj, const char *name, hid_t mtype, void *value) {
+static int attr_get_num(hid_t obj, const char *name, H5T_class_t cls, hid_t mtype, void *value) {
     hid_t ft;
-    hid_t a = attr_open(obj, name, H5T_INTEGER, &ft);
+    hid_t a = attr_open(obj, name, cls, &ft);
     if (a < 0) return -1;
     int rc = H5Aread(a, mtype, value) >= 0 ? 0 : -1;
     H5Tclose(ft);
@@ -190,11 +190,15 @@ static int attr_get_int(hid_t obj, const char *name, hid_t mtype, void *value) {
 }
 
 int h5io_attr_get_i64(hid_t obj, const char *name, int64_t *value) {
-    return attr_get_int(obj, name, H5T_NATIVE_INT64, value);
+    return attr_get_num(obj, name, H5T_INTEGER, H5T_NATIVE_INT64, value);
 }
 
 int h5io_attr_get_u64(hid_t obj, const char *name, uint64_t *value) {
-    return attr_get_int(obj, name, H5T_NATIVE_UINT64, value);
+    return attr_get_num(obj, name, H5T_INTEGER, H5T_NATIVE_UINT64, value);
+}
+
+int h5io_attr_get_f64(hid_t obj, const char *name, double *value) {
+    return attr_get_num(obj, name, H5T_FLOAT, H5T_NATIVE_DOUBLE, value);
 }
 
 int h5io_list(hid_t g, char (**names)[H5IO_NAME_MAX]) {

@@ -47,6 +47,7 @@ int h5io_attr_set_f64(hid_t obj, const char *name, double value);
 int h5io_attr_get_str(hid_t obj, const char *name, char *buf, size_t n);
 int h5io_attr_get_i64(hid_t obj, const char *name, int64_t *value);
 int h5io_attr_get_u64(hid_t obj, const char *name, uint64_t *value);
+int h5io_attr_get_f64(hid_t obj, const char *name, double *value);
 
 /* Names of the links in group `g`, in creation order when the group tracks it, else by name.
  * Returns the count; *names is one malloc'd block of count NUL-terminated slots of H5IO_NAME_MAX. */

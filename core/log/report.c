@@ -22,6 +22,13 @@ static int ends_with(const char *s, const char *suffix) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+/* The attributes runlog_describe writes: n (0 if absent) and chance (NaN if absent). */
+static void describe(hid_t d, long *n, double *chance) {
+    int64_t v;
+    *n = h5io_attr_get_i64(d, "n", &v) ? 0 : (long)v;
+    if (h5io_attr_get_f64(d, "chance", chance)) *chance = NAN;
+}
+
 /* Reads every scalar numeric dataset of /summary (missing group = no summary, e.g. a failed run). */
 static void read_summary(hid_t f, RunInfo *r) {
     if (H5Lexists(f, "summary", H5P_DEFAULT) <= 0) return;
@@ -31,11 +38,14 @@ static void read_summary(hid_t f, RunInfo *r) {
     int n = h5io_list(g, &names);
     r->summary_names = callocCheck(n ? (size_t)n : 1, sizeof *r->summary_names);
     r->summary_values = callocCheck(n ? (size_t)n : 1, sizeof *r->summary_values);
+    r->summary_counts = callocCheck(n ? (size_t)n : 1, sizeof *r->summary_counts);
+    r->summary_chance = callocCheck(n ? (size_t)n : 1, sizeof *r->summary_chance);
     for (int i = 0; i < n; i++) {
         hid_t d = H5Dopen2(g, names[i], H5P_DEFAULT);
         double v;
         if (d >= 0 && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v) >= 0) {
             h5io_copy(r->summary_names[r->n_summary], sizeof *r->summary_names, names[i]);
+            describe(d, &r->summary_counts[r->n_summary], &r->summary_chance[r->n_summary]);
             r->summary_values[r->n_summary++] = v;
         }
         if (d >= 0) H5Dclose(d);
@@ -62,6 +72,7 @@ static int read_run(const char *path, const char *file_name, RunInfo *r) {
     h5io_copy(r->path, sizeof r->path, path);
     if (h5io_attr_get_str(f, "status", r->status, sizeof r->status)) snprintf(r->status, sizeof r->status, "unknown");
     if (h5io_attr_get_str(f, "swept", r->swept, sizeof r->swept)) r->swept[0] = '\0';
+    if (h5io_attr_get_str(f, "warning", r->warning, sizeof r->warning)) r->warning[0] = '\0';
     int64_t seed;
     r->seed = h5io_attr_get_i64(f, "seed", &seed) ? -1 : (long)seed;
     read_summary(f, r);
@@ -99,6 +110,8 @@ void report_free(RunInfo *runs, int n) {
     for (int i = 0; i < n; i++) {
         free(runs[i].summary_names);
         free(runs[i].summary_values);
+        free(runs[i].summary_counts);
+        free(runs[i].summary_chance);
     }
     free(runs);
 }
@@ -132,6 +145,28 @@ long report_read_series(const char *path, const char *group, const char *name, d
     return n;
 }
 
+int report_read_description(const char *path, const char *group, const char *name, long *n, double *chance) {
+    h5io_quiet();
+    *n = 0;
+    *chance = NAN;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return -1;
+    char full[256];
+    snprintf(full, sizeof full, "/%s/%s", group, name);
+    hid_t d = H5Lexists(f, group, H5P_DEFAULT) > 0 && H5Lexists(f, full, H5P_DEFAULT) > 0 ? H5Dopen2(f, full, H5P_DEFAULT) : -1;
+    if (d >= 0) {
+        describe(d, n, chance);
+        H5Dclose(d);
+    }
+    H5Fclose(f);
+    return d >= 0 ? 0 : -1;
+}
+
+double report_eval_se(double p, long n) {
+    if (n <= 0 || !(p >= 0.0 && p <= 1.0)) return NAN;
+    return sqrt(p * (1.0 - p) / (double)n);
+}
+
 void report_config_key(const char *swept, char *out, size_t n) {
     size_t len = 0;
     out[0] = '\0';
@@ -163,13 +198,22 @@ static void config_ids(const RunInfo *runs, int n, int *cfg) {
 
 static int is_completed(const RunInfo *r) { return strcmp(r->status, "completed") == 0; }
 
-static int summary_get(const RunInfo *r, const char *name, double *v) {
+static int summary_index(const RunInfo *r, const char *name) {
     for (int i = 0; i < r->n_summary; i++)
-        if (strcmp(r->summary_names[i], name) == 0) {
-            *v = r->summary_values[i];
-            return 0;
-        }
+        if (strcmp(r->summary_names[i], name) == 0) return i;
     return -1;
+}
+
+static int summary_get(const RunInfo *r, const char *name, double *v) {
+    int i = summary_index(r, name);
+    if (i >= 0) *v = r->summary_values[i];
+    return i < 0 ? -1 : 0;
+}
+
+/* Evaluation-only standard error of a run's summary metric (NaN unless an accuracy with an n). */
+static double summary_se(const RunInfo *r, const char *name) {
+    int i = summary_index(r, name);
+    return i < 0 || isnan(r->summary_chance[i]) ? NAN : report_eval_se(r->summary_values[i], r->summary_counts[i]);
 }
 
 /* Display width of UTF-8 text: "±" is two bytes but one column. */
@@ -227,10 +271,12 @@ static int metric_list(const RunInfo *runs, int n, const char *const *metrics, i
  * n-1; "-" with one value), with "(n=k)" when fewer than n_cfg runs have a finite value. */
 static void aggregate_cell(char *buf, size_t cap, const RunInfo *runs, int n, const int *cfg, int c, int n_cfg,
                            const char *metric) {
-    double sum = 0, sum2 = 0, lo = INFINITY, hi = -INFINITY, v;
+    double sum = 0, sum2 = 0, lo = INFINITY, hi = -INFINITY, v, var_eval = 0;
     int k = 0;
     for (int i = 0; i < n; i++) {
         if (cfg[i] != c || !is_completed(&runs[i]) || summary_get(&runs[i], metric, &v) || isnan(v)) continue;
+        double se = summary_se(&runs[i], metric);
+        var_eval += se * se; /* NaN as soon as one run lacks it */
         sum += v;
         lo = fmin(lo, v);
         hi = fmax(hi, v);
@@ -244,10 +290,11 @@ static void aggregate_cell(char *buf, size_t cap, const RunInfo *runs, int n, co
     for (int i = 0; i < n; i++)
         if (cfg[i] == c && is_completed(&runs[i]) && summary_get(&runs[i], metric, &v) == 0 && !isnan(v))
             sum2 += (v - mean) * (v - mean);
-    char std[32] = "-", count[32] = "";
+    char std[32] = "-", count[32] = "", eval_se[32] = "";
     if (k > 1) snprintf(std, sizeof std, "%.5g", sqrt(sum2 / (k - 1)));
     if (k < n_cfg) snprintf(count, sizeof count, " (n=%d)", k);
-    snprintf(buf, cap, "%.5g ± %s [%.5g..%.5g]%s", mean, std, lo, hi, count);
+    if (!isnan(var_eval)) snprintf(eval_se, sizeof eval_se, " (eval SE %.3f)", sqrt(var_eval) / k);
+    snprintf(buf, cap, "%.5g ± %s [%.5g..%.5g]%s%s", mean, std, lo, hi, eval_se, count);
 }
 
 void report_print(FILE *f, const RunInfo *runs, int n, const char *const *metrics, int n_metrics) {
@@ -264,14 +311,19 @@ void report_print(FILE *f, const RunInfo *runs, int n, const char *const *metric
         h5io_copy(row[0], CELL_MAX, runs[i].run_id);
         h5io_copy(row[1], CELL_MAX, runs[i].swept[0] ? runs[i].swept : "-");
         snprintf(row[2], CELL_MAX, "%ld", runs[i].seed);
-        h5io_copy(row[3], CELL_MAX, runs[i].status);
+        snprintf(row[3], CELL_MAX, "%s%s", runs[i].status, runs[i].warning[0] ? " (!)" : "");
         for (int m = 0; m < nm; m++) {
             double v;
+            double se = summary_se(&runs[i], names[m]);
             if (summary_get(&runs[i], names[m], &v)) snprintf(row[4 + m], CELL_MAX, "-");
-            else snprintf(row[4 + m], CELL_MAX, "%.5g", v);
+            else if (isnan(se)) snprintf(row[4 + m], CELL_MAX, "%.5g", v);
+            else snprintf(row[4 + m], CELL_MAX, "%.4f ±%.3f", v, se);
         }
     }
     print_table(f, cell, rows, ncol);
+    fprintf(f, "(value ±SE: the evaluation-only standard error sqrt(p(1-p)/n) of an accuracy over its n images)\n");
+    for (int i = 0; i < n; i++)
+        if (runs[i].warning[0]) fprintf(f, "(!) warning: %s: %s\n", runs[i].run_id, runs[i].warning);
 
     /* Aggregates: one row per configuration, columns config, n, excluded, then the metrics. */
     int *cfg = mallocCheck((n ? (size_t)n : 1) * sizeof *cfg);
@@ -301,7 +353,8 @@ void report_print(FILE *f, const RunInfo *runs, int n, const char *const *metric
         for (int m = 0; m < nm; m++) aggregate_cell(row[3 + m], CELL_MAX, runs, n, cfg, i, done, names[m]);
         r++;
     }
-    fprintf(f, "\naggregate over seeds per configuration (completed runs: mean ± sample std [min..max]):\n");
+    fprintf(f, "\naggregate over seeds per configuration (completed runs: mean ± sample std [min..max], and the "
+               "evaluation-only standard error of the mean):\n");
     print_table(f, cell, rows, acol);
     free(cfg);
     free(names);

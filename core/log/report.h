@@ -22,9 +22,12 @@ typedef struct {
     char status[16];   /* "completed" | "diverged" | "failed" ("unknown" if absent) */
     char swept[512];   /* "k=v,k=v" ("" if absent) */
     long seed;         /* -1 if absent */
+    char warning[256]; /* the run's `warning` attribute, e.g. "never left chance" ("" if none) */
     int n_summary;
     char (*summary_names)[64];
     double *summary_values;
+    long *summary_counts;   /* attribute n: evaluation items (0 if absent) */
+    double *summary_chance; /* attribute chance (NaN if absent: not an accuracy) */
 } RunInfo;
 
 /* Scans <dir>/ *.h5. Returns 0 (n_runs may be 0), or -1 + err if the directory cannot be read.
@@ -34,10 +37,18 @@ void report_free(RunInfo *runs, int n);
 /* Reads /<group>/<name> of a run file fully: returns the count and a malloc'd *out, or -1 (and
  * *out = NULL) if the file or dataset is missing or unreadable. */
 long report_read_series(const char *path, const char *group, const char *name, double **out);
+/* The description of /<group>/<name> (runlog_describe): *n (0 if absent) and *chance (NaN if
+ * absent). Returns 0, or -1 if the file or dataset is missing. */
+int report_read_description(const char *path, const char *group, const char *name, long *n, double *chance);
+/* Evaluation-only standard error of an accuracy p over n items, sqrt(p (1 - p) / n): the bound
+ * of eval/rank.h; NaN when n <= 0 or p is not in [0, 1]. */
+double report_eval_se(double p, long n);
 /* The configuration key of a swept string: its entries minus "seed=...", order kept. */
 void report_config_key(const char *swept, char *out, size_t n);
-/* Run table (run id, swept, seed, status, metrics), then per configuration and metric
- * "mean ± sample-std [min..max]" over its completed runs. metrics: summary names to show
+/* Run table (run id, swept, seed, status, metrics as "value ±SE" where the metric is an accuracy
+ * with a recorded n), then per configuration and metric "mean ± sample-std [min..max] (eval SE
+ * s)" over its completed runs, s the evaluation-only standard error of the mean; then the runs
+ * with a warning (e.g. never left chance). metrics: summary names to show
  * (NULL/0 = every name any run has, in order of first appearance). */
 void report_print(FILE *f, const RunInfo *runs, int n, const char *const *metrics, int n_metrics);
 /* Writes <out_dir>/<run_id>.<group>.tsv for every run and group with data (a header row of column

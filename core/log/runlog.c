@@ -313,6 +313,15 @@ void runlog_summary(RunLog *l, const char *name, double value) {
     if (d >= 0) H5Dclose(d);
 }
 
+void runlog_describe(RunLog *l, const char *group, const char *name, long n, double chance) {
+    hid_t parent = strcmp(group, "summary") == 0 ? l->summary : l->groups[group_index(group)];
+    hid_t d = H5Dopen2(parent, name, H5P_DEFAULT);
+    CHECK(d >= 0 || l->error.msg[0], "runlog: describing /%s/%s, which was never written", group, name);
+    if (d < 0) return;
+    if (h5io_attr_set_i64(d, "n", n) || (!isnan(chance) && h5io_attr_set_f64(d, "chance", chance))) set_error(l, name);
+    H5Dclose(d);
+}
+
 int runlog_flush(RunLog *l) {
     write_out(l);
     return l->error.msg[0] ? -1 : 0;

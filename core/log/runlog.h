@@ -48,6 +48,11 @@ void runlog_append(RunLog *l, const char *group, const char *name, double value)
 long runlog_rows(RunLog *l, const char *group);
 /* /summary/<name>: a scalar float64 dataset, written at once (replaced if it exists). */
 void runlog_summary(RunLog *l, const char *name, double value);
+/* Describes the existing dataset /<group>/<name> (group "train", "eval" or "summary") by
+ * attributes: int64 `n`, the evaluation items its values rest on, and, unless chance is NaN,
+ * float64 `chance`, the value of a random ranking (the dataset is then an accuracy in [0, 1]).
+ * Replaces earlier values. */
+void runlog_describe(RunLog *l, const char *group, const char *name, long n, double chance);
 /* Writes buffered rows and H5Fflush-es. Returns 0, or -1 if any write so far has failed. */
 int runlog_flush(RunLog *l);
 /* The sticky write error, or NULL if none. */

@@ -81,7 +81,10 @@ static void curve_push(Curve *c, double images, double value) {
 
 static void log_eval(RunLog *log, Curve *curve, const char *task_metric, double images, const Metrics *mt) {
     runlog_append(log, "eval", "images", images);
-    for (int i = 0; i < mt->n; i++) runlog_append(log, "eval", mt->names[i], mt->values[i]);
+    for (int i = 0; i < mt->n; i++) {
+        runlog_append(log, "eval", mt->names[i], mt->values[i]);
+        runlog_describe(log, "eval", mt->names[i], mt->counts[i], mt->chance[i]);
+    }
     curve_push(curve, images, metrics_get(mt, task_metric));
 }
 
@@ -101,10 +104,30 @@ static void restore_last_eval(const char *tmp_path, long n_eval, Metrics *mt) {
     for (int i = 0; i < n; i++) {
         if (!strcmp(names[i], "images")) continue;
         double *v;
-        if (report_read_series(tmp_path, "eval", names[i], &v) >= n_eval) metrics_set(mt, names[i], v[n_eval - 1]);
+        long count = 0;
+        double chance = NAN;
+        report_read_description(tmp_path, "eval", names[i], &count, &chance);
+        if (report_read_series(tmp_path, "eval", names[i], &v) >= n_eval) metrics_set(mt, names[i], v[n_eval - 1], count, chance);
         free(v);
     }
     free(names);
+}
+
+/* Whether the curve of the target metric ever left chance (metrics_left_chance); if not, a
+ * warning on stderr and in the run file's `warning` attribute, which `cliplab report` shows. */
+static int check_left_chance(RunLog *log, const char *run_id, const Curve *curve, const Metrics *mt,
+                             const char *task_metric) {
+    int k = metrics_find(mt, task_metric);
+    if (k < 0 || mt->counts[k] <= 0 || isnan(mt->chance[k])) return 1; /* nothing to judge by */
+    if (metrics_left_chance(curve->value, curve->n, mt->counts[k], mt->chance[k])) return 1;
+    double best = -INFINITY;
+    for (int i = 0; i < curve->n; i++) best = fmax(best, curve->value[i]);
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s never left chance: best %.4f vs chance %.4f over %ld images (collapsed or untrained)",
+             task_metric, best, mt->chance[k], mt->counts[k]);
+    fprintf(stderr, "%s: warning: %s\n", run_id, msg);
+    runlog_attr_str(log, "warning", msg);
+    return 0;
 }
 
 static void set_threads(int threads) {
@@ -240,12 +263,19 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
         goto fail_log;
     }
 
-    /* summary: the last evaluation, throughput and images to reach the target accuracy */
-    out->images_to_target = images_to_reach(curve.images, curve.value, curve.n, cfg->eval.target_top1);
+    /* summary: the last evaluation, throughput and images to reach the target accuracy, which a
+     * run that never left chance has not reached whatever the target */
+    out->left_chance = check_left_chance(log, opt->run_id, &curve, &mt, task_metric);
+    out->images_to_target =
+        out->left_chance ? images_to_reach(curve.images, curve.value, curve.n, cfg->eval.target_top1) : NAN;
     free(curve.images);
     free(curve.value);
     out->final = mt;
-    for (int i = 0; i < mt.n; i++) runlog_summary(log, mt.names[i], mt.values[i]);
+    for (int i = 0; i < mt.n; i++) {
+        runlog_summary(log, mt.names[i], mt.values[i]);
+        runlog_describe(log, "summary", mt.names[i], mt.counts[i], mt.chance[i]);
+    }
+    runlog_summary(log, "left_chance", out->left_chance);
     runlog_summary(log, "images", out->images);
     runlog_summary(log, "images_per_s", out->images_per_s);
     runlog_summary(log, "images_to_target", out->images_to_target);

@@ -20,6 +20,7 @@ typedef struct {
     Metrics final;   /* the last evaluation */
     double images, wall_s, images_per_s;
     double images_to_target; /* NaN if never reached */
+    int left_chance;         /* 0: eval.task's accuracy never left chance (metrics_left_chance) */
 } RunOutcome;
 
 /* Returns 0 when the run reached a final status (completed or diverged: both are results), -1 +
