@@ -694,6 +694,11 @@ static RunInfo hand_run(const char *id, const char *swept, long seed, const char
     r.n_summary = 2;
     r.summary_names = calloc(2, sizeof *r.summary_names);
     r.summary_values = calloc(2, sizeof *r.summary_values);
+    r.summary_counts = calloc(2, sizeof *r.summary_counts);
+    r.summary_chance = calloc(2, sizeof *r.summary_chance);
+    r.summary_counts[0] = 100; /* zs: an accuracy over 100 images; m2: not an accuracy */
+    r.summary_chance[0] = 0.1;
+    r.summary_chance[1] = NAN;
     strcpy(r.summary_names[0], "zs");
     strcpy(r.summary_names[1], "m2");
     r.summary_values[0] = zs;
@@ -731,7 +736,10 @@ static void test_report_print_aggregates_match_hand_computation(void **state) {
     assert_non_null(line_starting(text, "head=linear ", line, sizeof line));
     assert_non_null(strstr(line, " 3 "));
     assert_non_null(strstr(line, "0.5 ± 0.25 [0.25..0.75]"));
+    /* eval SE of the mean: sqrt(.25*.75/100 + .5*.5/100 + .75*.25/100) / 3 = 0.02635 */
+    assert_non_null(strstr(line, "[0.25..0.75] (eval SE 0.026)"));
     assert_non_null(strstr(line, "2.3333 ± 1.5275 [1..4]"));
+    assert_null(strstr(line, "[1..4] (eval SE"));
     /* mlp: the diverged run is excluded; zs 0.5,0.7 -> 0.6 ± 0.14142; m2 has one finite value. */
     assert_non_null(line_starting(text, "head=mlp ", line, sizeof line));
     assert_non_null(strstr(line, "0.6 ± 0.14142 [0.5..0.7]"));
@@ -740,6 +748,7 @@ static void test_report_print_aggregates_match_hand_computation(void **state) {
     /* Run table: one row per run with its values. */
     assert_non_null(line_starting(text, "mlp-s2 ", line, sizeof line));
     assert_non_null(strstr(line, "diverged"));
+    assert_non_null(strstr(line, "0.1000 ±0.030")); /* sqrt(.1*.9/100) */
     assert_non_null(strstr(line, "100"));
     assert_non_null(line_starting(text, "run_id ", line, sizeof line));
     assert_non_null(strstr(line, "zs"));
@@ -759,6 +768,8 @@ static void test_report_print_aggregates_match_hand_computation(void **state) {
     for (int i = 0; i < 6; i++) {
         free(runs[i].summary_names);
         free(runs[i].summary_values);
+        free(runs[i].summary_counts);
+        free(runs[i].summary_chance);
     }
 }
 

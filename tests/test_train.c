@@ -208,9 +208,14 @@ static void test_collapsed_run_scores_chance_and_is_flagged(void **s) {
     assert_int_equal(n, 1);
     assert_non_null(strstr(runs[0].warning, "never left chance"));
     double left = 1;
-    for (int i = 0; i < runs[0].n_summary; i++)
+    int described = 0;
+    for (int i = 0; i < runs[0].n_summary; i++) {
         if (!strcmp(runs[0].summary_names[i], "left_chance")) left = runs[0].summary_values[i];
+        if (!strcmp(runs[0].summary_names[i], "zs.colour.top1"))
+            described = runs[0].summary_counts[i] == 64 && fabs(runs[0].summary_chance[i] - 0.1) < 1e-12;
+    }
     assert_true(left == 0);
+    assert_true(described); /* n and chance reach the file */
     unlink(runs[0].path);
     report_free(runs, n);
     rmdir(dir);
