@@ -282,7 +282,7 @@ static const ErrorCase ERROR_CASES[] = {
     {"loss: {one_sided: yes}\n", "1:19: expected true or false for 'loss.one_sided', got 'yes'"},
     {"seed: [1, 2]\n", "1:7: expected an integer for 'seed', got a list"},
     {"name: {a: 1}\n", "1:7: expected a string for 'name', got a mapping"},
-    {"loss:\n  kind: [infonce]\n", "2:9: expected one of infonce, siglip, dcl, align_uniform for 'loss.kind', got a list"},
+    {"loss:\n  temperature: [fixed]\n", "2:16: expected one of learned, fixed for 'loss.temperature', got a list"},
     {"model: {image: {widths: 32}}\n", "1:25: expected a list for 'model.image.widths', got '32'"},
     {"model: {image: {widths: [32, x]}}\n", "1:30: expected an integer for 'model.image.widths', got 'x'"},
     {"model: {image: {widths: [32, [1]]}}\n", "1:30: expected an integer for 'model.image.widths', got a list"},
@@ -305,12 +305,9 @@ static const ErrorCase ERROR_CASES[] = {
     {"model.image.widths: []\n", "1:21: empty list for 'model.image.widths'"},
     {"model.image.widths: [1, 2, 3, 4, 5, 6, 7, 8, 9]\n", "1:21: too many entries for 'model.image.widths' (at most 8)"},
     {"data:\n  holdout: [red circle, red]\n", "2:25: expected \"colour shape\" for 'data.holdout', got 'red'"},
-    /* enums, including the registry names */
-    {"loss:\n  kind: sigmoid\n", "2:9: unknown loss.kind 'sigmoid'; valid: infonce, siglip, dcl, align_uniform"},
-    {"model.head.kind: deep\n", "1:18: unknown model.head.kind 'deep'; valid: identity, linear, mlp"},
-    {"objective.kind: clip\n", "1:17: unknown objective.kind 'clip'; valid: contrastive, bow, caption"},
-    {"model.text.kind: rnn\n", "1:18: unknown model.text.kind 'rnn'; valid: cbow, transformer"},
-    {"data.dataset: mnist\n", "1:15: unknown data.dataset 'mnist'; valid: shapes, fashion-mnist"},
+    /* enums (every registry's list in the message: test_registry.c) */
+    {"loss:\n  temperature: warm\n", "2:16: unknown loss.temperature 'warm'; valid: learned, fixed"},
+    {"model.image.norm: batch\n", "1:19: unknown model.image.norm 'batch'; valid: none, layer"},
     /* string formats and lengths */
     {"model.image.tap: img.stage9\n", "1:18: expected img.stageK (K = 1..8) for 'model.image.tap', got 'img.stage9'"},
     {"name: a/b\n", "1:7: expected letters, digits, '.', '_' or '-' for 'name', got 'a/b'"},
@@ -423,7 +420,7 @@ static void test_overrides(void **state) {
         {"train=3", "'train' is a section, not a key (see cliplab help-spec train)"},
         {"train.batch_size=abc", "expected an integer for 'train.batch_size', got 'abc'"},
         {"data.caption_noise=1.5", "'data.caption_noise' = 1.5 is out of range [0, 1]"},
-        {"loss.kind=sigmoid", "unknown loss.kind 'sigmoid'; valid: infonce, siglip, dcl, align_uniform"},
+        {"loss.temperature=warm", "unknown loss.temperature 'warm'; valid: learned, fixed"},
         {"eval.probe=1", "expected true or false for 'eval.probe', got '1'"},
         {"model.image.widths=[]", "empty list for 'model.image.widths'"},
         {"model.image.widths=", "empty list for 'model.image.widths'"},
@@ -522,7 +519,7 @@ static void test_help_spec_lists_every_key(void **state) {
     assert_non_null(strstr(text, "\ntrain\n"));
     assert_non_null(strstr(text, "train.lr                       float    0.001"));
     assert_non_null(strstr(text, "(0, 10]"));
-    assert_non_null(strstr(text, "one of infonce, siglip, dcl, align_uniform"));
+    assert_non_null(strstr(text, "one of learned, fixed"));
     free(text);
 
     char *argv_loss[] = {"help-spec", "loss"};
@@ -757,8 +754,8 @@ static const SweepErrorCase SWEEP_ERRORS[] = {
     {AB_HEAD "sweep:\n  model.image.widths: [16, 32]\n", "quick",
      "4:23: expected a list of values for sweep 'model.image.widths' (a list of lists)", NULL},
     {AB_HEAD "sweep:\n  train.lr: [0.1, 20]\n", "quick", "4:19: 'train.lr' = 20 is out of range (0, 10]", NULL},
-    {AB_HEAD "sweep:\n  loss.kind: [infonce, sigmoid]\n", "quick",
-     "4:24: unknown loss.kind 'sigmoid'; valid: infonce, siglip, dcl, align_uniform", NULL},
+    {AB_HEAD "sweep:\n  loss.temperature: [fixed, warm]\n", "quick",
+     "4:29: unknown loss.temperature 'warm'; valid: learned, fixed", NULL},
     {AB_HEAD "sweep:\n  loss.kind: [dcl, dcl]\n", "quick", "4:20: duplicate value 'dcl' in sweep 'loss.kind'", NULL},
     {AB_HEAD "sweep:\n  seed: [1, 2]\n", "quick", "4:3: 'seed' cannot be swept; use 'seeds: n'", NULL},
     {AB_HEAD "sweep:\n  train.lr: [0.1]\n  train: {lr: [0.2]}\n", "quick", "5:11: duplicate key 'train.lr' (first at line 4)", NULL},

@@ -646,7 +646,10 @@ static void expect_text_error(const char *kind, int heads, const char *tap, cons
 
 static void test_text_errors(void **state) {
     (void)state;
-    expect_text_error("rnn", 2, "", "unknown text tower kind 'rnn'; valid: transformer, cbow");
+    char valid[256], msg[400];
+    names_join(valid, sizeof valid, text_tower_kind_name); /* the registry is the list (test_registry.c) */
+    snprintf(msg, sizeof msg, "unknown text tower kind 'rnn'; valid: %s", valid);
+    expect_text_error("rnn", 2, "", msg);
     expect_text_error("transformer", 2, "txt.block3", "unknown tap 'txt.block3'; valid: txt.block1, txt.block2");
     expect_text_error("transformer", 2, "img.stage1", "unknown tap 'img.stage1'; valid: txt.block1, txt.block2");
     expect_text_error("transformer", 3, "", "text tower: width 8 must be a multiple of heads 3");

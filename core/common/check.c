@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 void check_fail(const char *file, int line, const char *cond, const char *fmt, ...) {
     fflush(stdout);
@@ -51,4 +52,26 @@ int err_set(Err *err, const char *fmt, ...) {
         va_end(ap);
     }
     return -1;
+}
+
+int names_find(NameFn fn, const char *name) {
+    for (int i = 0; name && fn(i); i++)
+        if (!strcmp(fn(i), name)) return i;
+    return -1;
+}
+
+void names_join(char *out, size_t cap, NameFn fn) {
+    size_t n = 0;
+    out[0] = 0;
+    for (int i = 0; fn(i) && n < cap; i++) {
+        int m = snprintf(out + n, cap - n, "%s%s", i ? ", " : "", fn(i));
+        if (m < 0) break;
+        n += (size_t)m;
+    }
+}
+
+int err_unknown_name(Err *err, const char *what, const char *got, NameFn fn) {
+    char valid[ERR_MSG_MAX / 2];
+    names_join(valid, sizeof valid, fn);
+    return err_set(err, "unknown %s '%.100s'; valid: %s", what, got, valid);
 }

@@ -45,4 +45,15 @@ typedef struct {
  * caller can write `return err_set(err, "...")`. */
 int err_set(Err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A registry's names: the i-th name (i >= 0), or NULL past the last one. Every registry of named
+ * plug-ins (heads, text towers, objectives, losses, datasets, ...) exposes one, and the spec, its
+ * help and the "valid:" lists of error messages read the names through it, never a copy. */
+typedef const char *(*NameFn)(int i);
+/* Index of `name` among fn's names, or -1 (name may be NULL). */
+int names_find(NameFn fn, const char *name);
+/* "a, b, c" into out[cap] (cut at cap - 1). */
+void names_join(char *out, size_t cap, NameFn fn);
+/* err = "unknown <what> '<got>'; valid: a, b, c". Returns -1, like err_set. */
+int err_unknown_name(Err *err, const char *what, const char *got, NameFn fn);
+
 #endif

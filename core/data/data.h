@@ -38,6 +38,8 @@ void data_config_default(DataConfig *c);
 
 typedef struct Dataset Dataset;
 
+/* The registry (dataset.c): the i-th dataset's name ("shapes", "fashion-mnist"), NULL past the last. */
+const char *dataset_name(int i);
 /* NULL with one line in err on bad configuration or dataset files. */
 Dataset *dataset_open(const DataConfig *cfg, Err *err);
 void dataset_free(Dataset *ds);

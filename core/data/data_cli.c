@@ -22,9 +22,12 @@
 #define LINE_PX 14
 
 static int usage(void) {
-    fprintf(stderr, "usage: cliplab data preview [--dataset shapes|fashion-mnist] [--n 64] --out FILE.png [--seed S]\n"
+    char names[128];
+    names_join(names, sizeof names, dataset_name);
+    fprintf(stderr, "usage: cliplab data preview [--dataset NAME] [--n 64] --out FILE.png [--seed S]\n"
                     "                            [--caption-noise X] [--image-size R] [--fmnist-dir DIR]\n"
-                    "       cliplab data stats   [--dataset ...] [--n 10000] [same options]\n");
+                    "       cliplab data stats   [--dataset NAME] [--n 10000] [same options]\n"
+                    "NAME: one of %s\n", names);
     return 1;
 }
 

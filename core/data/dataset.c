@@ -10,18 +10,21 @@
 #include "common/rng.h"
 #include "data/dataset_impl.h"
 
-/* To add a dataset: implement a DatasetOps in its own file (open, close, sample, eval_sample,
- * build_tasks, stats, grammar_words), declare it in dataset_impl.h and list it here. Its grammar
- * words then join the shared vocabulary of every dataset. */
+/* The registry, the only list of dataset names (the spec, help-spec and error messages read it;
+ * the first is the default). To add a dataset: implement a DatasetOps in its own file (open,
+ * close, sample, eval_sample, build_tasks, stats, grammar_words), declare it in dataset_impl.h and
+ * list it here. Its grammar words then join the shared vocabulary of every dataset. */
 static const DatasetOps *const DATASETS[] = {&SHAPES_OPS, &FMNIST_OPS};
 #define N_DATASETS (int)(sizeof DATASETS / sizeof DATASETS[0])
+
+const char *dataset_name(int i) { return i >= 0 && i < N_DATASETS ? DATASETS[i]->name : NULL; }
 
 /* Training samples used to measure the normalisation mean / std at open. */
 #define NORM_SAMPLES 256
 
 void data_config_default(DataConfig *c) {
     memset(c, 0, sizeof *c);
-    strcpy(c->dataset, "shapes");
+    strcpy(c->dataset, DATASETS[0]->name);
     c->image_size = 32;
     c->caption_noise = 0.5f;
     c->max_objects = 3;
@@ -73,18 +76,9 @@ static void measure_normalisation(Dataset *ds) {
 }
 
 Dataset *dataset_open(const DataConfig *cfg, Err *err) {
-    const DatasetOps *ops = NULL;
-    for (int i = 0; i < N_DATASETS; i++)
-        if (!strcmp(cfg->dataset, DATASETS[i]->name)) ops = DATASETS[i];
-    if (!ops) {
-        char valid[128] = "";
-        for (int i = 0; i < N_DATASETS; i++) {
-            if (i) strcat(valid, ", ");
-            strcat(valid, DATASETS[i]->name);
-        }
-        err_set(err, "unknown dataset '%s' (valid: %s)", cfg->dataset, valid);
-        return NULL;
-    }
+    int k = names_find(dataset_name, cfg->dataset);
+    if (k < 0) return err_unknown_name(err, "dataset", cfg->dataset, dataset_name), NULL;
+    const DatasetOps *ops = DATASETS[k];
     if (check_config(cfg, err)) return NULL;
     Dataset *ds = callocCheck(1, sizeof *ds);
     ds->ops = ops;

@@ -4,21 +4,34 @@
 
 #include <string.h>
 
-#include "towers/build.h"
 
-/* To add a head: implement its HeadOps in heads/<kind>.c, declare it in head.h, append it here. */
-static const HeadOps *const HEADS[] = {&head_identity_ops, &head_linear_ops, &head_mlp_ops};
+/* The registry, the only list of head kinds (the spec, help-spec and error messages read it).
+ * To add a head: write heads/<kind>.c defining `const HeadOps head_<kind>_ops` and add one line
+ * X(<kind>) here. */
+#define HEAD_REGISTRY(X) \
+    X(identity)          \
+    X(linear)            \
+    X(mlp)
+
+#define HEAD_DECLARE(kind) extern const HeadOps head_##kind##_ops;
+HEAD_REGISTRY(HEAD_DECLARE)
+#define HEAD_ENTRY(kind) &head_##kind##_ops,
+static const HeadOps *const HEADS[] = {HEAD_REGISTRY(HEAD_ENTRY)};
 #define N_HEADS ((int)(sizeof HEADS / sizeof HEADS[0]))
 
+const char *head_kind_name(int i) { return i >= 0 && i < N_HEADS ? HEADS[i]->name : NULL; }
+
 const HeadOps *head_lookup(const char *kind, Err *err) {
-    char valid[ERR_MSG_MAX / 2] = "";
-    for (int i = 0; i < N_HEADS; i++) {
-        if (!strcmp(kind, HEADS[i]->name)) return HEADS[i];
-        if (i) strncat(valid, ", ", sizeof valid - strlen(valid) - 1);
-        strncat(valid, HEADS[i]->name, sizeof valid - strlen(valid) - 1);
-    }
-    build_err_unknown(err, "head kind", kind, valid);
-    return NULL;
+    int i = names_find(head_kind_name, kind);
+    if (i < 0) return err_unknown_name(err, "head kind", kind, head_kind_name), NULL;
+    return HEADS[i];
+}
+
+/* The activations of the heads' hidden layers, indexed by HEAD_ACT_*. */
+static const char *const ACTIVATIONS[] = {[HEAD_ACT_RELU] = "relu", [HEAD_ACT_GELU] = "gelu"};
+
+const char *head_activation_name(int i) {
+    return i >= 0 && i < (int)(sizeof ACTIVATIONS / sizeof ACTIVATIONS[0]) ? ACTIVATIONS[i] : NULL;
 }
 
 Head *head_create(const HeadConfig *cfg, const char *prefix, int in_dim, int out_dim, int max_batch, Tensors *params,

@@ -47,13 +47,12 @@ typedef struct Head {
     int in_dim, out_dim;
 } Head;
 
-/* Registry entries (identity.c, linear.c, mlp.c). */
-extern const HeadOps head_identity_ops;
-extern const HeadOps head_linear_ops;
-extern const HeadOps head_mlp_ops;
-
+/* The registry (head.c): the i-th kind's name, NULL past the last. */
+const char *head_kind_name(int i);
 /* Unknown kind -> NULL + "unknown head kind 'x'; valid: identity, linear, mlp". */
 const HeadOps *head_lookup(const char *kind, Err *err);
+/* The hidden-layer activations by HEAD_ACT_* index ("relu", "gelu"), NULL past the last. */
+const char *head_activation_name(int i);
 /* lookup + check + create; NULL with err on bad input (nothing declared then) */
 Head *head_create(const HeadConfig *cfg, const char *prefix, int in_dim, int out_dim, int max_batch, Tensors *params,
                   Tensors *acts, Err *err);

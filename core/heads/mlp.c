@@ -14,6 +14,8 @@
 #include "ops/ops.h"
 #include "towers/build.h"
 
+extern const HeadOps head_mlp_ops; /* defined at the end; listed in head.c */
+
 typedef struct {
     Head base;
     int depth, hidden, activation;

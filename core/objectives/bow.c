@@ -12,6 +12,8 @@
 #include "objectives/shared.h"
 #include "ops/ops.h"
 
+extern const ObjectiveOps objective_bow_ops; /* defined at the end; listed in registry.c */
+
 typedef struct {
     Objective base;
     ImageTower *img;

@@ -21,6 +21,8 @@
 #include "ops/ops.h"
 #include "towers/transformer.h"
 
+extern const ObjectiveOps objective_caption_ops; /* defined at the end; listed in registry.c */
+
 /* The prefix tree of a task's generative sentences: node = a distinct token prefix whose hidden
  * state predicts a next token (every sentence's tokens but its last). */
 typedef struct {

@@ -14,6 +14,8 @@
 #include "ops/ops.h"
 #include "towers/text_tower.h"
 
+extern const ObjectiveOps objective_contrastive_ops; /* defined at the end; listed in registry.c */
+
 typedef struct {
     Objective base;
     ImageTower *img;

@@ -66,10 +66,8 @@ struct Objective {
     const ObjectiveOps *ops;
 };
 
-/* The objectives (one file each); registry.c lists them. */
-extern const ObjectiveOps objective_contrastive_ops;
-extern const ObjectiveOps objective_bow_ops;
-extern const ObjectiveOps objective_caption_ops;
+/* The registry (registry.c; one file per objective): the i-th objective's name, NULL past the last. */
+const char *objective_kind_name(int i);
 
 /* Caption objective only: out [n_images, task->n_gen] = log p(sentence k | image i) of the task's
  * generative sentences for its first n_images images, by the prefix-tree decode that scoring uses
@@ -79,5 +77,9 @@ void objective_caption_sentence_logprobs(Objective *o, const ZeroShotTask *task,
 
 /* Registry lookup by name ("contrastive", "bow", "caption"); NULL + err listing the valid ones. */
 const ObjectiveOps *objective_lookup(const char *name, Err *err);
+
+/* loss.temperature by index (shared.c): learn the logit scale, or keep it at its initial value. */
+enum { OBJECTIVE_TEMPERATURE_LEARNED, OBJECTIVE_TEMPERATURE_FIXED };
+const char *objective_temperature_name(int i);
 
 #endif

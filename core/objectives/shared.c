@@ -12,7 +12,7 @@ ImageTower *objective_image_tower(const Config *cfg, int max_batch, Tensors *par
     memcpy(ic.widths, cfg->model.image.widths, sizeof ic.widths);
     ic.convs_per_stage = cfg->model.image.convs_per_stage;
     ic.residual = cfg->model.image.residual;
-    ic.norm = !strcmp(cfg->model.image.norm, "layer");
+    ic.norm = names_find(image_tower_norm_name, cfg->model.image.norm);
     ic.image_size = cfg->data.image_size;
     ic.in_channels = 3;
     return image_tower_create(&ic, cfg->model.image.tap, max_batch, params, acts, err);
@@ -35,25 +35,28 @@ HeadConfig objective_head_config(const Config *cfg) {
     snprintf(hc.kind, sizeof hc.kind, "%.15s", cfg->model.head.kind);
     hc.depth = cfg->model.head.depth;
     hc.hidden = cfg->model.head.hidden;
-    hc.activation = !strcmp(cfg->model.head.activation, "gelu");
+    hc.activation = names_find(head_activation_name, cfg->model.head.activation);
     return hc;
 }
 
 int objective_loss_config(const Config *cfg, LossConfig *out, Err *err) {
     int kind = loss_find(cfg->loss.kind);
-    if (kind < 0) {
-        char valid[256];
-        loss_list_names(valid, sizeof valid);
-        return err_set(err, "unknown loss.kind '%s'; valid: %s", cfg->loss.kind, valid);
-    }
+    if (kind < 0) return err_unknown_name(err, "loss.kind", cfg->loss.kind, loss_registry_name);
     *out = loss_default_config(kind);
     out->one_sided = cfg->loss.one_sided;
-    out->learn_temperature = strcmp(cfg->loss.temperature, "fixed") != 0;
+    out->learn_temperature =
+        names_find(objective_temperature_name, cfg->loss.temperature) != OBJECTIVE_TEMPERATURE_FIXED;
     out->lambda = (float)cfg->loss.lambda;
     out->init_temperature = (float)cfg->loss.init_temperature;
     /* auto tile: dense while the N x N logits stay small, streamed column blocks beyond */
     out->tile = cfg->loss.tile > 0 ? cfg->loss.tile : (cfg->train.batch_size > 2048 ? 1024 : 0);
     return 0;
+}
+
+const char *objective_temperature_name(int i) {
+    static const char *const TEMPERATURES[] = {[OBJECTIVE_TEMPERATURE_LEARNED] = "learned",
+                                               [OBJECTIVE_TEMPERATURE_FIXED] = "fixed"};
+    return i >= 0 && i < (int)(sizeof TEMPERATURES / sizeof TEMPERATURES[0]) ? TEMPERATURES[i] : NULL;
 }
 
 void objective_data_dims(const Dataset *ds, int *T, int *image_floats) {

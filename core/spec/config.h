@@ -6,8 +6,8 @@
  * in that table and printed by `cliplab help-spec`.
  *
  * Enum-valued keys are kept as their names (e.g. loss.kind = "siglip"): the registries of heads,
- * objectives, losses and text towers look entries up by name, and the spec loader has already
- * checked the name against the schema's list of valid values.
+ * objectives, losses, text towers and datasets look entries up by name, and the spec loader has
+ * already checked the name against that same registry (the schema holds no copy of the names).
  * Deliberately left out: cross-key checks that need a built model (a tap naming a stage that does
  * not exist, text width not divisible by heads) — the model builder reports those.
  */
@@ -29,7 +29,7 @@ typedef struct {
     char name[CONFIG_NAME_MAX];
     int seed;
     struct {
-        char dataset[CONFIG_ENUM_MAX]; /* shapes | fashion-mnist */
+        char dataset[CONFIG_ENUM_MAX]; /* a dataset (data/dataset.c registry) */
         int image_size;
         double caption_noise;
         int max_objects;
@@ -45,32 +45,32 @@ typedef struct {
             int widths[CONFIG_WIDTHS_MAX]; /* channels per stage */
             int convs_per_stage;
             bool residual;
-            char norm[CONFIG_ENUM_MAX]; /* none | layer */
+            char norm[CONFIG_ENUM_MAX]; /* an image tower norm (image_tower_norm_name) */
             char tap[CONFIG_TAP_MAX];   /* "img.stageK" */
         } image;
         struct {
-            char kind[CONFIG_ENUM_MAX]; /* cbow | transformer */
+            char kind[CONFIG_ENUM_MAX]; /* a text tower (towers/text_tower.c registry) */
             int width;
             int layers;
             int heads;
             char tap[CONFIG_TAP_MAX]; /* "" = last layer */
         } text;
         struct {
-            char kind[CONFIG_ENUM_MAX]; /* identity | linear | mlp */
+            char kind[CONFIG_ENUM_MAX]; /* a head (heads/head.c registry) */
             int depth;
             int hidden;
-            char activation[CONFIG_ENUM_MAX]; /* relu | gelu */
+            char activation[CONFIG_ENUM_MAX]; /* head_activation_name */
         } head;
         int embed_dim;
     } model;
     struct {
-        char kind[CONFIG_ENUM_MAX]; /* contrastive | bow | caption */
+        char kind[CONFIG_ENUM_MAX]; /* an objective (objectives/registry.c) */
         int prefix_tokens;
     } objective;
     struct {
-        char kind[CONFIG_ENUM_MAX]; /* infonce | siglip | dcl | align_uniform */
+        char kind[CONFIG_ENUM_MAX]; /* a loss (losses/losses.c registry) */
         bool one_sided;
-        char temperature[CONFIG_ENUM_MAX]; /* learned | fixed */
+        char temperature[CONFIG_ENUM_MAX]; /* objective_temperature_name */
         double init_temperature;
         double lambda;
         int tile; /* 0 = automatic */

@@ -19,21 +19,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/data.h"
+#include "heads/head.h"
+#include "losses/losses.h"
+#include "objectives/objective.h"
 #include "spec/spec_internal.h"
+#include "towers/image_cnn.h"
+#include "towers/text_tower.h"
 
 #define SPEC_FILE_MAX (1u << 20)
 #define SPEC_NAME_CHARS "letters, digits, '.', '_' or '-'"
 
-/* Names that are registries elsewhere (text towers, heads, objectives, losses): adding an entry to
- * one of those registries means adding its name here too, so specs accept it. */
-static const char *const DATASETS[] = {"shapes", "fashion-mnist", NULL};
-static const char *const NORMS[] = {"none", "layer", NULL};
-static const char *const TEXT_KINDS[] = {"cbow", "transformer", NULL};
-static const char *const HEAD_KINDS[] = {"identity", "linear", "mlp", NULL};
-static const char *const ACTIVATIONS[] = {"relu", "gelu", NULL};
-static const char *const OBJECTIVES[] = {"contrastive", "bow", "caption", NULL};
-static const char *const LOSSES[] = {"infonce", "siglip", "dcl", "align_uniform", NULL};
-static const char *const TEMPERATURES[] = {"learned", "fixed", NULL};
+/* Enum keys read their valid values from the registry that owns the names (datasets, norms, text
+ * towers, heads, activations, objectives, losses, temperature modes), so a plug-in added to its
+ * registry is accepted, listed by help-spec and named in "valid:" lists with no change here. */
 
 /* A file-system-safe name: it becomes part of results paths. */
 static bool valid_name(const char *s) {
@@ -76,7 +75,7 @@ static const SpecKey SCHEMA[] = {
     {"seed", SPEC_INT, FIELD(seed), .def = "1", .min = 0, .max = INT_MAX,
      .help = "seed of parameter initialization and of the data stream"},
 
-    {"data.dataset", SPEC_ENUM, FIELD(data.dataset), .def = "shapes", .enums = DATASETS,
+    {"data.dataset", SPEC_ENUM, FIELD(data.dataset), .def = "shapes", .names = dataset_name,
      .help = "synthetic shapes world or Fashion-MNIST"},
     {"data.image_size", SPEC_INT, FIELD(data.image_size), .def = "32", .min = 16, .max = 64,
      .help = "image side in pixels (shapes)"},
@@ -100,12 +99,12 @@ static const SpecKey SCHEMA[] = {
      .min = 1, .max = 4, .help = "3x3 convolutions per stage", .id = "convs"},
     {"model.image.residual", SPEC_BOOL, FIELD(model.image.residual), .def = "false",
      .help = "residual connections around each stage's convolutions"},
-    {"model.image.norm", SPEC_ENUM, FIELD(model.image.norm), .def = "none", .enums = NORMS,
+    {"model.image.norm", SPEC_ENUM, FIELD(model.image.norm), .def = "none", .names = image_tower_norm_name,
      .help = "normalization after each convolution"},
     {"model.image.tap", SPEC_STRING, FIELD(model.image.tap), .def = "img.stage4",
      .help = "image layer the head reads (stage K's pooled features)", .valid = valid_image_tap,
      .format = "img.stageK (K = 1..8)"},
-    {"model.text.kind", SPEC_ENUM, FIELD(model.text.kind), .def = "cbow", .enums = TEXT_KINDS,
+    {"model.text.kind", SPEC_ENUM, FIELD(model.text.kind), .def = "cbow", .names = text_tower_kind_name,
      .help = "text tower"},
     {"model.text.width", SPEC_INT, FIELD(model.text.width), .def = "128", .min = 8, .max = 4096,
      .help = "text tower width"},
@@ -115,27 +114,27 @@ static const SpecKey SCHEMA[] = {
      .help = "attention heads per block"},
     {"model.text.tap", SPEC_STRING, FIELD(model.text.tap), .def = "",
      .help = "text layer the head reads (txt.blockK; empty = last)"},
-    {"model.head.kind", SPEC_ENUM, FIELD(model.head.kind), .def = "linear", .enums = HEAD_KINDS,
+    {"model.head.kind", SPEC_ENUM, FIELD(model.head.kind), .def = "linear", .names = head_kind_name,
      .help = "projection head on each side"},
     {"model.head.depth", SPEC_INT, FIELD(model.head.depth), .def = "2", .min = 2, .max = 4,
      .help = "mlp head: linear layers"},
     {"model.head.hidden", SPEC_INT, FIELD(model.head.hidden), .def = "256", .min = 1, .max = 8192,
      .help = "mlp head: hidden width"},
     {"model.head.activation", SPEC_ENUM, FIELD(model.head.activation), .def = "relu",
-     .enums = ACTIVATIONS, .help = "mlp head: activation"},
+     .names = head_activation_name, .help = "mlp head: activation"},
     {"model.embed_dim", SPEC_INT, FIELD(model.embed_dim), .def = "64", .min = 2, .max = 4096,
      .help = "joint embedding dimension"},
 
-    {"objective.kind", SPEC_ENUM, FIELD(objective.kind), .def = "contrastive", .enums = OBJECTIVES,
+    {"objective.kind", SPEC_ENUM, FIELD(objective.kind), .def = "contrastive", .names = objective_kind_name,
      .help = "training objective"},
     {"objective.prefix_tokens", SPEC_INT, FIELD(objective.prefix_tokens), .def = "4", .min = 1,
      .max = 16, .help = "caption: image prefix tokens of the decoder"},
 
-    {"loss.kind", SPEC_ENUM, FIELD(loss.kind), .def = "infonce", .enums = LOSSES,
+    {"loss.kind", SPEC_ENUM, FIELD(loss.kind), .def = "infonce", .names = loss_registry_name,
      .help = "contrastive loss"},
     {"loss.one_sided", SPEC_BOOL, FIELD(loss.one_sided), .def = "false",
      .help = "image-to-text direction only"},
-    {"loss.temperature", SPEC_ENUM, FIELD(loss.temperature), .def = "learned", .enums = TEMPERATURES,
+    {"loss.temperature", SPEC_ENUM, FIELD(loss.temperature), .def = "learned", .names = objective_temperature_name,
      .help = "learn the logit scale or keep it fixed"},
     {"loss.init_temperature", SPEC_FLOAT, FIELD(loss.init_temperature), .def = "0.07", .min = 0,
      .max = 10, .bounds = SPEC_MIN_OPEN, .help = "initial temperature (logit scale = 1/T)", .id = "temp"},
@@ -244,10 +243,7 @@ static SpecShow node_desc(const yaml_node_t *n) {
 
 static SpecShow enum_values(const SpecKey *k) {
     SpecShow out;
-    size_t n = 0;
-    out.s[0] = 0;
-    for (int i = 0; k->enums[i]; i++)
-        n += (size_t)snprintf(out.s + n, sizeof out.s - n, "%s%s", i ? ", " : "", k->enums[i]);
+    names_join(out.s, sizeof out.s, k->names);
     return out;
 }
 
@@ -421,8 +417,8 @@ static int set_scalar(const SpecKey *k, void *dst, const char *text, const char 
                            spec_show(text).s);
         return 0;
     case SPEC_ENUM:
-        for (int i = 0; k->enums[i]; i++) {
-            if (strcmp(text, k->enums[i])) continue;
+        if (names_find(k->names, text) >= 0) {
+            CHECK(strlen(text) < k->size, "registry name '%s' does not fit the field of '%s'", text, k->name);
             memset(dst, 0, k->size);
             memcpy(dst, text, strlen(text));
             return 0;
@@ -956,20 +952,10 @@ static const char *type_name(SpecType t) {
     return "?";
 }
 
-int spec_help_main(int argc, char **argv) {
-    const char *only = argc > 1 ? argv[1] : NULL;
-    if (argc > 2) {
-        fprintf(stderr, "usage: cliplab help-spec [SECTION]\n");
-        return 1;
-    }
-    if (only && !is_section(only)) {
-        Err err;
-        spec_unknown_key(&err, "help-spec", only, NULL, false);
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
-    printf("Experiment spec keys. Set them in YAML (nested sections or dotted names; `base: other.yaml`\n"
-           "inherits another file) or on the command line as key=value (lists as a,b or [a,b]).\n");
+int spec_help_print(FILE *out, const char *only, Err *err) {
+    if (only && !is_section(only)) return spec_unknown_key(err, "help-spec", only, NULL, false);
+    fprintf(out, "Experiment spec keys. Set them in YAML (nested sections or dotted names; `base: other.yaml`\n"
+                 "inherits another file) or on the command line as key=value (lists as a,b or [a,b]).\n");
     Config defaults;
     config_defaults(&defaults);
     size_t shown_len = SIZE_MAX;
@@ -979,7 +965,7 @@ int spec_help_main(int argc, char **argv) {
         size_t sec_len = (size_t)(last_component(k->name) - k->name);
         if (only && (strncmp(k->name, only, strlen(only)) || k->name[strlen(only)] != '.')) continue;
         if (sec_len != shown_len || strncmp(k->name, shown, sec_len)) {
-            printf("\n%.*s\n", sec_len ? (int)sec_len - 1 : 9, sec_len ? k->name : "top level");
+            fprintf(out, "\n%.*s\n", sec_len ? (int)sec_len - 1 : 9, sec_len ? k->name : "top level");
             shown = k->name;
             shown_len = sec_len;
         }
@@ -999,9 +985,22 @@ int spec_help_main(int argc, char **argv) {
         } else if (k->type != SPEC_BOOL) {
             snprintf(range, sizeof range, "%s", range_text(k).s);
         }
-        printf("  %-30s %-8s %-22s %s%s%s\n", k->name, type_name(k->type), def.s, k->help,
-               range[0] ? "; " : "", range);
+        fprintf(out, "  %-30s %-8s %-22s %s%s%s\n", k->name, type_name(k->type), def.s, k->help,
+                range[0] ? "; " : "", range);
         free(def.s);
+    }
+    return 0;
+}
+
+int spec_help_main(int argc, char **argv) {
+    if (argc > 2) {
+        fprintf(stderr, "usage: cliplab help-spec [SECTION]\n");
+        return 1;
+    }
+    Err err;
+    if (spec_help_print(stdout, argc > 1 ? argv[1] : NULL, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
     }
     return 0;
 }

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "common/check.h"
 #include "spec/config.h"
@@ -25,7 +26,7 @@ typedef enum {
     SPEC_FLOAT,       /* double */
     SPEC_BOOL,        /* bool: true | false */
     SPEC_STRING,      /* char[size] */
-    SPEC_ENUM,        /* char[size], one of enums[] */
+    SPEC_ENUM,        /* char[size], one of names() */
     SPEC_INT_LIST,    /* int[size / elem_size] + int count */
     SPEC_STRING_LIST, /* char[size / elem_size][elem_size] + int count */
 } SpecType;
@@ -44,7 +45,7 @@ typedef struct {
     const char *def;     /* default, in override syntax ("a,b" for lists) */
     double min, max;     /* numbers and list entries */
     unsigned bounds;     /* SPEC_MIN_OPEN | SPEC_MAX_OPEN */
-    const char *const *enums; /* SPEC_ENUM: NULL-terminated valid values */
+    NameFn names; /* SPEC_ENUM: the registry that lists the valid values */
     const char *help;
     const char *id; /* short name in sweep run ids; NULL = last component (its parent if "kind") */
     bool (*valid)(const char *text); /* strings: format check, NULL = any */
@@ -69,7 +70,10 @@ char *config_to_yaml(const Config *c);
 /* Equality over every schema key (not memcmp: padding and bytes after string NULs differ). */
 bool config_equal(const Config *a, const Config *b);
 
-/* `cliplab help-spec [SECTION]`: every key with type, default, range and help, by section. */
+/* Every key (of SECTION, or all when NULL) with type, default, range or valid values, and help,
+ * by section. 0, or -1 + err for an unknown section. */
+int spec_help_print(FILE *out, const char *section, Err *err);
+/* `cliplab help-spec [SECTION]`: spec_help_print to stdout; returns the exit status. */
 int spec_help_main(int argc, char **argv);
 
 #endif

@@ -17,8 +17,17 @@
 static const char *const ABLATION_KEYS[] = {"base", "question", "name", "sweep", "seeds",
                                             "set", "profiles", "report", NULL};
 enum { K_BASE, K_QUESTION, K_NAME, K_SWEEP, K_SEEDS, K_SET, K_PROFILES, K_REPORT, K_COUNT };
-static const char *const PROFILES[] = {"smoke", "quick", "full", NULL};
-enum { N_PROFILES = 3 };
+/* The profiles, the only list of their names; the first two are the CI and default sizes. */
+static const char *const PROFILES[] = {"smoke", "quick", "full"};
+enum { N_PROFILES = (int)(sizeof PROFILES / sizeof PROFILES[0]), PROFILE_DEFAULT = 1 };
+static const char *profile_name(int i) { return i >= 0 && i < N_PROFILES ? PROFILES[i] : NULL; }
+
+/* "<where>: unknown profile 'x'; valid: smoke, quick, full" */
+static int unknown_profile(Err *err, const char *where, const char *name) {
+    char valid[64];
+    names_join(valid, sizeof valid, profile_name);
+    return err_set(err, "%s: unknown profile '%s'; valid: %s", where, spec_show(name).s, valid);
+}
 static const char *const PROFILE_EXTRA[] = {"seeds", NULL};
 
 typedef struct {
@@ -43,12 +52,6 @@ typedef struct {
     int profile_seeds;                 /* the walked profile's `seeds:`, 0 if none */
     int seeds;
 } Builder;
-
-static bool in_list(const char *const *list, const char *s) {
-    for (int i = 0; list[i]; i++)
-        if (!strcmp(list[i], s)) return true;
-    return false;
-}
 
 static int find_axis(const Builder *b, const SpecKey *k) {
     for (int i = 0; i < b->n_axes; i++)
@@ -173,18 +176,18 @@ static int fixed_leaf(void *ctx, SpecDoc *d, const char *name, const SpecKey *k,
 static int load_profiles(Builder *b, yaml_node_t *key_node, yaml_node_t *map, const char *profile, Sweep *out,
                          Err *err) {
     SpecDoc *d = b->doc;
-    if (map->type != YAML_MAPPING_NODE)
-        return err_set(err, "%s: expected a mapping of profiles (smoke, quick, full) for 'profiles'",
-                       spec_where(d, map).s);
+    if (map->type != YAML_MAPPING_NODE) {
+        char valid[64];
+        names_join(valid, sizeof valid, profile_name);
+        return err_set(err, "%s: expected a mapping of profiles (%s) for 'profiles'", spec_where(d, map).s, valid);
+    }
     bool found = false;
     char defined[64] = "";
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
         yaml_node_t *key = spec_node(d, p->key), *val = spec_node(d, p->value);
         const char *name = spec_scalar(key);
         SpecWhere w = spec_where(d, key);
-        if (!name || !in_list(PROFILES, name))
-            return err_set(err, "%s: unknown profile '%s'; valid: smoke, quick, full", w.s,
-                           name ? spec_show(name).s : "?");
+        if (names_find(profile_name, name) < 0) return unknown_profile(err, w.s, name ? name : "?");
         for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++)
             if (!strcmp(spec_scalar(spec_node(d, q->key)), name))
                 return err_set(err, "%s: duplicate key '%s' (first at line %zu)", w.s, name,
@@ -377,9 +380,8 @@ static int build(Builder *b, const char *profile, Sweep *out, Err *err) {
 
 int sweep_load(const char *path, const char *profile, Sweep *out, Err *err) {
     memset(out, 0, sizeof *out);
-    if (!profile) profile = "quick";
-    if (!in_list(PROFILES, profile))
-        return err_set(err, "command line: unknown profile '%s'; valid: smoke, quick, full", spec_show(profile).s);
+    if (!profile) profile = PROFILES[PROFILE_DEFAULT];
+    if (names_find(profile_name, profile) < 0) return unknown_profile(err, "command line", profile);
     snprintf(out->path, sizeof out->path, "%s", path);
     char *text;
     size_t len;

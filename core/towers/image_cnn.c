@@ -219,3 +219,8 @@ void image_tower_free(ImageTower *t) {
     free(t->scratch);
     free(t);
 }
+
+const char *image_tower_norm_name(int i) {
+    static const char *const NORMS[] = {[IMAGE_NORM_NONE] = "none", [IMAGE_NORM_LAYER] = "layer"};
+    return i >= 0 && i < (int)(sizeof NORMS / sizeof NORMS[0]) ? NORMS[i] : NULL;
+}

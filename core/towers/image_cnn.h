@@ -19,6 +19,8 @@
 #define IMAGE_TOWER_MAX_STAGES 8
 
 enum { IMAGE_NORM_NONE = 0, IMAGE_NORM_LAYER = 1 };
+/* The norms by IMAGE_NORM_* index ("none", "layer"), NULL past the last: the spec's list. */
+const char *image_tower_norm_name(int i);
 
 typedef struct {
     int n_stages;

@@ -11,6 +11,8 @@
 #include "towers/build.h"
 #include "towers/text_tower.h"
 
+extern const TextTowerOps text_tower_cbow_ops; /* defined at the end; listed in text_tower.c */
+
 typedef struct {
     TextTower base;
     int V, T, C;

@@ -41,11 +41,9 @@ struct TextTower {
     int dim;
 };
 
-/* Registry entries (defined in text_transformer.c, text_cbow.c). */
-extern const TextTowerOps text_tower_transformer_ops;
-extern const TextTowerOps text_tower_cbow_ops;
-
-/* Unknown kind -> NULL + "unknown text tower kind 'rnn'; valid: transformer, cbow". */
+/* The registry (text_tower.c): the i-th kind's name, NULL past the last. */
+const char *text_tower_kind_name(int i);
+/* Unknown kind -> NULL + "unknown text tower kind 'rnn'; valid: cbow, transformer". */
 const TextTowerOps *text_tower_lookup(const char *kind, Err *err);
 TextTower *text_tower_create(const TextTowerConfig *cfg, const char *tap, int max_batch, Tensors *params,
                              Tensors *acts, Err *err);

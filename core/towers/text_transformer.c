@@ -7,6 +7,8 @@
 #include "towers/text_tower.h"
 #include "towers/transformer.h"
 
+extern const TextTowerOps text_tower_transformer_ops; /* defined at the end; listed in text_tower.c */
+
 #define TEXT_TAP_STEM "txt.block"
 
 typedef struct {
