@@ -174,11 +174,11 @@ void evaluate_model(Model *m, int with_probe, int all_tasks, Metrics *out) {
         for (int rule = 0; rule < (second ? 2 : 1); rule++) {
             double top1, top5;
             zeroshot_accuracy(scores + rule * n_scores, task->labels, n_img, nc, &top1, &top5);
-            char name[METRIC_NAME_MAX], rule_name[24] = "";
+            char name[METRIC_NAME_MAX], rule_name[8] = ""; /* ".pmi": short rule names fit the metric name */
             if (rule) snprintf(rule_name, sizeof rule_name, ".%s", second);
-            snprintf(name, sizeof name, "zs.%s%s.top1", task->name, rule_name);
+            snprintf(name, sizeof name, "zs.%.31s%.7s.top1", task->name, rule_name);
             metrics_set(out, name, top1, n_img, 1.0 / nc);
-            snprintf(name, sizeof name, "zs.%s%s.top5", task->name, rule_name);
+            snprintf(name, sizeof name, "zs.%.31s%.7s.top5", task->name, rule_name);
             metrics_set(out, name, top5, n_img, fmin(1.0, (double)ZEROSHOT_TOPK / nc));
         }
         free(scores);

@@ -49,7 +49,7 @@ typedef struct ObjectiveOps {
     /* scores [task->n_images, task->n_classes] by the objective's own zero-shot rule; followed by a
      * second block of the same shape when zeroshot_second_rule names a second rule. */
     void (*zeroshot_scores)(Objective *o, const ZeroShotTask *task, float *scores);
-    /* Name of the second rule (metrics zs.<task>.<name>.top1), or NULL. */
+    /* Name of the second rule (metrics zs.<task>.<name>.top1; at most 6 characters), or NULL. */
     const char *zeroshot_second_rule;
     /* Evaluation-mode features of n images [n, R, R, 3], n <= max_batch. */
     ImageFeatures (*image_features)(Objective *o, const float *images, int n);
