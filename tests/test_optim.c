@@ -113,6 +113,9 @@ static void test_grad_clip_global_norm(void **state) {
     assert_near(p.dw[1], 2.0, 1e-6);
     assert_near(p.db[0], 6.0, 1e-6);
     assert_near(grad_clip_global_norm(&p.t, 0.0f), 6.5, 1e-6);
+    /* "clipped" is exactly the scaling condition: above a positive limit, finite */
+    assert_true(grad_clip_applies(13.0f, 6.5f) && !grad_clip_applies(6.5f, 6.5f) && !grad_clip_applies(13.0f, 0.0f));
+    assert_true(!grad_clip_applies(NAN, 1.0f) && !grad_clip_applies(INFINITY, 1.0f));
     /* a non-finite gradient gives a non-finite norm and leaves the gradients alone */
     p.dw[1] = NAN;
     assert_true(isnan(grad_clip_global_norm(&p.t, 1.0f)));

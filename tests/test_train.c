@@ -230,6 +230,46 @@ static void test_images_to_reach_interpolates(void **s) {
     assert_true(isnan(images_to_reach(x, y, 4, 0.6)));
 }
 
+/* /train logs whether each step's gradient was clipped, and the summary the clipped share: every
+ * step at a clip far below any gradient norm, none with clipping off. */
+static void test_train_logs_clipped_steps(void **s) {
+    (void)s;
+    char dir[] = "/tmp/cliplab_clip_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    const char *clips[] = {"train.grad_clip=1e-6", "train.grad_clip=0"};
+    for (int k = 0; k < 2; k++) {
+        Config c;
+        tiny_config(&c, "bow", "cbow", "linear");
+        Err err;
+        const char *over[] = {clips[k], "train.images=96", "train.batch_size=32", "eval.every_images=96",
+                              "eval.probe=false", "train.warmup_images=0"};
+        for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) assert_int_equal(spec_override(&c, over[i], &err), 0);
+        char id[16];
+        snprintf(id, sizeof id, "clip%d", k);
+        RunOptions opt = {.results_dir = dir, .run_id = id, .swept = ""};
+        RunOutcome out;
+        if (train_run(&c, &opt, &out, &err)) fail_msg("train_run: %s", err.msg);
+        char path[256];
+        snprintf(path, sizeof path, "%s/%s.h5", dir, id);
+        double *clipped = NULL;
+        assert_int_equal(report_read_series(path, "train", "clipped", &clipped), 3);
+        for (int i = 0; i < 3; i++) assert_true(clipped[i] == (k == 0 ? 1.0 : 0.0));
+        free(clipped);
+        RunInfo *runs = NULL;
+        int n = 0;
+        assert_int_equal(report_scan(dir, &runs, &n, &err), 0);
+        double frac = NAN;
+        for (int r = 0; r < n; r++)
+            for (int j = 0; j < runs[r].n_summary; j++)
+                if (!strcmp(runs[r].run_id, id) && !strcmp(runs[r].summary_names[j], "clipped_fraction"))
+                    frac = runs[r].summary_values[j];
+        assert_true(frac == (k == 0 ? 1.0 : 0.0));
+        report_free(runs, n);
+        unlink(path);
+    }
+    assert_int_equal(rmdir(dir), 0);
+}
+
 void openblas_set_num_threads(int n);
 
 int main(void) {
@@ -248,6 +288,7 @@ int main(void) {
         cmocka_unit_test(test_smoke_training_caption),
         cmocka_unit_test(test_zeroshot_untrained_near_chance_trained_far_above),
         cmocka_unit_test(test_collapsed_run_scores_chance_and_is_flagged),
+        cmocka_unit_test(test_train_logs_clipped_steps),
     };
     return cmocka_run_group_tests_name("train", tests, NULL, NULL);
 }

@@ -46,6 +46,8 @@ float schedule_lr(double images, double warmup_images, double total_images, floa
     return schedule_lr_floor(images, warmup_images, total_images, peak_lr, 0.0f);
 }
 
+int grad_clip_applies(float norm, float max_norm) { return max_norm > 0.0f && isfinite(norm) && norm > max_norm; }
+
 float grad_clip_global_norm(Tensors *params, float max_norm) {
     CHECK(params->n_bufs > TBUF_GRAD, "no gradient buffer");
     double total = 0.0;
@@ -57,7 +59,7 @@ float grad_clip_global_norm(Tensors *params, float max_norm) {
         total += ss;
     }
     const double norm = sqrt(total);
-    if (max_norm > 0.0f && isfinite(norm) && norm > max_norm) {
+    if (grad_clip_applies((float)norm, max_norm)) {
         const float s = (float)(max_norm / norm);
         for (int t = 0; t < params->n; t++) {
             float *restrict g = params->buf[TBUF_GRAD] + params->info[t].offset;

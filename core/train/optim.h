@@ -27,5 +27,7 @@ float schedule_lr_floor(double images, double warmup_images, double total_images
  * it, every gradient is scaled by max_norm / norm. Returns the norm BEFORE clipping; a non-finite
  * norm leaves the gradients untouched so the caller can mark the run diverged. */
 float grad_clip_global_norm(Tensors *params, float max_norm);
+/* Whether grad_clip_global_norm scaled gradients of this norm (what /train logs as "clipped"). */
+int grad_clip_applies(float norm, float max_norm);
 
 #endif

@@ -159,7 +159,7 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
     snprintf(task_metric, sizeof task_metric, "zs.%.38s.top1", cfg->eval.task);
     Curve curve = {0};
     snprintf(ckpt_path, sizeof ckpt_path, "%s/%s.ckpt.h5", opt->results_dir, opt->run_id);
-    long step = 0, images = 0;
+    long step = 0, images = 0, n_clipped = 0; /* steps whose gradient was clipped */
     double wall_offset = 0; /* seconds the run had already taken before a resume */
     RunLog *log = NULL;
     Metrics mt; /* the last evaluation */
@@ -169,13 +169,16 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
         if (checkpoint_load(ckpt_path, &meta, 3, CKPT_BUFS, bufs, m.params.total, err)) goto fail_model;
         char tmp_path[1024];
         snprintf(tmp_path, sizeof tmp_path, "%s/%s.h5.tmp", opt->results_dir, opt->run_id);
-        double *ex = NULL, *ey = NULL, *wall = NULL;
+        double *ex = NULL, *ey = NULL, *wall = NULL, *clip = NULL;
         long ne = report_read_series(tmp_path, "eval", "images", &ex);
         long ny = report_read_series(tmp_path, "eval", task_metric, &ey);
         for (long i = 0; i < meta.n_eval_rows && i < ne && i < ny; i++) curve_push(&curve, ex[i], ey[i]);
         /* wall_s continues from the checkpoint's row, so the series stays the run's elapsed time */
         long nw = report_read_series(tmp_path, "train", "wall_s", &wall);
         if (meta.n_train_rows > 0 && nw >= meta.n_train_rows) wall_offset = wall[meta.n_train_rows - 1];
+        long nc = report_read_series(tmp_path, "train", "clipped", &clip);
+        for (long i = 0; i < meta.n_train_rows && i < nc; i++) n_clipped += clip[i] > 0;
+        free(clip);
         free(ex);
         free(ey);
         free(wall);
@@ -230,6 +233,9 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
         runlog_append(log, "train", "loss", loss);
         runlog_append(log, "train", "lr", lr);
         runlog_append(log, "train", "grad_norm", gnorm);
+        int clipped = grad_clip_applies(gnorm, (float)cfg->train.grad_clip);
+        n_clipped += clipped;
+        runlog_append(log, "train", "clipped", clipped);
         runlog_append(log, "train", "wall_s", time_now() - t0);
         const char *snames[OBJECTIVE_MAX_LOG_SCALARS];
         float svals[OBJECTIVE_MAX_LOG_SCALARS];
@@ -279,6 +285,8 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
     runlog_summary(log, "images", out->images);
     runlog_summary(log, "images_per_s", out->images_per_s);
     runlog_summary(log, "images_to_target", out->images_to_target);
+    /* gradient clipping hits the arms unequally (issue 11): the share of steps it scaled */
+    runlog_summary(log, "clipped_fraction", step > 0 ? (double)n_clipped / step : NAN);
     snprintf(out->status, sizeof out->status, "%s", status);
     model_free(&m);
     if (runlog_finish(log, status, err)) return -1;
