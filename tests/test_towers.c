@@ -1,7 +1,8 @@
 /* test_towers.c — image CNN, transformer (with prefix) and text towers: forwards against plain-loop
  * references, end-to-end finite-difference checks of every parameter tensor (loss = sum(out * R)),
- * tap truncation, the cbow PAD mask, EOS causality, and the exact user-facing error messages. */
+ * thread-count reproducibility of the image tower, tap truncation, the cbow PAD mask, EOS causality, and the exact user-facing error messages. */
 #include <math.h>
+#include <omp.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -204,6 +205,48 @@ static void test_image_gradcheck_layernorm_residual(void **state) {
     ImageTowerConfig cfg = {.n_stages = 2, .widths = {3, 4}, .convs_per_stage = 2, .residual = 1,
                             .norm = IMAGE_NORM_LAYER, .image_size = 8, .in_channels = 3};
     img_gradcheck(&cfg, 3);
+}
+
+/* The tower runs one batch slice per OpenMP thread and sums the threads' parameter gradients in
+ * thread order: two runs on 2 threads are bitwise equal, and agree with 1 thread up to summation
+ * order. B = 5 splits unevenly (2 + 3); with residual + LayerNorm every gradient kind is summed. */
+static void img_step(ImageTower *t, Tensors *p, const float *x, const float *dfeat, int B, int threads, float *feat,
+                     float *grads) {
+    omp_set_num_threads(threads);
+    tensors_zero(p, TBUF_GRAD);
+    size_t nf = (size_t)B * image_tower_dim(t);
+    memcpy(feat, image_tower_forward(t, x, B), nf * sizeof(float));
+    image_tower_backward(t, dfeat, B);
+    memcpy(grads, p->buf[TBUF_GRAD], p->total * sizeof(float));
+}
+
+static void test_image_threads_reproducible(void **state) {
+    (void)state;
+    ImageTowerConfig cfg = {.n_stages = 2, .widths = {3, 4}, .convs_per_stage = 2, .residual = 1,
+                            .norm = IMAGE_NORM_LAYER, .image_size = 8, .in_channels = 3};
+    const int B = 5, saved = omp_get_max_threads();
+    Tensors p, a;
+    ImageTower *t = img_build(&cfg, "", B, &p, &a, 11);
+    size_t nx = (size_t)B * 8 * 8 * 3, nf = (size_t)B * image_tower_dim(t);
+    float *x = malloc(nx * sizeof(float)), *dfeat = malloc(nf * sizeof(float)), *f[3], *g[3];
+    fill_images(x, nx, 5);
+    fill_images(dfeat, nf, 6);
+    for (int k = 0; k < 3; k++) {
+        f[k] = malloc(nf * sizeof(float));
+        g[k] = malloc(p.total * sizeof(float));
+        img_step(t, &p, x, dfeat, B, k == 2 ? 1 : 2, f[k], g[k]);
+    }
+    omp_set_num_threads(saved);
+    assert_memory_equal(f[0], f[1], nf * sizeof(float));
+    assert_memory_equal(g[0], g[1], p.total * sizeof(float));
+    for (size_t i = 0; i < nf; i++) assert_true(fabsf(f[0][i] - f[2][i]) <= 1e-5f + 1e-5f * fabsf(f[2][i]));
+    for (size_t i = 0; i < p.total; i++) assert_true(fabsf(g[0][i] - g[2][i]) <= 1e-5f + 1e-4f * fabsf(g[2][i]));
+    for (int k = 0; k < 3; k++) free(f[k]), free(g[k]);
+    free(x);
+    free(dfeat);
+    image_tower_free(t);
+    tensors_free(&p);
+    tensors_free(&a);
 }
 
 static void test_image_tap_truncation(void **state) {
@@ -663,6 +706,7 @@ int main(void) {
         cmocka_unit_test(test_image_gradcheck_plain),
         cmocka_unit_test(test_image_gradcheck_residual),
         cmocka_unit_test(test_image_gradcheck_layernorm_residual),
+        cmocka_unit_test(test_image_threads_reproducible),
         cmocka_unit_test(test_image_tap_truncation),
         cmocka_unit_test(test_image_errors),
         cmocka_unit_test(test_transformer_forward_matches_reference),

@@ -4,12 +4,18 @@
  * normalised output with saved statistics, optional residual sum, ReLU output) and their
  * gradients. Buffers that a config does not need are not declared; the forward/backward alias
  * them away (no norm: "normed" is the conv output; no residual: "sum" is the normed output).
- * Deliberately left out: fused conv+ReLU kernels and in-place activations (memory is traded for
- * simple, separately checked kernels).
+ * On T OpenMP threads the tower is data-parallel: thread k runs samples [B k/T, B (k+1)/T) through
+ * every layer with single-threaded kernels and BLAS (inside a parallel region the inner OpenMP
+ * loops and OpenBLAS's OpenMP build run on one thread), so no barrier stands between layers and
+ * every product keeps its full width; threads 1.. accumulate parameter gradients into private
+ * copies that are summed in thread order, so a run is bitwise reproducible for a thread count.
+ * Splitting every small product across both cores instead left them waiting at a barrier per op.
+ * Deliberately left out: in-place activations (memory is traded for simple, separately checked
+ * kernels).
  */
 #include "towers/image_cnn.h"
 
-#include <cblas.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +31,7 @@ typedef struct {
     int C, OC, H, OH, stride; /* input [B, H, H, C] -> output [B, OH, OH, OC] */
     int residual;             /* out = relu(normed + input) */
     int norm;
+    size_t grad_off; /* offset of this conv's gradients in a thread's private copy */
     /* weight [OC, 3, 3, C]; bias [OC] (only without norm: a norm's bias replaces it); norm gain/bias [OC] */
     float *w, *b, *nw, *nb;
     float *dw, *db, *dnw, *dnb;
@@ -40,7 +47,13 @@ struct ImageTower {
     ImageConv *convs;
     float *pooled[IMAGE_TOWER_MAX_STAGES]; /* [B, widths[k]] */
     char tap_names[IMAGE_TOWER_MAX_STAGES][TENSOR_NAME_MAX];
-    float *scratch; /* conv im2col scratch, sized for the largest conv at max_batch */
+    /* conv im2col scratch [max_batch, scratch_ps], scratch_ps = the largest conv's floats per
+     * sample: a slice of samples owns the same rows in every conv, so threads never overlap */
+    float *scratch;
+    size_t scratch_ps;
+    size_t grad_floats; /* parameter gradients of all convs, laid out at their grad_off */
+    float *priv;        /* [n_priv, grad_floats]: threads 1.. accumulate their slice's gradients here */
+    int n_priv;
     const float *images;
     BuildActs acts;
 };
@@ -121,13 +134,17 @@ ImageTower *image_tower_create(const ImageTowerConfig *cfg, const char *tap, int
             image_conv_declare(cv, s + 1, j + 1, params, &t->acts);
             size_t need = ops_conv2d_scratch_floats(max_batch, H, H, C, cv->OC, 3, cv->stride, 1);
             if (need > scratch) scratch = need;
+            cv->grad_off = t->grad_floats;
+            t->grad_floats += (size_t)cv->OC * 9 * C + 2 * (size_t)cv->OC;
             C = cv->OC;
             H = cv->OH;
         }
         snprintf(t->tap_names[s], sizeof t->tap_names[s], IMAGE_TAP_STEM "%d", s + 1);
         build_act(&t->acts, &t->pooled[s], NULL, (size_t)C, "img.stage%d.pooled", s + 1);
     }
+    t->scratch_ps = scratch / (size_t)max_batch;
     t->scratch = mallocCheck((scratch ? scratch : 1) * sizeof(float));
+    memset(t->scratch, 0, (scratch ? scratch : 1) * sizeof(float)); /* fault the pages in now, not in a step */
     return t;
 }
 
@@ -163,52 +180,152 @@ const float *image_tower_tap_features(const ImageTower *t, int k) {
     return t->pooled[k];
 }
 
-const float *image_tower_forward(ImageTower *t, const float *images, int B) {
-    CHECK(B > 0 && B <= t->acts.max_batch, "batch %d, max %d", B, t->acts.max_batch);
-    t->images = images;
+/* base + b0 samples of per_sample floats (NULL stays NULL): a slice of a batch-first buffer. */
+static float *slice(float *base, int b0, size_t per_sample) { return base ? base + (size_t)b0 * per_sample : NULL; }
+
+/* Samples [b0, b0 + nb) through every built conv. Each sample's chain is independent of the
+ * others', so slices of one batch can run on different threads with no synchronisation. */
+static void image_forward_slice(ImageTower *t, const float *images, int b0, int nb) {
     int per_stage = t->cfg.convs_per_stage;
     for (int i = 0; i < t->n_convs; i++) {
         ImageConv *cv = &t->convs[i];
-        const float *x = i == 0 ? images : t->convs[i - 1].out;
-        size_t n = (size_t)B * cv->OH * cv->OH * cv->OC;
-        ops_conv2d_forward(cv->conv, t->scratch, x, cv->w, cv->b, B, cv->H, cv->H, cv->C, cv->OC, 3, cv->stride, 1);
-        const float *a = cv->conv;
+        size_t in_ps = (size_t)cv->H * cv->H * cv->C, out_ps = (size_t)cv->OH * cv->OH * cv->OC;
+        size_t n = (size_t)nb * out_ps;
+        const float *x = i == 0 ? images + (size_t)b0 * in_ps : slice(t->convs[i - 1].out, b0, in_ps);
+        float *conv = slice(cv->conv, b0, out_ps), *out = slice(cv->out, b0, out_ps);
+        ops_conv2d_forward(conv, slice(t->scratch, b0, t->scratch_ps), x, cv->w, cv->b, nb, cv->H, cv->H,
+                           cv->C, cv->OC, 3, cv->stride, 1);
+        const float *a = conv;
         if (cv->norm) {
-            ops_layernorm_forward(cv->normed, cv->mean, cv->rstd, cv->conv, cv->nw, cv->nb, B * cv->OH * cv->OH,
-                                  cv->OC, IMAGE_LN_EPS);
-            a = cv->normed;
+            float *normed = slice(cv->normed, b0, out_ps);
+            ops_layernorm_forward(normed, slice(cv->mean, b0, out_ps / cv->OC), slice(cv->rstd, b0, out_ps / cv->OC),
+                                  conv, cv->nw, cv->nb, nb * cv->OH * cv->OH, cv->OC, IMAGE_LN_EPS);
+            a = normed;
         }
         if (cv->residual) {
-            ops_add_forward(cv->sum, a, x, n);
-            a = cv->sum;
+            float *sum = slice(cv->sum, b0, out_ps);
+            ops_add_forward(sum, a, x, n);
+            a = sum;
         }
-        ops_relu_forward(cv->out, a, n);
+        ops_relu_forward(out, a, n);
         if (i % per_stage == per_stage - 1)
-            ops_global_avgpool_forward(t->pooled[i / per_stage], cv->out, B, cv->OH, cv->OH, cv->OC);
+            ops_global_avgpool_forward(slice(t->pooled[i / per_stage], b0, (size_t)cv->OC), out, nb, cv->OH, cv->OH,
+                                       cv->OC);
+    }
+}
+
+/* Where one thread's parameter gradients go: the model's own (thread 0), or the thread's private
+ * copy (priv, laid out at each conv's grad_off), summed into the model's after the slices. */
+typedef struct {
+    float *dw, *db, *dnw, *dnb;
+} ConvGrads;
+
+static ConvGrads conv_grads(const ImageConv *cv, float *priv) {
+    if (!priv) return (ConvGrads){cv->dw, cv->db, cv->dnw, cv->dnb};
+    float *w = priv + cv->grad_off, *rest = w + (size_t)cv->OC * 9 * cv->C;
+    return cv->norm ? (ConvGrads){w, NULL, rest, rest + cv->OC} : (ConvGrads){w, rest, NULL, NULL};
+}
+
+/* The backward of samples [b0, b0 + nb), dfeat being the whole batch's [B, dim]; zeroes the slice's
+ * activation gradients first (they accumulate). */
+static void image_backward_slice(ImageTower *t, const float *dfeat, int b0, int nb, float *priv) {
+    for (int i = 0; i < t->n_convs; i++) {
+        ImageConv *cv = &t->convs[i];
+        size_t out_ps = (size_t)cv->OH * cv->OH * cv->OC, n = (size_t)nb * out_ps * sizeof(float);
+        memset(slice(cv->dconv, b0, out_ps), 0, n);
+        memset(slice(cv->dout, b0, out_ps), 0, n);
+        if (cv->norm) memset(slice(cv->dnormed, b0, out_ps), 0, n);
+    }
+    ImageConv *last = &t->convs[t->n_convs - 1];
+    ops_global_avgpool_backward(slice(last->dout, b0, (size_t)last->OH * last->OH * last->OC),
+                                dfeat + (size_t)b0 * last->OC, nb, last->OH, last->OH, last->OC);
+    for (int i = t->n_convs - 1; i >= 0; i--) {
+        ImageConv *cv = &t->convs[i];
+        size_t in_ps = (size_t)cv->H * cv->H * cv->C, out_ps = (size_t)cv->OH * cv->OH * cv->OC;
+        size_t n = (size_t)nb * out_ps;
+        const float *x = i == 0 ? t->images + (size_t)b0 * in_ps : slice(t->convs[i - 1].out, b0, in_ps);
+        float *dx = i == 0 ? NULL : slice(t->convs[i - 1].dout, b0, in_ps);
+        float *conv = slice(cv->conv, b0, out_ps), *dconv = slice(cv->dconv, b0, out_ps);
+        float *normed = slice(cv->normed, b0, out_ps), *dnormed = slice(cv->dnormed, b0, out_ps);
+        ConvGrads g = conv_grads(cv, priv);
+        const float *a = cv->norm ? normed : conv;
+        float *da = cv->norm ? dnormed : dconv;
+        ops_relu_backward(da, slice(cv->dout, b0, out_ps), cv->residual ? slice(cv->sum, b0, out_ps) : a, n);
+        /* the residual's skip path: d(input) += d(sum), and d(sum) is what da holds so far */
+        if (cv->residual)
+            for (size_t k = 0; k < n; k++) dx[k] += da[k];
+        if (cv->norm)
+            ops_layernorm_backward(dconv, g.dnw, g.dnb, dnormed, conv, cv->nw, slice(cv->mean, b0, out_ps / cv->OC),
+                                   slice(cv->rstd, b0, out_ps / cv->OC), nb * cv->OH * cv->OH, cv->OC);
+        ops_conv2d_backward(dx, g.dw, g.db, slice(t->scratch, b0, t->scratch_ps), dconv, x, cv->w, nb,
+                            cv->H, cv->H, cv->C, cv->OC, 3, cv->stride, 1);
+    }
+}
+
+/* dst [n] += src [n] of each of n_src private copies, in thread order (so the sum, and the model,
+ * are bitwise the same on every run with the same thread count); called by every thread of a team. */
+static void reduce_into(float *dst, const float *priv, size_t stride, int n_src, size_t off, size_t n) {
+    if (!dst) return;
+#pragma omp for schedule(static) nowait
+    for (size_t j = 0; j < n; j++) {
+        float acc = dst[j];
+        for (int k = 0; k < n_src; k++) acc += priv[k * stride + off + j];
+        dst[j] = acc;
+    }
+}
+
+/* Threads for a batch of B: one sample slice each, on every OpenMP thread, none when already inside
+ * a parallel region (then the caller owns the cores). */
+static int image_threads(int B) {
+    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    return nt < B ? nt : B;
+}
+
+const float *image_tower_forward(ImageTower *t, const float *images, int B) {
+    CHECK(B > 0 && B <= t->acts.max_batch, "batch %d, max %d", B, t->acts.max_batch);
+    t->images = images;
+    int nt = image_threads(B);
+    if (nt == 1) {
+        image_forward_slice(t, images, 0, B);
+    } else {
+#pragma omp parallel num_threads(nt)
+        {
+            int k = omp_get_thread_num(), n = omp_get_num_threads();
+            int b0 = (int)((long)B * k / n), b1 = (int)((long)B * (k + 1) / n);
+            image_forward_slice(t, images, b0, b1 - b0);
+        }
     }
     return t->pooled[t->n_built - 1];
 }
 
 void image_tower_backward(ImageTower *t, const float *dfeat, int B) {
     CHECK(B > 0 && B <= t->acts.max_batch, "batch %d, max %d", B, t->acts.max_batch);
-    build_acts_zero_grads(&t->acts, B);
-    ImageConv *last = &t->convs[t->n_convs - 1];
-    ops_global_avgpool_backward(last->dout, dfeat, B, last->OH, last->OH, last->OC);
-    for (int i = t->n_convs - 1; i >= 0; i--) {
-        ImageConv *cv = &t->convs[i];
-        const float *x = i == 0 ? t->images : t->convs[i - 1].out;
-        float *dx = i == 0 ? NULL : t->convs[i - 1].dout;
-        size_t n = (size_t)B * cv->OH * cv->OH * cv->OC;
-        const float *a = cv->norm ? cv->normed : cv->conv;
-        float *da = cv->norm ? cv->dnormed : cv->dconv;
-        ops_relu_backward(da, cv->dout, cv->residual ? cv->sum : a, n);
-        /* the residual's skip path: d(input) += d(sum), and d(sum) is what da holds so far */
-        if (cv->residual) cblas_saxpy((int)n, 1.0f, da, 1, dx, 1);
-        if (cv->norm)
-            ops_layernorm_backward(cv->dconv, cv->dnw, cv->dnb, cv->dnormed, cv->conv, cv->nw, cv->mean, cv->rstd,
-                                   B * cv->OH * cv->OH, cv->OC);
-        ops_conv2d_backward(dx, cv->dw, cv->db, t->scratch, cv->dconv, x, cv->w, B, cv->H, cv->H, cv->C, cv->OC, 3,
-                            cv->stride, 1);
+    int nt = image_threads(B);
+    if (nt == 1) {
+        image_backward_slice(t, dfeat, 0, B, NULL);
+        return;
+    }
+    if (t->n_priv < nt - 1) {
+        free(t->priv);
+        t->priv = mallocCheck((size_t)(nt - 1) * t->grad_floats * sizeof(float));
+        t->n_priv = nt - 1;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        int k = omp_get_thread_num(), n = omp_get_num_threads();
+        int b0 = (int)((long)B * k / n), b1 = (int)((long)B * (k + 1) / n);
+        float *priv = k ? t->priv + (size_t)(k - 1) * t->grad_floats : NULL;
+        if (priv) memset(priv, 0, t->grad_floats * sizeof(float));
+        image_backward_slice(t, dfeat, b0, b1 - b0, priv);
+#pragma omp barrier
+        for (int i = 0; i < t->n_convs; i++) {
+            const ImageConv *cv = &t->convs[i];
+            size_t nw = (size_t)cv->OC * 9 * cv->C, G = t->grad_floats;
+            reduce_into(cv->dw, t->priv, G, n - 1, cv->grad_off, nw);
+            reduce_into(cv->db, t->priv, G, n - 1, cv->grad_off + nw, (size_t)cv->OC);
+            reduce_into(cv->dnw, t->priv, G, n - 1, cv->grad_off + nw, (size_t)cv->OC);
+            reduce_into(cv->dnb, t->priv, G, n - 1, cv->grad_off + nw + cv->OC, (size_t)cv->OC);
+        }
     }
 }
 
@@ -217,6 +334,7 @@ void image_tower_free(ImageTower *t) {
     build_acts_free(&t->acts);
     free(t->convs);
     free(t->scratch);
+    free(t->priv);
     free(t);
 }
 

@@ -28,9 +28,10 @@
  *
  * Output: a table on stdout, and <dir of this binary>/train.tsv (one row per configuration, with
  * the model dimensions) that tests/bench/run_bench.sh and torch_train_ref.py read to build the
- * same models in PyTorch. Usage: bench_train [EXPERIMENTS_DIR [LABEL [B [THREADS]]]] (default
+ * same models in PyTorch. Usage: bench_train [EXPERIMENTS_DIR [LABEL [B [THREADS [STEPS]]]]] (default
  * "experiments", every configuration; LABEL ("" = all), B and THREADS keep only matching rows, e.g.
- * "caption 256 2").
+ * "caption 256 2"; STEPS > 0 times exactly that many steps, so that `perf stat` cycle counts of two
+ * builds compare on a busy machine).
  * Deliberately left out: evaluation, logging and checkpointing (the trainer's non-step work), and
  * thread counts above 2 (the machine this was written for has 2 cores).
  */
@@ -41,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bench_util.h"
 #include "cliplab.h"
@@ -176,6 +178,7 @@ typedef struct {
     char label[48];
     int B, threads, steps, V, stages;
     double ms_step, ms_data, ms_compute, step_gflop, loss;
+    double ms_cpu; /* process CPU time of the step without data (all threads), best step */
     double peak; /* sgemm GFLOP/s, the better of just before and just after this configuration */
     size_t params_floats;
     double param_mib, act_mib, hwm_mib, rss0_mib; /* rss0: RSS when the configuration started */
@@ -189,21 +192,32 @@ static double minimum(const double *v, int n) {
 }
 
 /* One trainer step, timed in two parts: the data, and everything else. */
-static void train_step(Model *m, const AdamWConfig *adam, long step, double *t_data, double *t_compute, float *loss) {
+/* CPU seconds of every thread of this process: unlike wall time, not inflated while another
+ * process holds the core, so on a 1-thread row it compares two builds on a busy machine. */
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* One trainer step, timed in two parts: the data, and everything else (also in CPU time). */
+static void train_step(Model *m, const AdamWConfig *adam, long step, double *t_data, double *t_compute, double *t_cpu,
+                       float *loss) {
     int B = m->cfg.train.batch_size;
     double t0 = time_now();
     dataset_fill_batch(m->ds, &m->batch, (uint64_t)(step - 1) * (uint64_t)B, B);
-    double t1 = time_now();
+    double t1 = time_now(), c1 = cpu_now();
     tensors_zero(&m->params, TBUF_GRAD);
     *loss = m->obj->ops->forward_backward(m->obj, &m->batch);
     grad_clip_global_norm(&m->params, (float)m->cfg.train.grad_clip);
     adamw_step(&m->params, adam, adam->lr, step);
     double t2 = time_now();
+    *t_cpu = cpu_now() - c1;
     *t_data = t1 - t0;
     *t_compute = t2 - t1;
 }
 
-static int bench_config(const char *dir, const BenchCase *bc, int B, int threads, Row *row) {
+static int bench_config(const char *dir, const BenchCase *bc, int B, int threads, int fixed_steps, Row *row) {
     char path[1024], assign[64];
     snprintf(path, sizeof path, "%s/%s", dir, bc->spec);
     snprintf(assign, sizeof assign, "train.batch_size=%d", B);
@@ -225,15 +239,16 @@ static int bench_config(const char *dir, const BenchCase *bc, int B, int threads
     }
     AdamWConfig adam = {.lr = (float)cfg.train.lr, .beta1 = (float)cfg.train.beta1, .beta2 = (float)cfg.train.beta2,
                         .eps = (float)cfg.train.eps, .weight_decay = (float)cfg.train.weight_decay};
-    double td, tc, data[MAX_STEPS], compute[MAX_STEPS], total[MAX_STEPS];
+    double td, tc, tcpu, data[MAX_STEPS], compute[MAX_STEPS], total[MAX_STEPS], cpu[MAX_STEPS];
     float loss = 0.0f;
     long step = 0;
-    for (int i = 0; i < WARMUP_STEPS; i++) train_step(&m, &adam, ++step, &td, &tc, &loss);
+    for (int i = 0; i < WARMUP_STEPS; i++) train_step(&m, &adam, ++step, &td, &tc, &tcpu, &loss);
     /* the last warm-up step sizes the timed run: enough steps for STEP_BUDGET_S */
     int n = (int)ceil(STEP_BUDGET_S / (td + tc));
     n = n < MIN_STEPS ? MIN_STEPS : n > MAX_STEPS ? MAX_STEPS : n;
+    if (fixed_steps) n = fixed_steps;
     for (int i = 0; i < n; i++) {
-        train_step(&m, &adam, ++step, &data[i], &compute[i], &loss);
+        train_step(&m, &adam, ++step, &data[i], &compute[i], &cpu[i], &loss);
         total[i] = data[i] + compute[i];
     }
     row->hwm_mib = proc_status_kb("VmHWM:") / 1024.0;
@@ -248,6 +263,7 @@ static int bench_config(const char *dir, const BenchCase *bc, int B, int threads
     row->ms_step = 1e3 * minimum(total, n);
     row->ms_data = 1e3 * minimum(data, n);
     row->ms_compute = 1e3 * minimum(compute, n);
+    row->ms_cpu = 1e3 * minimum(cpu, n);
     row->step_gflop = 3.0 * forward_flops(&cfg, B, row->V) * 1e-9;
     row->loss = loss;
     row->params_floats = m.params.total;
@@ -282,7 +298,7 @@ static void write_tsv(const char *path, const Row *rows, int n, double best_peak
         return;
     }
     fprintf(f, "label\tobjective\ttext\tB\tthreads\tsteps\tR\twidths\tconvs_per_stage\tstages\tT\tC\tlayers\theads\t"
-               "D\tV\tP\thead\tms_step\tms_data\tms_compute\timg_s\timg_s_nodata\tdata_share\tstep_gflop\t"
+               "D\tV\tP\thead\tms_step\tms_data\tms_compute\tms_cpu\timg_s\timg_s_nodata\tdata_share\tstep_gflop\t"
                "gflops\tpeak_gflops\tpeak_frac\tbest_peak_gflops\tparams\tparam_mib\tact_mib\trss0_mib\thwm_mib\n");
     for (int i = 0; i < n; i++) {
         const Row *r = &rows[i];
@@ -295,8 +311,8 @@ static void write_tsv(const char *path, const Row *rows, int n, double best_peak
                 c->objective.kind, c->model.text.kind, r->B, r->threads, r->steps, c->data.image_size, widths,
                 c->model.image.convs_per_stage, r->stages, c->data.context, c->model.text.width, c->model.text.layers,
                 c->model.text.heads, c->model.embed_dim, r->V, c->objective.prefix_tokens, c->model.head.kind);
-        fprintf(f, "%.3f\t%.3f\t%.3f\t%.1f\t%.1f\t%.4f\t%.4f\t%.2f\t%.2f\t%.4f\t%.2f\t%zu\t%.2f\t%.2f\t%.1f\t%.1f\n",
-                r->ms_step, r->ms_data, r->ms_compute, r->B / (r->ms_step * 1e-3), r->B / (r->ms_compute * 1e-3),
+        fprintf(f, "%.3f\t%.3f\t%.3f\t%.3f\t%.1f\t%.1f\t%.4f\t%.4f\t%.2f\t%.2f\t%.4f\t%.2f\t%zu\t%.2f\t%.2f\t%.1f\t%.1f\n",
+                r->ms_step, r->ms_data, r->ms_compute, r->ms_cpu, r->B / (r->ms_step * 1e-3), r->B / (r->ms_compute * 1e-3),
                 r->ms_data / r->ms_step, r->step_gflop, row_gflops(r), r->peak, row_gflops(r) / r->peak, best_peak,
                 r->params_floats, r->param_mib, r->act_mib, r->rss0_mib, r->hwm_mib);
     }
@@ -308,6 +324,8 @@ int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : "experiments";
     const char *only_label = argc > 2 && argv[2][0] ? argv[2] : NULL;
     int only_b = argc > 3 ? atoi(argv[3]) : 0, only_threads = argc > 4 ? atoi(argv[4]) : 0;
+    int fixed_steps = argc > 5 ? atoi(argv[5]) : 0;
+    CHECK(fixed_steps >= 0 && fixed_steps <= MAX_STEPS, "STEPS %d: 0 (timed) .. %d", fixed_steps, MAX_STEPS);
     double start = time_now();
     printf("bench_train: trainer steps of the %s/ specs on 1 and 2 threads (progress on stderr)\n", dir);
     fflush(stdout);
@@ -321,7 +339,7 @@ int main(int argc, char **argv) {
                     (only_threads && only_threads != th))
                     continue;
                 double t0 = time_now();
-                if (bench_config(dir, &CASES[c], B, th, &rows[n_rows])) {
+                if (bench_config(dir, &CASES[c], B, th, fixed_steps, &rows[n_rows])) {
                     failed = 1;
                     continue;
                 }
