@@ -17,12 +17,14 @@
 
 /* The registry: the only list of loss names. Each X(name) line stands for the LossOps
  * `loss_<name>_ops` defined in core/losses/<file>.c; the first four are the LossKind values in
- * order. To add a loss: write its file and add its one line at the end of this list. */
+ * order. To add a loss: write its file and add its one line at the end of this list (docs/DESIGN.md,
+ * "A loss"). */
 #define LOSS_REGISTRY_LIST(X) \
     X(infonce)                \
     X(siglip)                 \
     X(dcl)                    \
-    X(align_uniform)
+    X(align_uniform)          \
+    /* (one line per loss, above this one) */
 
 #define LOSS_DECLARE(n) extern const LossOps loss_##n##_ops;
 LOSS_REGISTRY_LIST(LOSS_DECLARE)
