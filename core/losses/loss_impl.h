@@ -46,6 +46,11 @@ typedef struct {
 /* Writes one formatted line into msg [msg_size] (if msg is not NULL) and returns -1. */
 int loss_fail(char *msg, size_t msg_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* The learned temperature of the softmax losses (infonce, dcl and their variants), scalars[0] = t:
+ * its initialisation t = ln(1 / cfg->init_temperature), and the logged scale (as applied). */
+void loss_temperature_init(const LossConfig *cfg, float *scalars);
+void loss_temperature_log(const float *scalars, float *values);
+
 /* Columns per block: cfg->tile, or N when dense (tile 0 or tile >= N). */
 int loss_block_width(const LossConfig *cfg, int N);
 

@@ -156,6 +156,15 @@ float loss_forward_backward(const LossConfig *cfg, float *dimg, float *dtxt, flo
                                        workspace);
 }
 
+void loss_temperature_init(const LossConfig *cfg, float *scalars) {
+    float temp = cfg->init_temperature > 0.0f ? cfg->init_temperature : LOSS_DEFAULT_TEMPERATURE;
+    scalars[0] = logf(1.0f / temp);
+}
+
+void loss_temperature_log(const float *scalars, float *values) {
+    values[0] = fminf(expf(scalars[0]), LOSS_LOGIT_SCALE_MAX);
+}
+
 int loss_block_width(const LossConfig *cfg, int N) {
     return (cfg->tile > 0 && cfg->tile < N) ? cfg->tile : N;
 }

@@ -32,16 +32,6 @@ static size_t softmax_workspace_floats(const LossConfig *cfg, int N, int D, int 
     return (size_t)M * nb + 3 * (size_t)M + (size_t)N + (size_t)2 * LOSS_LSE_PARTS * nb;
 }
 
-static void softmax_init_scalars(const LossConfig *cfg, float *scalars) {
-    float temp = cfg->init_temperature > 0.0f ? cfg->init_temperature : LOSS_DEFAULT_TEMPERATURE;
-    scalars[0] = logf(1.0f / temp);
-}
-
-/* The scale the loss applies: clamped, as in the forward. */
-static void softmax_log_values(const float *scalars, float *values) {
-    values[0] = fminf(expf(scalars[0]), LOSS_LOGIT_SCALE_MAX);
-}
-
 /* Turns the logit block [M, nb] (global columns c0..; query row i's positive is global column
  * r0 + i, at block column dj = r0 + i - c0) into G in place; returns its part of sum G_ij L_ij.
  * col_lse [nb] for the block's columns (read only when w_c > 0, which needs M = N, r0 = 0), row_lse
@@ -185,8 +175,8 @@ const LossOps loss_infonce_ops = {
     .min_batch = 1,
     .has_one_sided = 1,
     .has_local = 1,
-    .init_scalars = softmax_init_scalars,
-    .log_values = softmax_log_values,
+    .init_scalars = loss_temperature_init,
+    .log_values = loss_temperature_log,
     .workspace_floats = softmax_workspace_floats,
     .forward_backward = infonce_forward_backward,
 };
@@ -198,8 +188,8 @@ const LossOps loss_dcl_ops = {
     .min_batch = 2,
     .has_one_sided = 1,
     .has_local = 1,
-    .init_scalars = softmax_init_scalars,
-    .log_values = softmax_log_values,
+    .init_scalars = loss_temperature_init,
+    .log_values = loss_temperature_log,
     .workspace_floats = softmax_workspace_floats,
     .forward_backward = dcl_forward_backward,
 };
