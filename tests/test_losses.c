@@ -607,6 +607,203 @@ static void test_local_shares_sum_to_whole(void **state) {
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * multipos_infonce: duplicate captions (bitwise-equal text rows) are positives, not negatives.
+ */
+
+/* Straight from the definition in multipos_infonce.c, with the classes cls [N] given (fixed while
+ * finite differences move single coordinates, which would break bitwise equality). */
+static double ref_multipos(const LossConfig *cfg, const double *img, const double *txt,
+                           const double *scalars, const int *cls, int N, int D) {
+    double s = fmin(exp(scalars[0]), 100.0), dirs[2] = {0.0, 0.0};
+    for (int dir = 0; dir < 2; dir++) {
+        const double *q = dir ? txt : img, *k = dir ? img : txt;
+        for (int i = 0; i < N; i++) {
+            double Z = 0.0, row = 0.0;
+            int np = 0;
+            for (int n = 0; n < N; n++)
+                if (cls[n] != cls[i]) Z += exp(s * dot_d(q + i * D, k + n * D, D));
+            for (int p = 0; p < N; p++) {
+                if (cls[p] != cls[i]) continue;
+                double x = s * dot_d(q + i * D, k + p * D, D);
+                row += log(exp(x) + Z) - x;
+                np++;
+            }
+            dirs[dir] += row / np / N;
+        }
+    }
+    return cfg->one_sided ? dirs[0] : 0.5 * (dirs[0] + dirs[1]);
+}
+
+/* Makes text rows dup[2k+1] copies of rows dup[2k] (bitwise), in float and double. */
+static void make_duplicates(Case *c, const int *dup, int n_dup, int *cls) {
+    for (int i = 0; i < c->N; i++) cls[i] = i;
+    for (int k = 0; k < n_dup; k++) {
+        int from = dup[2 * k], to = dup[2 * k + 1];
+        memcpy(c->txt + to * c->D, c->txt + from * c->D, sizeof(float) * c->D);
+        for (int d = 0; d < c->D; d++) c->txt_d[to * c->D + d] = c->txt[to * c->D + d];
+        cls[to] = cls[from];
+    }
+}
+
+/* I = [[1,0],[0,1],[0.6,0.8]], T = [[1,0],[0,1],[1,0]] (texts 0 and 2 are one caption), s = 1:
+ *   L = I T^T = [[1,0,1],[0,1,0],[0.6,0.8,0.6]], classes {0,2}, {1}.
+ *   rows: 0: log(e^1 + e^0) - 1 = 0.3132617 (both positives alike)
+ *         1: log(e^1 + e^0 + e^0) - 1 = 0.5514447
+ *         2: log(e^0.6 + e^0.8) - 0.6 = 0.7981389
+ *   cols: 0: [(log(e^1 + e^0) - 1) + (log(e^0.6 + e^0) - 0.6)]/2 = 0.3753748, col 2 the same
+ *         1: log(e^0 + e^1 + e^0.8) - 1 = 0.7823525
+ *   loss = (sum rows + sum cols) / 6 = 0.5326579; one-sided sum rows / 3 = 0.5542818
+ *   (infonce on the same batch: 0.8649571, the duplicate counted as a negative). */
+static void test_multipos_hand_3x2(void **state) {
+    (void)state;
+    static const float I[6] = {1, 0, 0, 1, 0.6f, 0.8f}, T[6] = {1, 0, 0, 1, 1, 0};
+    float t = 0.0f;
+    int kind = loss_find("multipos_infonce");
+    assert_true(kind >= 0);
+    for (int tile = 0; tile <= 2; tile++) {
+        LossConfig cfg = config(kind, 0, 1, tile);
+        assert_float_equal(loss_forward_backward(&cfg, NULL, NULL, NULL, I, T, &t, 3, 2, NULL), 0.5326579f, 2e-6f);
+        cfg.one_sided = 1;
+        assert_float_equal(loss_forward_backward(&cfg, NULL, NULL, NULL, I, T, &t, 3, 2, NULL), 0.5542818f, 2e-6f);
+        cfg = config(LOSS_INFONCE, 0, 1, tile);
+        assert_float_equal(loss_forward_backward(&cfg, NULL, NULL, NULL, I, T, &t, 3, 2, NULL), 0.8649571f, 2e-6f);
+    }
+}
+
+/* The float implementation along a direction that moves duplicates together (so they stay
+ * duplicates): (f(x + hv) - f(x - hv)) / 2h vs <g, v>. */
+static void check_multipos_directional(const LossConfig *cfg, Case *c, const int *cls, uint64_t seed) {
+    int n = c->N * c->D;
+    float *v = malloc(sizeof(float) * (2 * n + 1)), *x0 = malloc(sizeof(float) * (2 * n + 1));
+    Rng r;
+    rng_init(&r, seed);
+    rng_fill_normal(&r, v, 2 * n + 1, 1.0f);
+    for (int i = 0; i < c->N; i++) memcpy(v + n + i * c->D, v + n + cls[i] * c->D, sizeof(float) * c->D);
+    if (!cfg->learn_temperature) v[2 * n] = 0.0f;
+    double norm = 0.0, gv = 0.0;
+    for (int k = 0; k < 2 * n + 1; k++) norm += (double)v[k] * v[k];
+    for (int k = 0; k < 2 * n + 1; k++) v[k] = (float)(v[k] / sqrt(norm));
+    memcpy(x0, c->img, sizeof(float) * n);
+    memcpy(x0 + n, c->txt, sizeof(float) * n);
+    x0[2 * n] = c->scalars[0];
+    case_run(cfg, c);
+    for (int k = 0; k < n; k++) gv += (double)c->dimg[k] * v[k] + (double)c->dtxt[k] * v[n + k];
+    gv += (double)c->dscalars[0] * v[2 * n];
+    const float h = 1e-3f;
+    float f[2];
+    for (int sgn = 0; sgn < 2; sgn++) {
+        float step = sgn ? -h : h;
+        for (int k = 0; k < n; k++) c->img[k] = x0[k] + step * v[k], c->txt[k] = x0[n + k] + step * v[n + k];
+        c->scalars[0] = x0[2 * n] + step * v[2 * n];
+        f[sgn] = loss_forward_backward(cfg, NULL, NULL, NULL, c->img, c->txt, c->scalars, c->N, c->D, c->ws);
+    }
+    memcpy(c->img, x0, sizeof(float) * n);
+    memcpy(c->txt, x0 + n, sizeof(float) * n);
+    c->scalars[0] = x0[2 * n];
+    double fd = ((double)f[0] - f[1]) / (2.0 * h);
+    if (fabs(fd - gv) > 3e-3 + 1e-2 * fabs(gv))
+        fail_msg("multipos N=%d tile=%d: directional derivative %.6g vs fd %.6g", c->N, cfg->tile, gv, fd);
+    free(v);
+    free(x0);
+}
+
+/* Central difference of ref_multipos at coordinate p. */
+static double fd_multipos(const LossConfig *cfg, Case *c, const int *cls, double *p) {
+    const double h = 1e-5, keep = *p;
+    *p = keep + h;
+    double fp = ref_multipos(cfg, c->img_d, c->txt_d, c->scalars_d, cls, c->N, c->D);
+    *p = keep - h;
+    double fm = ref_multipos(cfg, c->img_d, c->txt_d, c->scalars_d, cls, c->N, c->D);
+    *p = keep;
+    return (fp - fm) / (2.0 * h);
+}
+
+static void check_multipos_case(const LossConfig *cfg, int N, int D, const int *dup, int n_dup,
+                                uint64_t seed) {
+    Case c = case_make(cfg, N, D, seed, (int)(seed % 2), 0.3f);
+    int cls[32];
+    make_duplicates(&c, dup, n_dup, cls);
+    float loss = case_run(cfg, &c);
+    double ref = ref_multipos(cfg, c.img_d, c.txt_d, c.scalars_d, cls, N, D);
+    if (fabs(loss - ref) > 1e-5 * fabs(ref) + 1e-6)
+        fail_msg("multipos N=%d D=%d tile=%d: loss %.8g vs reference %.8g", N, D, cfg->tile, loss, ref);
+    float *g[2] = {c.dimg, c.dtxt};
+    double *x[2] = {c.img_d, c.txt_d};
+    for (int side = 0; side < 2; side++) {
+        float scale = max_abs(g[side], N * D);
+        for (int k = 0; k < N * D; k++) {
+            double fd = fd_multipos(cfg, &c, cls, &x[side][k]);
+            if (fabs(g[side][k] - fd) > 1e-4 * scale + 1e-6)
+                fail_msg("multipos N=%d D=%d tile=%d one_sided=%d: d%s[%d] analytic %.8g vs fd %.8g", N,
+                         D, cfg->tile, cfg->one_sided, side ? "T" : "I", k, g[side][k], fd);
+        }
+    }
+    if (cfg->learn_temperature) {
+        double fd = fd_multipos(cfg, &c, cls, &c.scalars_d[0]);
+        if (fabs(c.dscalars[0] - fd) > 1e-4 * fabs(fd) + 1e-5)
+            fail_msg("multipos N=%d D=%d tile=%d: dt analytic %.8g vs fd %.8g", N, D, cfg->tile,
+                     c.dscalars[0], fd);
+    } else {
+        assert_true(c.dscalars[0] == 0.0f);
+    }
+    check_multipos_directional(cfg, &c, cls, seed + 1000);
+    case_free(&c);
+}
+
+/* Value and every gradient against the definition, dense and tiled (tile 3: blocks cut through
+ * the classes), both directions and one-sided, with classes of sizes 1 to 4. */
+static void test_multipos_gradients(void **state) {
+    (void)state;
+    int kind = loss_find("multipos_infonce");
+    static const int dup9[] = {0, 3, 0, 5, 2, 7, 0, 8}, dup4[] = {1, 3};
+    uint64_t seed = 300;
+    for (int tile = 0; tile <= 3; tile += 3)
+        for (int one_sided = 0; one_sided <= 1; one_sided++)
+            for (int learn = 0; learn <= 1; learn++) {
+                LossConfig cfg = config(kind, one_sided, learn, tile);
+                check_multipos_case(&cfg, 9, 5, dup9, 4, seed++);
+                check_multipos_case(&cfg, 4, 2, dup4, 1, seed++);
+                check_multipos_case(&cfg, 7, 3, NULL, 0, seed++);
+            }
+}
+
+/* One caption for the whole batch: nothing is a negative, so the loss and every gradient are 0. */
+static void test_multipos_all_duplicates(void **state) {
+    (void)state;
+    int kind = loss_find("multipos_infonce");
+    static const int dup[] = {0, 1, 0, 2, 0, 3, 0, 4};
+    for (int tile = 0; tile <= 2; tile += 2) {
+        LossConfig cfg = config(kind, 0, 1, tile);
+        Case c = case_make(&cfg, 5, 3, 401, 1, 0.0f);
+        int cls[5];
+        make_duplicates(&c, dup, 4, cls);
+        assert_float_equal(case_run(&cfg, &c), 0.0f, 0.0f);
+        assert_float_equal(max_abs(c.dimg, 15), 0.0f, 0.0f);
+        assert_float_equal(max_abs(c.dtxt, 15), 0.0f, 0.0f);
+        assert_float_equal(c.dscalars[0], 0.0f, 0.0f);
+        case_free(&c);
+    }
+}
+
+/* Without duplicate captions it is infonce, value and gradients. */
+static void test_multipos_without_duplicates_is_infonce(void **state) {
+    (void)state;
+    int kind = loss_find("multipos_infonce");
+    for (int tile = 0; tile <= 5; tile += 5)
+        for (int one_sided = 0; one_sided <= 1; one_sided++) {
+            LossConfig mp = config(kind, one_sided, 1, tile), inf = config(LOSS_INFONCE, one_sided, 1, tile);
+            Case a = case_make(&mp, 13, 6, 501, 1, 0.2f), b = case_make(&inf, 13, 6, 501, 1, 0.2f);
+            float va = case_run(&mp, &a), vb = case_run(&inf, &b);
+            assert_float_equal(va, vb, 2e-6f * fabsf(vb));
+            assert_close_arrays(a.dimg, b.dimg, 13 * 6, 2e-5f);
+            assert_close_arrays(a.dtxt, b.dtxt, 13 * 6, 2e-5f);
+            assert_float_equal(a.dscalars[0], b.dscalars[0], 1e-5f * fabsf(b.dscalars[0]) + 1e-7f);
+            case_free(&a);
+            case_free(&b);
+        }
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Registry and bad configurations.
  */
 
@@ -713,9 +910,9 @@ static void test_tiled_workspace_is_linear_in_n(void **state) {
     for (int kind = 0; kind < loss_count(); kind++) {
         LossConfig cfg = config(kind, 0, 1, 256);
         size_t small = loss_workspace_floats(&cfg, 4096, 256), big = loss_workspace_floats(&cfg, 65536, 256);
-        /* block + a few N-vectors + a scratch independent of N */
-        assert_true(big <= (size_t)65536 * (256 + 4) + 64 * 256);
-        assert_true(big - small <= (size_t)(65536 - 4096) * (256 + 4));
+        /* block + a few (at most 8) N-vectors + a scratch independent of N */
+        assert_true(big <= (size_t)65536 * (256 + 8) + 64 * 256);
+        assert_true(big - small <= (size_t)(65536 - 4096) * (256 + 8));
         cfg.tile = 0;
         assert_true(loss_workspace_floats(&cfg, 4096, 256) >= (size_t)4096 * 4096);
     }
@@ -739,6 +936,10 @@ int main(void) {
         cmocka_unit_test(test_extreme_logits_are_finite),
         cmocka_unit_test(test_batch_of_one),
         cmocka_unit_test(test_local_shares_sum_to_whole),
+        cmocka_unit_test(test_multipos_hand_3x2),
+        cmocka_unit_test(test_multipos_gradients),
+        cmocka_unit_test(test_multipos_all_duplicates),
+        cmocka_unit_test(test_multipos_without_duplicates_is_infonce),
         cmocka_unit_test(test_names_scalars_and_inits),
         cmocka_unit_test(test_log_scalars),
         cmocka_unit_test(test_validate_rejects_each_bad_input),

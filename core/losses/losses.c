@@ -24,6 +24,7 @@
     X(siglip)                 \
     X(dcl)                    \
     X(align_uniform)          \
+    X(multipos_infonce)       \
     /* (one line per loss, above this one) */
 
 #define LOSS_DECLARE(n) extern const LossOps loss_##n##_ops;
