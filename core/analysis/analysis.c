@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/stats.h"
+#include "log/runtable.h"
 #include "train/trainer.h"
 
 int swept_get(const char *swept, const char *key, char *out, size_t n) {
@@ -61,119 +63,193 @@ static int add_unique(char *list, size_t width, int *n, int max, const char *v) 
     return 1;
 }
 
-static double summary_value(const RunInfo *r, const char *metric) {
-    for (int i = 0; i < r->n_summary; i++)
-        if (!strcmp(r->summary_names[i], metric)) return r->summary_values[i];
-    return NAN;
-}
-
-/* Mean, sample variance and count of a metric over the completed runs whose swept string minus
- * the seed equals config. */
-static int config_stats(const RunInfo *runs, int n, const char *config, const char *metric, double *mean, double *var) {
-    double s = 0, s2 = 0;
-    int k = 0;
-    char key[512];
+/* The distinct values of `axis` in order of first appearance, the baseline first; returns the
+ * count (the list is malloc'd rows of AXIS_VALUE_MAX chars). */
+#define AXIS_VALUE_MAX 128
+static int axis_values(const RunInfo *runs, int n, const char *axis, const char *baseline, char (**out)[AXIS_VALUE_MAX]) {
+    char(*values)[AXIS_VALUE_MAX] = mallocCheck((size_t)(n + 1) * sizeof *values);
+    int nv = 0;
+    if (baseline && baseline[0]) snprintf(values[nv++], AXIS_VALUE_MAX, "%s", baseline);
     for (int i = 0; i < n; i++) {
-        if (strcmp(runs[i].status, "completed")) continue;
-        swept_without(runs[i].swept, "seed", key, sizeof key);
-        double v = summary_value(&runs[i], metric);
-        if (strcmp(key, config) || isnan(v)) continue;
-        s += v;
-        s2 += v * v;
-        k++;
+        char v[AXIS_VALUE_MAX];
+        if (!swept_get(runs[i].swept, axis, v, sizeof v)) add_unique(values[0], AXIS_VALUE_MAX, &nv, n + 1, v);
     }
-    *mean = k ? s / k : NAN;
-    *var = k > 1 ? (s2 - s * s / k) / (k - 1) : NAN;
-    if (*var < 0) *var = 0;
-    return k;
+    *out = values;
+    return nv;
 }
 
-/* Rebuilds the swept string of `other` (the config without axis) with axis=value, in the order
- * the runs use, by finding a run that matches. Returns 0 if found. */
-static int config_with(const RunInfo *runs, int n, const char *axis, const char *other, const char *value, char *out,
-                       size_t len) {
-    char rest[512], v[128];
-    for (int i = 0; i < n; i++) {
-        swept_without(runs[i].swept, "seed", out, len);
-        char drop[160];
-        snprintf(drop, sizeof drop, "seed,%s", axis);
-        swept_without(runs[i].swept, drop, rest, sizeof rest);
-        if (!strcmp(rest, other) && !swept_get(runs[i].swept, axis, v, sizeof v) && !strcmp(v, value)) return 0;
+/* Configuration with `other`'s swept values and axis = value: the first configuration whose key
+ * minus the axis equals other and whose axis value matches; -1 if none. */
+static int config_with(const RunTable *t, const char *axis, const char *other, const char *value) {
+    for (int c = 0; c < t->n_configs; c++) {
+        char rest[512], v[AXIS_VALUE_MAX];
+        swept_without(t->configs[c].key, axis, rest, sizeof rest);
+        if (!strcmp(rest, other) && !swept_get(t->configs[c].key, axis, v, sizeof v) && !strcmp(v, value)) return c;
     }
     return -1;
 }
 
-/* Tally of one (metric, value) comparison against the baseline over the other configurations. */
+/* One paired comparison: configuration cb (axis = value) minus ca (axis = baseline). */
 typedef struct {
-    int higher, lower, same, undecidable, n;
-    double sum_diff;
-} Tally;
+    int value, ca, cb;
+    Paired d;
+    double mean_a, mean_b, effect, p_holm;
+    int at_chance;
+} Comparison;
+
+/* Seeds of configuration c's completed runs, in run order (malloc'd); returns the count. */
+static int config_seeds(const RunTable *t, int c, long **out) {
+    const RunConfig *rc = &t->configs[c];
+    long *seeds = mallocCheck((size_t)(rc->n_runs ? rc->n_runs : 1) * sizeof *seeds);
+    int k = 0;
+    for (int j = 0; j < rc->n_runs; j++)
+        if (runtable_completed(&t->runs[rc->runs[j]])) seeds[k++] = t->runs[rc->runs[j]].seed;
+    *out = seeds;
+    return k;
+}
+
+static double mean_finite(const double *x, int n) {
+    double s = 0;
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (isfinite(x[i])) s += x[i], k++;
+    return k ? s / k : NAN;
+}
+
+/* Pairs ca and cb by seed on metric and fills the comparison (all but p_holm). */
+static void compare_pair(const RunTable *t, int ca, int cb, const char *metric, Comparison *cmp) {
+    long *seeds;
+    int ns = config_seeds(t, ca, &seeds);
+    double *a = mallocCheck((size_t)(ns ? ns : 1) * sizeof *a), *b = mallocCheck((size_t)(ns ? ns : 1) * sizeof *b);
+    long n_items = 0;
+    double chance = NAN;
+    for (int s = 0; s < ns; s++) {
+        a[s] = runtable_value_described(t, ca, seeds[s], metric, &n_items, &chance);
+        b[s] = runtable_value(t, cb, seeds[s], metric);
+    }
+    cmp->ca = ca;
+    cmp->cb = cb;
+    cmp->d = stats_paired(a, b, ns);
+    cmp->mean_a = mean_finite(a, ns);
+    cmp->mean_b = mean_finite(b, ns);
+    cmp->effect = isnan(chance) ? EFFECT_OF_INTEREST_REL * fabs(cmp->mean_a) : EFFECT_OF_INTEREST_ACC;
+    cmp->at_chance = t->configs[ca].at_chance || t->configs[cb].at_chance;
+    cmp->p_holm = NAN;
+    free(seeds);
+    free(a);
+    free(b);
+}
+
+static const char *verdict_of(const Comparison *c) {
+    if (c->at_chance) return "at chance (excluded)";
+    if (c->d.k < 2) return c->d.k ? "undecidable (1 seed)" : "undecidable (no pair)";
+    if (c->p_holm < STATS_ALPHA) return c->d.mean > 0 ? "higher" : "lower";
+    return 0.5 * (c->d.hi - c->d.lo) > c->effect ? "underpowered" : "no difference";
+}
+
+static void tally_add(AxisTally *t, const Comparison *c) {
+    const char *v = verdict_of(c);
+    t->comparisons++;
+    if (c->at_chance) {
+        t->at_chance++;
+        return;
+    }
+    if (!strcmp(v, "higher")) t->higher++;
+    else if (!strcmp(v, "lower")) t->lower++;
+    else if (!strcmp(v, "underpowered")) t->underpowered++;
+    else if (!strcmp(v, "no difference")) t->same++;
+    else t->undecidable++;
+    if (isfinite(c->d.mean)) t->sum_diff += c->d.mean, t->n_diff++;
+}
+
+/* All comparisons of one metric along the axis, Holm-adjusted together; returns the count. */
+static int metric_comparisons(const RunTable *t, const char *axis, char (*values)[AXIS_VALUE_MAX], int nv,
+                              const char *metric, Comparison **out) {
+    Comparison *cmp = mallocCheck((size_t)(t->n_configs * nv + 1) * sizeof *cmp);
+    int nc = 0;
+    char(*others)[512] = mallocCheck((size_t)(t->n_configs + 1) * sizeof *others);
+    int no = 0;
+    for (int c = 0; c < t->n_configs; c++) {
+        char other[512];
+        swept_without(t->configs[c].key, axis, other, sizeof other);
+        if (!add_unique(others[0], sizeof others[0], &no, t->n_configs, other)) continue;
+        int ca = config_with(t, axis, other, values[0]);
+        for (int vi = 1; vi < nv && ca >= 0; vi++) {
+            int cb = config_with(t, axis, other, values[vi]);
+            if (cb < 0) continue;
+            compare_pair(t, ca, cb, metric, &cmp[nc]);
+            cmp[nc++].value = vi;
+        }
+    }
+    free(others);
+    double *p = mallocCheck((size_t)(nc ? nc : 1) * sizeof *p), *adj = mallocCheck((size_t)(nc ? nc : 1) * sizeof *adj);
+    for (int i = 0; i < nc; i++) p[i] = cmp[i].at_chance ? NAN : cmp[i].d.p; /* excluded: not a test */
+    stats_holm(p, nc, adj);
+    for (int i = 0; i < nc; i++) cmp[i].p_holm = adj[i];
+    free(p);
+    free(adj);
+    *out = cmp;
+    return nc;
+}
+
+static void print_comparison(FILE *f, const RunTable *t, const char *axis, char (*values)[AXIS_VALUE_MAX],
+                             const Comparison *c) {
+    char other[512], ci[64] = "-", p[48] = "";
+    swept_without(t->configs[c->ca].key, axis, other, sizeof other);
+    if (c->d.k >= 2) snprintf(ci, sizeof ci, "[%+.4f, %+.4f]", c->d.lo, c->d.hi);
+    if (!isnan(c->p_holm)) snprintf(p, sizeof p, "p %.3f, Holm %.3f", c->d.p, c->p_holm);
+    fprintf(f, "  %-56s %s=%-8s %8.4f  %s=%-8s %8.4f  diff %+8.4f %-22s (%d seeds%s%s)  %s\n", other[0] ? other : "(all)",
+            axis, values[0], c->mean_a, axis, values[c->value], c->mean_b, c->d.mean, ci, c->d.k, p[0] ? ", " : "", p,
+            verdict_of(c));
+}
 
 int analysis_compare_axis(FILE *f, const RunInfo *runs, int n, const char *axis, const char *baseline,
-                          const char *const *metrics, int n_metrics) {
-    /* axis values in order of first appearance, the baseline first */
-    char values[16][128];
-    int nv = 0;
-    if (baseline && baseline[0]) snprintf(values[nv++], sizeof values[0], "%s", baseline);
-    for (int i = 0; i < n && nv < 16; i++) {
-        char v[128];
-        if (!swept_get(runs[i].swept, axis, v, sizeof v)) add_unique(values[0], sizeof values[0], &nv, 16, v);
+                          const char *const *metrics, int n_metrics, AxisTally *tallies) {
+    char(*values)[AXIS_VALUE_MAX];
+    int nv = axis_values(runs, n, axis, baseline, &values);
+    if (tallies) memset(tallies, 0, (size_t)n_metrics * sizeof *tallies);
+    if (nv < 2) {
+        free(values);
+        return 0;
     }
-    if (nv < 2) return 0;
-    char drop[160];
-    snprintf(drop, sizeof drop, "seed,%s", axis);
+    RunTable t;
+    runtable_build(&t, runs, n);
+    AxisTally *per = callocCheck((size_t)n_metrics * nv, sizeof *per); /* [metric][value] */
     int printed = 0;
-    Tally tally[32][16] = {{{0}}};
-    for (int m = 0; m < n_metrics && m < 32; m++) {
-        fprintf(f, "\n%s: each %s against %s=%s, other swept values held equal (mean over seeds; "
-                   "'significant' = |diff| > 2 standard errors)\n",
+    for (int m = 0; m < n_metrics; m++) {
+        fprintf(f, "\n%s: each %s against %s=%s, other swept values held equal; paired by seed: mean of the "
+                   "per-seed differences, its 95%% t interval, Holm-adjusted p over this table\n",
                 metrics[m], axis, axis, values[0]);
-        /* one row per distinct "other" configuration and compared value */
-        char done[256][512];
-        int nd = 0;
-        for (int i = 0; i < n && nd < 256; i++) {
-            char other[512];
-            swept_without(runs[i].swept, drop, other, sizeof other);
-            if (!add_unique(done[0], sizeof done[0], &nd, 256, other)) continue;
-            for (int vi = 1; vi < nv; vi++) {
-                char ca[512], cb[512];
-                if (config_with(runs, n, axis, other, values[0], ca, sizeof ca) ||
-                    config_with(runs, n, axis, other, values[vi], cb, sizeof cb))
-                    continue;
-                double ma, va, mb, vb;
-                int ka = config_stats(runs, n, ca, metrics[m], &ma, &va);
-                int kb = config_stats(runs, n, cb, metrics[m], &mb, &vb);
-                if (!ka || !kb) continue;
-                Tally *t = &tally[m][vi];
-                double diff = mb - ma;
-                double se = (ka > 1 && kb > 1) ? sqrt(va / ka + vb / kb) : NAN;
-                const char *verdict;
-                if (isnan(se)) verdict = "n/a (1 seed)", t->undecidable++;
-                else if (fabs(diff) > 2 * se) verdict = diff > 0 ? "higher" : "lower", diff > 0 ? t->higher++ : t->lower++;
-                else verdict = "no significant difference", t->same++;
-                t->sum_diff += diff;
-                t->n++;
-                fprintf(f, "  %-60s %s=%-8s %8.4f  %s=%-8s %8.4f  diff %+8.4f  (2SE %.4f, seeds %d/%d)  %s\n",
-                        other[0] ? other : "(all)", axis, values[0], ma, axis, values[vi], mb, diff, 2 * se, ka, kb,
-                        verdict);
-                printed++;
-            }
+        Comparison *cmp;
+        int nc = metric_comparisons(&t, axis, values, nv, metrics[m], &cmp);
+        for (int i = 0; i < nc; i++) {
+            print_comparison(f, &t, axis, values, &cmp[i]);
+            tally_add(&per[m * nv + cmp[i].value], &cmp[i]);
+            if (tallies) tally_add(&tallies[m], &cmp[i]);
         }
+        printed += nc;
+        free(cmp);
     }
-    fprintf(f, "\nanswer: each %s minus %s=%s, per metric (comparisons hold every other swept value equal; "
-               "'n.s.' = within 2 standard errors):\n", axis, axis, values[0]);
-    fprintf(f, "  %-32s %-14s %10s %11s %7s %7s %7s %12s\n", "metric", "value", "mean diff", "comparisons", "higher",
-            "lower", "n.s.", "undecidable");
-    for (int m = 0; m < n_metrics && m < 32; m++)
+    fprintf(f, "\nanswer: each %s minus %s=%s, per metric. 'higher'/'lower': Holm-adjusted p < %.2f; 'underpowered': "
+               "not significant and the 95%% interval is wider than the effect of interest (±%.2f for accuracies, "
+               "±%.0f%% of the baseline otherwise); 'no difference': not significant with a narrower interval; "
+               "configurations that never left chance are excluded:\n",
+            axis, axis, values[0], STATS_ALPHA, EFFECT_OF_INTEREST_ACC, 100 * EFFECT_OF_INTEREST_REL);
+    fprintf(f, "  %-32s %-14s %10s %11s %7s %7s %8s %13s %12s %10s\n", "metric", "value", "mean diff", "comparisons",
+            "higher", "lower", "no diff", "underpowered", "undecidable", "at chance");
+    for (int m = 0; m < n_metrics; m++)
         for (int vi = 1; vi < nv; vi++) {
-            const Tally *t = &tally[m][vi];
-            if (t->n)
-                fprintf(f, "  %-32s %-14s %+10.4f %11d %7d %7d %7d %12d\n", metrics[m], values[vi], t->sum_diff / t->n,
-                        t->n, t->higher, t->lower, t->same, t->undecidable);
+            const AxisTally *a = &per[m * nv + vi];
+            if (a->comparisons)
+                fprintf(f, "  %-32s %-14s %+10.4f %11d %7d %7d %8d %13d %12d %10d\n", metrics[m], values[vi],
+                        a->n_diff ? a->sum_diff / a->n_diff : NAN, a->comparisons, a->higher, a->lower, a->same,
+                        a->underpowered, a->undecidable, a->at_chance);
             else
-                fprintf(f, "  %-32s %-14s %10s   (no configuration has it for both values, e.g. a target never "
-                           "reached)\n", metrics[m], values[vi], "-");
+                fprintf(f, "  %-32s %-14s %10s   (no configuration has it for both values)\n", metrics[m], values[vi], "-");
         }
+    free(per);
+    free(values);
+    runtable_free(&t);
     return printed;
 }
 
@@ -296,17 +372,11 @@ void analysis_efficiency(FILE *f, FILE *tsv, const RunInfo *runs, int n, const c
                "improved on its untrained accuracy)\n", ARM_NAMES[0], ARM_NAMES[1], ARM_NAMES[2], ARM_NAMES[3]);
 }
 
-int analysis_write_summary_tsv(const char *path, const RunInfo *runs, int n) {
-    FILE *f = fopen(path, "w");
-    if (!f) return -1;
-    /* columns: swept keys of the first run (minus seed), then mean/min/max of every metric */
-    char keys[512];
-    swept_without(n ? runs[0].swept : "", "seed", keys, sizeof keys);
-    char names[256][64];
-    int nm = 0;
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < runs[i].n_summary; j++) add_unique(names[0], sizeof names[0], &nm, 256, runs[i].summary_names[j]);
+/* The summary TSV's header: config, the swept keys of the first configuration, then
+ * <metric>_mean/_min/_max per metric name. */
+static void summary_header(FILE *f, const RunTable *t, const char **names, int nm) {
     fprintf(f, "config");
+    const char *keys = t->n_configs ? t->configs[0].key : "";
     for (const char *p = keys; *p;) {
         const char *eq = strchr(p, '='), *end = strchr(p, ',');
         fprintf(f, "\t%.*s", (int)(eq - p), p);
@@ -315,38 +385,57 @@ int analysis_write_summary_tsv(const char *path, const RunInfo *runs, int n) {
     }
     for (int k = 0; k < nm; k++) fprintf(f, "\t%s_mean\t%s_min\t%s_max", names[k], names[k], names[k]);
     fprintf(f, "\tseeds\n");
-    char done[512][512];
-    int nd = 0;
-    for (int i = 0; i < n && nd < 512; i++) {
-        char cfg[512];
-        swept_without(runs[i].swept, "seed", cfg, sizeof cfg);
-        if (!add_unique(done[0], sizeof done[0], &nd, 512, cfg)) continue;
-        fprintf(f, "%s", cfg[0] ? cfg : "all");
-        for (const char *p = cfg; *p;) {
-            const char *eq = strchr(p, '='), *end = strchr(p, ',');
-            int len = end ? (int)(end - eq - 1) : (int)strlen(eq + 1);
-            fprintf(f, "\t%.*s", len, eq + 1);
-            if (!end) break;
-            p = end + 1;
-        }
-        int seeds = 0;
-        for (int k = 0; k < nm; k++) {
-            double s = 0, lo = INFINITY, hi = -INFINITY;
-            int c = 0;
-            for (int r = 0; r < n; r++) {
-                char rc[512];
-                swept_without(runs[r].swept, "seed", rc, sizeof rc);
-                double v = summary_value(&runs[r], names[k]);
-                if (strcmp(rc, cfg) || strcmp(runs[r].status, "completed") || isnan(v)) continue;
-                s += v, c++;
-                lo = v < lo ? v : lo;
-                hi = v > hi ? v : hi;
-            }
-            seeds = c > seeds ? c : seeds;
-            if (c) fprintf(f, "\t%g\t%g\t%g", s / c, lo, hi);
-            else fprintf(f, "\tNaN\tNaN\tNaN");
-        }
-        fprintf(f, "\t%d\n", seeds);
+}
+
+/* One configuration's row: its key, its swept values, then mean/min/max over its completed runs. */
+static void summary_row(FILE *f, const RunTable *t, int c, const char **names, int nm) {
+    const RunConfig *rc = &t->configs[c];
+    fprintf(f, "%s", rc->key[0] ? rc->key : "all");
+    for (const char *p = rc->key; *p;) {
+        const char *eq = strchr(p, '='), *end = strchr(p, ',');
+        int len = end ? (int)(end - eq - 1) : (int)strlen(eq + 1);
+        fprintf(f, "\t%.*s", len, eq + 1);
+        if (!end) break;
+        p = end + 1;
     }
+    int seeds = 0;
+    for (int k = 0; k < nm; k++) {
+        double s = 0, lo = INFINITY, hi = -INFINITY;
+        int cnt = 0;
+        for (int j = 0; j < rc->n_runs; j++) {
+            const RunInfo *r = &t->runs[rc->runs[j]];
+            double v = runtable_value(t, c, r->seed, names[k]);
+            if (!runtable_completed(r) || isnan(v)) continue;
+            s += v, cnt++;
+            lo = fmin(lo, v);
+            hi = fmax(hi, v);
+        }
+        seeds = cnt > seeds ? cnt : seeds;
+        if (cnt) fprintf(f, "\t%g\t%g\t%g", s / cnt, lo, hi);
+        else fprintf(f, "\tNaN\tNaN\tNaN");
+    }
+    fprintf(f, "\t%d\n", seeds);
+}
+
+int analysis_write_summary_tsv(const char *path, const RunInfo *runs, int n) {
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    RunTable t;
+    runtable_build(&t, runs, n);
+    /* metric names: the union of every run's summary names, in order of first appearance */
+    int total = 0;
+    for (int i = 0; i < n; i++) total += runs[i].n_summary;
+    const char **names = mallocCheck((size_t)(total ? total : 1) * sizeof *names);
+    int nm = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < runs[i].n_summary; j++) {
+            int seen = 0;
+            for (int k = 0; k < nm && !seen; k++) seen = !strcmp(names[k], runs[i].summary_names[j]);
+            if (!seen) names[nm++] = runs[i].summary_names[j];
+        }
+    summary_header(f, &t, names, nm);
+    for (int c = 0; c < t.n_configs; c++) summary_row(f, &t, c, names, nm);
+    free(names);
+    runtable_free(&t);
     return fclose(f) ? -1 : 0;
 }

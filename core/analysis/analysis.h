@@ -1,13 +1,13 @@
 /* analysis.h — the answers of the ablations, computed from finished run files:
  *  - a comparison along one swept axis (e.g. head = linear vs mlp) with everything else held
- *    equal, per metric: difference of seed means and whether it exceeds the seed spread;
+ *    equal, per metric: paired differences over seeds with t intervals and Holm-adjusted verdicts;
  *  - CLIP Fig. 2's efficiency ratios (images for arm A to reach arm B's best zero-shot accuracy vs
  *    B's own images), per caption_noise value and seed, then mean ± std over seeds;
  *  - a summary TSV (a row per configuration: swept values, then mean/min/max of each metric) that
  *    the gnuplot scripts read.
  * And the `report` / `export` subcommands on top of log/report.h.
- * Deliberately left out: statistical tests beyond a two-standard-error rule (2-3 seeds cannot
- * support more; the report says how many seeds each number rests on).
+ * Deliberately left out: unpaired tests and equivalence testing (the report says "underpowered"
+ * rather than "no difference" when the interval is too wide to tell).
  */
 #ifndef CLIPLAB_ANALYSIS_H
 #define CLIPLAB_ANALYSIS_H
@@ -21,12 +21,27 @@ int swept_get(const char *swept, const char *key, char *out, size_t n);
 /* swept without the entries for `drop` (comma-separated keys), order kept. */
 void swept_without(const char *swept, const char *drop, char *out, size_t n);
 
+/* Significance level of every verdict, and the effects a reader would care about: an
+ * interval wider than these (and not significant) is reported as "underpowered". */
+#define STATS_ALPHA 0.05
+#define EFFECT_OF_INTEREST_ACC 0.02 /* accuracies: two points */
+#define EFFECT_OF_INTEREST_REL 0.10 /* other metrics: 10% of the baseline's mean */
+
+/* Verdict counts of the comparisons of one metric (summed over the axis values). */
+typedef struct {
+    int comparisons, higher, lower, same, underpowered, undecidable, at_chance;
+    int n_diff;
+    double sum_diff;
+} AxisTally;
+
 /* For `axis` (a swept key), compares every value against `baseline` (NULL or "": the first value
- * seen), holding the other swept values equal; prints the comparisons per metric, then an answer
- * table (mean difference, how often significantly higher / lower). Returns the number of
+ * seen), holding the other swept values equal: per configuration pair the per-seed differences
+ * (stats_paired), Holm-adjusted across the metric's table; prints the comparisons per metric and
+ * an answer table of verdicts. Configurations that never left chance are marked and left out of
+ * the tallies. tallies [n_metrics] (may be NULL) receives the counts. Returns the number of
  * comparisons printed. */
 int analysis_compare_axis(FILE *f, const RunInfo *runs, int n, const char *axis, const char *baseline,
-                          const char *const *metrics, int n_metrics);
+                          const char *const *metrics, int n_metrics, AxisTally *tallies);
 
 /* Fig. 2 ratios over the runs of an efficiency ablation (objective.kind and model.text.kind arms,
  * grouped by data.caption_noise and seed). metric: the zero-shot series (e.g.

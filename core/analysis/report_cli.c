@@ -107,7 +107,7 @@ int report_main(int argc, char **argv) {
         const char *axes[32];
         snprintf(copy, sizeof copy, "%s", a.axes);
         split_list(copy, axes, 32);
-        analysis_compare_axis(stdout, runs, n, axes[0], a.baseline, metrics, nm);
+        analysis_compare_axis(stdout, runs, n, axes[0], a.baseline, metrics, nm, NULL);
     }
     report_free(runs, n);
     return 0;

@@ -14,6 +14,7 @@
 
 #include "h5io.h"
 #include "runlog.h"
+#include "runtable.h"
 
 static int ends_with(const char *s, const char *suffix) {
     size_t a = strlen(s), b = strlen(suffix);
@@ -181,22 +182,7 @@ void report_config_key(const char *swept, char *out, size_t n) {
     }
 }
 
-/* cfg[i] = index of the first run with the same configuration key as run i. */
-static void config_ids(const RunInfo *runs, int n, int *cfg) {
-    char(*keys)[512] = mallocCheck((n ? (size_t)n : 1) * sizeof *keys);
-    for (int i = 0; i < n; i++) {
-        report_config_key(runs[i].swept, keys[i], sizeof keys[i]);
-        cfg[i] = i;
-        for (int j = 0; j < i; j++)
-            if (strcmp(keys[i], keys[j]) == 0) {
-                cfg[i] = j;
-                break;
-            }
-    }
-    free(keys);
-}
-
-static int is_completed(const RunInfo *r) { return strcmp(r->status, "completed") == 0; }
+static int is_completed(const RunInfo *r) { return runtable_completed(r); }
 
 static int summary_index(const RunInfo *r, const char *name) {
     for (int i = 0; i < r->n_summary; i++)
@@ -269,12 +255,13 @@ static int metric_list(const RunInfo *runs, int n, const char *const *metrics, i
 
 /* "mean ± std [min..max]" of metric over the completed runs of configuration c (std: sample,
  * n-1; "-" with one value), with "(n=k)" when fewer than n_cfg runs have a finite value. */
-static void aggregate_cell(char *buf, size_t cap, const RunInfo *runs, int n, const int *cfg, int c, int n_cfg,
-                           const char *metric) {
+static void aggregate_cell(char *buf, size_t cap, const RunInfo *runs, const RunConfig *rc, const char *metric) {
+    const int n_cfg = rc->n_completed;
     double sum = 0, sum2 = 0, lo = INFINITY, hi = -INFINITY, v, var_eval = 0;
     int k = 0;
-    for (int i = 0; i < n; i++) {
-        if (cfg[i] != c || !is_completed(&runs[i]) || summary_get(&runs[i], metric, &v) || isnan(v)) continue;
+    for (int j = 0; j < rc->n_runs; j++) {
+        int i = rc->runs[j];
+        if (!is_completed(&runs[i]) || summary_get(&runs[i], metric, &v) || isnan(v)) continue;
         double se = summary_se(&runs[i], metric);
         var_eval += se * se; /* NaN as soon as one run lacks it */
         sum += v;
@@ -287,9 +274,10 @@ static void aggregate_cell(char *buf, size_t cap, const RunInfo *runs, int n, co
         return;
     }
     double mean = sum / k;
-    for (int i = 0; i < n; i++)
-        if (cfg[i] == c && is_completed(&runs[i]) && summary_get(&runs[i], metric, &v) == 0 && !isnan(v))
-            sum2 += (v - mean) * (v - mean);
+    for (int j = 0; j < rc->n_runs; j++) {
+        int i = rc->runs[j];
+        if (is_completed(&runs[i]) && summary_get(&runs[i], metric, &v) == 0 && !isnan(v)) sum2 += (v - mean) * (v - mean);
+    }
     char std[32] = "-", count[32] = "", eval_se[32] = "";
     if (k > 1) snprintf(std, sizeof std, "%.5g", sqrt(sum2 / (k - 1)));
     if (k < n_cfg) snprintf(count, sizeof count, " (n=%d)", k);
@@ -326,37 +314,25 @@ void report_print(FILE *f, const RunInfo *runs, int n, const char *const *metric
         if (runs[i].warning[0]) fprintf(f, "(!) warning: %s: %s\n", runs[i].run_id, runs[i].warning);
 
     /* Aggregates: one row per configuration, columns config, n, excluded, then the metrics. */
-    int *cfg = mallocCheck((n ? (size_t)n : 1) * sizeof *cfg);
-    config_ids(runs, n, cfg);
-    int n_cfg = 0;
-    for (int i = 0; i < n; i++) n_cfg += cfg[i] == i;
+    RunTable t;
+    runtable_build(&t, runs, n);
     int acol = 3 + nm;
-    rows = n_cfg + 1;
+    rows = t.n_configs + 1;
     cell = callocCheck((size_t)rows * (size_t)acol, CELL_MAX);
     const char *ahead[3] = {"config", "n", "excluded"};
     for (int c = 0; c < acol; c++) h5io_copy(cell[c], CELL_MAX, c < 3 ? ahead[c] : names[c - 3]);
-    int r = 1;
-    for (int i = 0; i < n; i++) {
-        if (cfg[i] != i) continue;
-        int done = 0, other = 0;
-        for (int j = 0; j < n; j++)
-            if (cfg[j] == i) {
-                done += is_completed(&runs[j]);
-                other += !is_completed(&runs[j]);
-            }
-        char(*row)[CELL_MAX] = cell + (size_t)r * acol;
-        char key[512];
-        report_config_key(runs[i].swept, key, sizeof key);
-        h5io_copy(row[0], CELL_MAX, key[0] ? key : "(all)");
-        snprintf(row[1], CELL_MAX, "%d", done);
-        snprintf(row[2], CELL_MAX, "%d", other);
-        for (int m = 0; m < nm; m++) aggregate_cell(row[3 + m], CELL_MAX, runs, n, cfg, i, done, names[m]);
-        r++;
+    for (int c = 0; c < t.n_configs; c++) {
+        const RunConfig *rc = &t.configs[c];
+        char(*row)[CELL_MAX] = cell + (size_t)(c + 1) * acol;
+        snprintf(row[0], CELL_MAX, "%.140s%s", rc->key[0] ? rc->key : "(all)", rc->at_chance ? " (at chance)" : "");
+        snprintf(row[1], CELL_MAX, "%d", rc->n_completed);
+        snprintf(row[2], CELL_MAX, "%d", rc->n_runs - rc->n_completed);
+        for (int m = 0; m < nm; m++) aggregate_cell(row[3 + m], CELL_MAX, runs, rc, names[m]);
     }
     fprintf(f, "\naggregate over seeds per configuration (completed runs: mean ± sample std [min..max], and the "
-               "evaluation-only standard error of the mean):\n");
+               "evaluation-only standard error of the mean; '(at chance)': no run left chance):\n");
     print_table(f, cell, rows, acol);
-    free(cfg);
+    runtable_free(&t);
     free(names);
 }
 
@@ -441,11 +417,11 @@ static int export_run(const RunInfo *r, const char *out_dir, const char *group, 
 static int is_axis(const char *name) { return strcmp(name, "step") == 0 || strcmp(name, "images") == 0; }
 
 /* <out>/<config>.<group>.agg.tsv over the completed runs of configuration c. */
-static int export_config(const RunInfo *runs, int n, const int *cfg, int c, const char *out_dir, const char *group, Err *err) {
-    Table *t = callocCheck((size_t)n, sizeof *t);
+static int export_config(const RunInfo *runs, const RunConfig *cfg, const char *out_dir, const char *group, Err *err) {
+    Table *t = callocCheck((size_t)(cfg->n_runs ? cfg->n_runs : 1), sizeof *t);
     int k = 0;
-    for (int i = 0; i < n; i++)
-        if (cfg[i] == c && is_completed(&runs[i])) table_read(runs[i].path, group, &t[k++]);
+    for (int j = 0; j < cfg->n_runs; j++)
+        if (is_completed(&runs[cfg->runs[j]])) table_read(runs[cfg->runs[j]].path, group, &t[k++]);
     /* Union of column names, in the order the first run having each logged it. */
     const char **cols = mallocCheck(sizeof *cols);
     int nc = 0;
@@ -456,9 +432,8 @@ static int export_config(const RunInfo *runs, int n, const int *cfg, int c, cons
     }
     int rc = 0;
     if (nc > 0) {
-        char key[512], name[512], path[PATH_MAX];
-        report_config_key(runs[c].swept, key, sizeof key);
-        h5io_copy(name, sizeof name, key[0] ? key : "all");
+        char name[512], path[PATH_MAX];
+        h5io_copy(name, sizeof name, cfg->key[0] ? cfg->key : "all");
         for (char *s = name; *s; s++)
             if (!(('a' <= *s && *s <= 'z') || ('A' <= *s && *s <= 'Z') || ('0' <= *s && *s <= '9') || strchr("._=-", *s))) *s = '_';
         snprintf(path, sizeof path, "%s/%s.%s.agg.tsv", out_dir, name, group);
@@ -514,15 +489,14 @@ int report_export(const char *dir, const char *out_dir, Err *err) {
         report_free(runs, n);
         return -1;
     }
-    int *cfg = mallocCheck((n ? (size_t)n : 1) * sizeof *cfg);
-    config_ids(runs, n, cfg);
+    RunTable t;
+    runtable_build(&t, runs, n);
     int rc = 0;
     for (size_t g = 0; g < sizeof EXPORT_GROUPS / sizeof *EXPORT_GROUPS && rc == 0; g++) {
         for (int i = 0; i < n && rc == 0; i++) rc = export_run(&runs[i], out_dir, EXPORT_GROUPS[g], err);
-        for (int i = 0; i < n && rc == 0; i++)
-            if (cfg[i] == i) rc = export_config(runs, n, cfg, i, out_dir, EXPORT_GROUPS[g], err);
+        for (int c = 0; c < t.n_configs && rc == 0; c++) rc = export_config(runs, &t.configs[c], out_dir, EXPORT_GROUPS[g], err);
     }
-    free(cfg);
+    runtable_free(&t);
     report_free(runs, n);
     return rc;
 }
