@@ -500,6 +500,49 @@ static void test_zeroshot_tasks(void **state) {
     dataset_free(ds);
 }
 
+/* eval.validation: every task image and eval pair from a third seed space, so a tuning stage
+ * never scores a reported test image (nor a training one); labels stay balanced the same way.
+ * fashion-mnist has no validation set and says so in one line. */
+static void test_validation_sets_disjoint_from_test(void **state) {
+    (void)state;
+    DataConfig cfg;
+    data_config_default(&cfg);
+    cfg.eval_images = 64;
+    Dataset *test = open_or_fail(&cfg);
+    cfg.validation = 1;
+    Dataset *val = open_or_fail(&cfg);
+    int nt, nv;
+    const ZeroShotTask *tt = dataset_zeroshot_tasks(test, &nt), *tv = dataset_zeroshot_tasks(val, &nv);
+    assert_int_equal(nt, nv);
+    size_t img = (size_t)cfg.image_size * cfg.image_size * 3;
+    Batch b;
+    batch_alloc(&b, test, 64);
+    dataset_fill_batch(test, &b, 0, 64);
+    for (int i = 0; i < nt; i++) {
+        assert_memory_equal(tt[i].labels, tv[i].labels, sizeof(int) * 64);
+        for (int k = 0; k < 64; k++)
+            for (int j = 0; j < 64; j++) {
+                assert_memory_not_equal(tv[i].images + k * img, tt[i].images + j * img, img * sizeof(float));
+                assert_memory_not_equal(tv[i].images + k * img, b.images + j * img, img * sizeof(float));
+            }
+    }
+    Batch et, ev;
+    batch_alloc(&et, test, 32);
+    batch_alloc(&ev, val, 32);
+    dataset_eval_pairs(test, &et, 32, 0);
+    dataset_eval_pairs(val, &ev, 32, 0);
+    for (int k = 0; k < 32; k++)
+        for (int j = 0; j < 32; j++)
+            assert_memory_not_equal(ev.images + k * img, et.images + j * img, img * sizeof(float));
+    batch_free(&b), batch_free(&et), batch_free(&ev);
+    dataset_free(test);
+    dataset_free(val);
+    strcpy(cfg.dataset, "fashion-mnist");
+    Err err = {{0}};
+    assert_null(dataset_open(&cfg, &err));
+    assert_non_null(strstr(err.msg, "no validation set"));
+}
+
 static void test_fmnist_real_files_load(void **state) {
     (void)state;
     DataConfig cfg;
@@ -780,6 +823,7 @@ int main(void) {
         cmocka_unit_test(test_tokenizer_round_trip_truncation_bow),
         cmocka_unit_test(test_batches_and_eval_pairs),
         cmocka_unit_test(test_zeroshot_tasks),
+        cmocka_unit_test(test_validation_sets_disjoint_from_test),
         cmocka_unit_test(test_fmnist_real_files_load),
         cmocka_unit_test(test_fmnist_resize_keeps_mean),
         cmocka_unit_test(test_fmnist_corrupt_files_rejected),

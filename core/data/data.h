@@ -8,7 +8,8 @@
  * Images are NHWC [R, R, 3] floats, normalised with one mean/std per dataset (measured on the
  * first training samples at open). Captions are tokenized with one vocabulary built from BOTH
  * grammars, so a model's vocabulary does not depend on the dataset.
- * Evaluation data (zero-shot tasks, eval pairs) comes from a seed space disjoint from training.
+ * Evaluation data (zero-shot tasks, eval pairs) comes from a seed space disjoint from training,
+ * and validation sets (tuning) from a third one, disjoint from both (shapes only).
  * Deliberately left out: augmentation, on-disk caching of rendered images.
  */
 #ifndef CLIPLAB_DATA_H
@@ -30,6 +31,7 @@ typedef struct {
     int context;     /* T, token context length incl. BOS/EOS, 3..128 */
     uint64_t seed;   /* data seed */
     int eval_images; /* images per zero-shot task eval set */
+    int validation;  /* 1: every eval set from the validation seed space, disjoint from the test sets */
 } DataConfig;
 
 /* shapes, R 32, noise 0.5, 3 objects, hold-out {red circle, blue square, green triangle},

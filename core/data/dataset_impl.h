@@ -49,6 +49,8 @@ extern const DatasetOps FMNIST_OPS;
  * depend on caption_noise), and the first eval stream of dataset_eval_pairs' sets. */
 #define CAPTION_SALT 0xCA97105CA9710000ULL
 #define EVAL_PAIRS_STREAM (1ULL << 32)
+/* Seed salt of the validation evaluation sets (data_eval_seed). */
+#define VALIDATION_SALT 0x7A11DA7E5EEDULL
 
 /* The eval seed space: derived from the data seed, never used as a training seed. */
 uint64_t data_eval_seed(const DataConfig *cfg, uint64_t stream);

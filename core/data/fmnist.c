@@ -163,6 +163,8 @@ static void fmnist_close(Dataset *ds) {
 }
 
 static int fmnist_open(Dataset *ds, Err *err) {
+    /* its evaluation set is the test split; a validation set would have to come out of training */
+    if (ds->cfg.validation) return err_set(err, "eval.validation: fashion-mnist has no validation set (shapes only)");
     Fmnist *f = callocCheck(1, sizeof *f);
     ds->impl = f;
     if (load_split(&f->train_images, &f->train_labels, ds->cfg.fmnist_dir, "train", err) ||

@@ -96,6 +96,7 @@ typedef struct {
         double target_top1;
         char task[CONFIG_NAME_MAX];
         char probe_task[CONFIG_NAME_MAX];
+        bool validation; /* score the validation evaluation sets, never the reported test sets */
     } eval;
 } Config;
 

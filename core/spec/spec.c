@@ -182,6 +182,9 @@ static const SpecKey SCHEMA[] = {
     {"eval.probe_task", SPEC_STRING, FIELD(eval.probe_task), .def = "shape",
      .help = "task whose images and labels the linear probes are fitted on (half train, a quarter "
              "validation, a quarter test)", .valid = valid_name, .format = SPEC_NAME_CHARS},
+    {"eval.validation", SPEC_BOOL, FIELD(eval.validation), .def = "false",
+     .help = "evaluate on the validation sets, drawn from a seed space disjoint from the reported test "
+             "sets (tuning stages); shapes only"},
 };
 #define N_SCHEMA (int)(sizeof SCHEMA / sizeof SCHEMA[0])
 

@@ -22,6 +22,7 @@ void data_config_from(DataConfig *dc, const Config *cfg) {
     dc->context = cfg->data.context;
     dc->seed = (uint64_t)cfg->seed;
     dc->eval_images = cfg->data.eval_images;
+    dc->validation = cfg->eval.validation;
 }
 
 /* eval.task and eval.probe_task must name tasks of the dataset (a typo would otherwise silently
