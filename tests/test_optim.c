@@ -98,6 +98,36 @@ static void test_schedule_landmarks(void **state) {
     assert_near(schedule_lr_floor(50, 100, 1100, 1.0f, 0.1f), 0.5, 1e-6);
 }
 
+/* constant and wsd: the rate at N images is the same for every budget up to
+ * schedule_budget_free_until; cosine's is not (the reason the efficiency ablations avoid it). */
+static void test_schedules_budget_independent(void **state) {
+    (void)state;
+    Schedule c = {SCHEDULE_CONSTANT, 100, 1100, 0.2, 1.0f}, w = {SCHEDULE_WSD, 100, 1100, 0.2, 1.0f};
+    assert_near(schedule_at(&c, 50), 0.5, 1e-6);
+    assert_near(schedule_at(&c, 1000), 1.0, 0);
+    assert_near(schedule_budget_free_until(&c), 1100, 0);
+    assert_near(schedule_budget_free_until(&w), 880, 1e-9);  /* decay over the last 20% */
+    assert_near(schedule_at(&w, 880), 1.0, 0);
+    assert_near(schedule_at(&w, 990), 0.5, 1e-6);             /* half-way down the linear decay */
+    assert_near(schedule_at(&w, 1100), 0.0, 0);
+    assert_near(schedule_at(&w, 5000), 0.0, 0);
+    Schedule cos = {SCHEDULE_COSINE, 100, 1100, 0.2, 1.0f};
+    assert_near(schedule_at(&cos, 600), schedule_lr(600, 100, 1100, 1.0f), 0);
+    const ScheduleKind kinds[3] = {SCHEDULE_CONSTANT, SCHEDULE_WSD, SCHEDULE_COSINE};
+    for (int k = 0; k < 3; k++) {
+        Schedule a = {kinds[k], 100, 1100, 0.2, 1.0f}, b = {kinds[k], 100, 5000, 0.2, 1.0f};
+        double until = fmin(schedule_budget_free_until(&a), schedule_budget_free_until(&b));
+        int same = 1;
+        for (double x = 0; x <= 1100; x += 10) same &= (x > until) || schedule_at(&a, x) == schedule_at(&b, x);
+        assert_true(same);
+        assert_true(kinds[k] == SCHEDULE_COSINE ? schedule_at(&a, 600) != schedule_at(&b, 600)
+                                                : schedule_at(&a, 600) == schedule_at(&b, 600));
+    }
+    assert_int_equal(schedule_kind_find("wsd"), SCHEDULE_WSD);
+    assert_int_equal(schedule_kind_find("linear"), -1);
+    assert_null(schedule_kind_name(3));
+}
+
 /* grads [3, 4] and [12]: global norm 13. */
 static void test_grad_clip_global_norm(void **state) {
     (void)state;
@@ -131,6 +161,7 @@ int main(void) {
         cmocka_unit_test(test_adamw_two_steps_by_hand),
         cmocka_unit_test(test_adamw_decay_exemption),
         cmocka_unit_test(test_schedule_landmarks),
+        cmocka_unit_test(test_schedules_budget_independent),
         cmocka_unit_test(test_grad_clip_global_norm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

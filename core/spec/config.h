@@ -81,6 +81,8 @@ typedef struct {
         double lr;
         double weight_decay;
         int64_t warmup_images;
+        char schedule[CONFIG_ENUM_MAX]; /* schedule_kind_name: cosine | constant | wsd */
+        double decay_fraction;          /* wsd: final fraction of the budget spent decaying */
         double beta1;
         double beta2;
         double eps;

@@ -26,6 +26,7 @@
 #include "spec/spec_internal.h"
 #include "towers/image_cnn.h"
 #include "towers/text_tower.h"
+#include "train/optim.h"
 
 #define SPEC_FILE_MAX (1u << 20)
 #define SPEC_NAME_CHARS "letters, digits, '.', '_' or '-'"
@@ -152,7 +153,13 @@ static const SpecKey SCHEMA[] = {
     {"train.weight_decay", SPEC_FLOAT, FIELD(train.weight_decay), .def = "0.1", .min = 0, .max = 10,
      .help = "AdamW decoupled weight decay", .id = "wd"},
     {"train.warmup_images", SPEC_INT64, FIELD(train.warmup_images), .def = "10000", .min = 0,
-     .max = 1e12, .help = "linear warm-up length, then cosine decay", .id = "warmup"},
+     .max = 1e12, .help = "linear warm-up length, then train.schedule", .id = "warmup"},
+    {"train.schedule", SPEC_ENUM, FIELD(train.schedule), .def = "cosine", .names = schedule_kind_name,
+     .help = "after warm-up: cosine (to 0 at the budget), constant, or wsd (constant, then a linear decay over "
+             "the last train.decay_fraction); constant and wsd do not depend on the budget before the decay",
+     .id = "sched"},
+    {"train.decay_fraction", SPEC_FLOAT, FIELD(train.decay_fraction), .def = "0.2", .min = 0, .max = 1,
+     .help = "wsd: final fraction of train.images spent decaying to 0", .id = "decay"},
     {"train.beta1", SPEC_FLOAT, FIELD(train.beta1), .def = "0.9", .min = 0, .max = 1,
      .bounds = SPEC_MAX_OPEN, .help = "AdamW first-moment decay"},
     {"train.beta2", SPEC_FLOAT, FIELD(train.beta2), .def = "0.98", .min = 0, .max = 1,

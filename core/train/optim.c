@@ -1,4 +1,4 @@
-/* optim.c — AdamW with decoupled weight decay, warm-up + cosine schedule, global-norm clipping.
+/* optim.c — AdamW with decoupled weight decay, the learning-rate schedules, global-norm clipping.
  * One loop over the tensor table (the decay exemption is per tensor); inside a tensor the update
  * is element-parallel above OPS_PAR_MIN elements and every element is independent, so results do
  * not depend on the thread count. The gradient norm is a per-tensor double sum, added in table
@@ -7,6 +7,7 @@
 #include "train/optim.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "common/check.h"
 #include "ops/ops.h"
@@ -47,6 +48,36 @@ float schedule_lr(double images, double warmup_images, double total_images, floa
 }
 
 int grad_clip_applies(float norm, float max_norm) { return max_norm > 0.0f && isfinite(norm) && norm > max_norm; }
+
+static const char *const SCHEDULE_NAMES[] = {[SCHEDULE_COSINE] = "cosine", [SCHEDULE_CONSTANT] = "constant",
+                                             [SCHEDULE_WSD] = "wsd"};
+
+const char *schedule_kind_name(int i) {
+    return i >= 0 && i < (int)(sizeof SCHEDULE_NAMES / sizeof SCHEDULE_NAMES[0]) ? SCHEDULE_NAMES[i] : NULL;
+}
+
+int schedule_kind_find(const char *name) {
+    for (int i = 0; schedule_kind_name(i); i++)
+        if (!strcmp(schedule_kind_name(i), name)) return i;
+    return -1;
+}
+
+double schedule_budget_free_until(const Schedule *s) {
+    switch (s->kind) {
+    case SCHEDULE_CONSTANT: return s->total_images;
+    case SCHEDULE_WSD: return fmax(s->warmup_images, (1.0 - s->decay_fraction) * s->total_images);
+    default: return s->warmup_images;
+    }
+}
+
+float schedule_at(const Schedule *s, double images) {
+    if (s->kind == SCHEDULE_COSINE) return schedule_lr(images, s->warmup_images, s->total_images, s->peak_lr);
+    if (images < s->warmup_images) return (float)(s->peak_lr * images / s->warmup_images);
+    const double decay_start = schedule_budget_free_until(s);
+    if (s->kind == SCHEDULE_CONSTANT || images <= decay_start) return s->peak_lr;
+    if (images >= s->total_images) return 0.0f;
+    return (float)(s->peak_lr * (s->total_images - images) / (s->total_images - decay_start));
+}
 
 float grad_clip_global_norm(Tensors *params, float max_norm) {
     CHECK(params->n_bufs > TBUF_GRAD, "no gradient buffer");

@@ -23,6 +23,31 @@ float schedule_lr(double images, double warmup_images, double total_images, floa
 /* The same, decaying to min_frac * peak_lr instead of 0. */
 float schedule_lr_floor(double images, double warmup_images, double total_images, float peak_lr, float min_frac);
 
+/* Learning-rate schedules, all with the same linear warm-up:
+ *  - cosine: cosine decay to 0 at the budget. The rate at N images depends on the total budget,
+ *    so curves of runs with different budgets (or read before their end) are not comparable.
+ *  - constant: the peak rate after warm-up. The rate at N images never depends on the budget.
+ *  - wsd (warm-up, stable, decay): constant until the last decay_fraction of the budget, then a
+ *    linear decay to 0. Budget-independent before the decay starts; compare curves there only. */
+typedef enum { SCHEDULE_COSINE, SCHEDULE_CONSTANT, SCHEDULE_WSD } ScheduleKind;
+/* Name of schedule kind i, NULL past the last: the one list of schedule names (the spec reads it). */
+const char *schedule_kind_name(int i);
+/* Kind of a name, or -1. */
+int schedule_kind_find(const char *name);
+
+typedef struct {
+    ScheduleKind kind;
+    double warmup_images, total_images;
+    double decay_fraction; /* wsd: final fraction of total_images spent decaying */
+    float peak_lr;
+} Schedule;
+
+/* The rate for the step that brings the count to `images` (as schedule_lr). */
+float schedule_at(const Schedule *s, double images);
+/* Images up to which the rate does not depend on total_images: warmup_images for cosine (its
+ * decay starts right after warm-up), total_images for constant, the start of the decay for wsd. */
+double schedule_budget_free_until(const Schedule *s);
+
 /* Global L2 norm of all gradients (accumulated in double); if max_norm > 0 and the norm exceeds
  * it, every gradient is scaled by max_norm / norm. Returns the norm BEFORE clipping; a non-finite
  * norm leaves the gradients untouched so the caller can mark the run diverged. */

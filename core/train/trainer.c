@@ -206,6 +206,11 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
     const long ckpt_every = (long)cfg->train.checkpoint_every_images;
     AdamWConfig adam = {.lr = (float)cfg->train.lr, .beta1 = (float)cfg->train.beta1, .beta2 = (float)cfg->train.beta2,
                         .eps = (float)cfg->train.eps, .weight_decay = (float)cfg->train.weight_decay};
+    const Schedule sched = {.kind = (ScheduleKind)schedule_kind_find(cfg->train.schedule),
+                            .warmup_images = (double)cfg->train.warmup_images, .total_images = (double)total,
+                            .decay_fraction = cfg->train.decay_fraction, .peak_lr = adam.lr};
+    /* curves are comparable across budgets only up to here (the efficiency ratios read it) */
+    runlog_attr_double(log, "budget_free_until_images", schedule_budget_free_until(&sched));
     if (images == 0) {
         evaluate_model(&m, cfg->eval.probe, cfg->eval.all_tasks, &mt);
         log_eval(log, &curve, task_metric, 0, &mt);
@@ -222,7 +227,7 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
         tensors_zero(&m.params, TBUF_GRAD);
         float loss = m.obj->ops->forward_backward(m.obj, &m.batch);
         float gnorm = grad_clip_global_norm(&m.params, (float)cfg->train.grad_clip);
-        float lr = schedule_lr((double)images, (double)cfg->train.warmup_images, (double)total, adam.lr);
+        float lr = schedule_at(&sched, (double)images);
         step++;
         images += B;
         int finite = isfinite(loss) && isfinite(gnorm);
