@@ -6,6 +6,9 @@
 #   make deps             check (and as root install) the Debian packages below
 #   make ablation-projection | ablation-efficiency | ablation-loss | ablation-tap  [PROFILE=...] [JOBS=n]
 #   make plots            re-render plots/ from existing results without retraining
+#   make fuzz [FUZZ_S=60] build the libFuzzer targets (clang) into build/fuzz; with FUZZ_S, run
+#                         each for FUZZ_S seconds (FUZZ_TARGETS="spec idx" picks some; see
+#                         tests/fuzz/README.md). `make test` runs each for FUZZ_SMOKE_S seconds.
 #
 # Developer knobs: MODS="common ops" limits the library to those core/ modules and TESTS="ops"
 # limits the tests (useful while other modules are being edited); SAN=1 builds under build/san
@@ -18,6 +21,9 @@ JOBS ?= $(shell nproc)
 
 DEB_PACKAGES := gcc make pkg-config libopenblas0-openmp libopenblas-dev libhdf5-dev libyaml-dev \
                 libcmocka-dev zlib1g-dev gnuplot-nox hdf5-tools dataset-fashion-mnist git
+# Only the fuzz targets need clang and its libFuzzer/sanitizer runtimes; `make test` runs them
+# briefly, so CI installs these too, but `make`, `make bench` and the ablations do not need them.
+FUZZ_DEB_PACKAGES := clang-14 libclang-rt-14-dev
 
 # Debian's default libopenblas is the pthread build, which oversubscribes cores under OpenMP, so
 # the OpenMP build is linked by path (and checked at start-up with openblas_get_parallel()).
@@ -48,9 +54,10 @@ BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 CLI := $(BUILD)/cliplab
 DEPS_STAMP := build/.deps-ok
+FUZZ_DEPS_STAMP := build/.fuzz-deps-ok
 
 .SECONDARY:
-.PHONY: all deps test bench clean plots ablation-projection ablation-efficiency ablation-loss ablation-tap
+.PHONY: all deps test bench clean plots fuzz fuzz-build ablation-projection ablation-efficiency ablation-loss ablation-tap
 
 all: $(DEPS_STAMP) $(CLI) $(BUILD)/libcliplab.a $(BUILD)/libcliplab.so
 
@@ -58,8 +65,10 @@ deps: $(DEPS_STAMP)
 
 # Checks every package; installs the missing ones non-interactively when root, otherwise prints
 # the exact command and stops.
-$(DEPS_STAMP): Makefile
-	@missing=""; for p in $(DEB_PACKAGES); do \
+$(DEPS_STAMP): PACKAGES := $(DEB_PACKAGES)
+$(FUZZ_DEPS_STAMP): PACKAGES := $(FUZZ_DEB_PACKAGES)
+$(DEPS_STAMP) $(FUZZ_DEPS_STAMP): Makefile
+	@missing=""; for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -95,9 +104,13 @@ $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# The suite runs the CLI too (spec errors, smoke sweeps), so it is built first.
-test: $(DEPS_STAMP) $(if $(filter command line,$(origin MODS)),,$(CLI)) $(TEST_BINS)
-	@CLIPLAB=$(CLI) tests/run_tests.sh $(TEST_BINS)
+# The suite runs the CLI too (spec errors, smoke sweeps), so it is built first. It ends with a
+# short run of every fuzz target (one entry of the summary), unless MODS/TESTS narrow the suite or
+# FUZZ_SMOKE_S=0.
+FUZZ_SMOKE_S ?= $(if $(filter command line,$(origin MODS) $(origin TESTS)),0,3)
+FUZZ_SMOKE := $(if $(filter-out 0,$(FUZZ_SMOKE_S)),tests/fuzz/run_fuzz.sh)
+test: $(DEPS_STAMP) $(if $(filter command line,$(origin MODS)),,$(CLI)) $(TEST_BINS) $(if $(FUZZ_SMOKE),fuzz-build)
+	@CLIPLAB=$(CLI) FUZZ_SECONDS=$(FUZZ_SMOKE_S) FUZZ_SEED=1 tests/run_tests.sh $(TEST_BINS) $(FUZZ_SMOKE)
 
 bench: $(DEPS_STAMP) $(CLI) $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
@@ -112,6 +125,47 @@ plots: all
 	@for d in projection efficiency loss-batch tap; do \
 	  if [ -d results/$$d ]; then plots/render.sh $(CLI) $$d results/$$d; fi; \
 	done
+
+# ---- fuzzing: libFuzzer targets built with clang under ASan+UBSan, each from its harness in
+# tests/fuzz/fuzz_<target>.c linked against the library compiled with clang into build/fuzz/obj
+# (the linker takes from the archive what the target reaches). OpenMP pragmas are left out (the
+# targets run one thread); the few omp_* calls and the OpenMP OpenBLAS use gcc's libgomp.
+FUZZ_CC ?= clang-14
+FUZZ_DIR := build/fuzz
+FUZZ_TARGETS ?= spec override ablation idx runfile
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unknown-pragmas -O1 -g \
+               -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Icore -Itests/fuzz \
+               $(HDF5_CFLAGS) -DFUZZ_TREE='"$(CURDIR)"' -MMD -MP
+FUZZ_LDLIBS := $(subst -fopenmp,-l:libgomp.so.1,$(LDLIBS))
+fuzz_objs = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(1))
+FUZZ_LIB := $(FUZZ_DIR)/libcliplab.a
+FUZZ_BINS := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
+FUZZ_DICTS := $(FUZZ_DIR)/spec.dict
+
+$(FUZZ_DIR)/obj/%.o: %.c | $(FUZZ_DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_LIB): $(call fuzz_objs,$(wildcard core/*/*.c))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LDLIBS)
+
+# The dictionary of the spec targets is generated from the schema (tests/fuzz/gen_dict.c).
+$(FUZZ_DIR)/gen_dict: $(FUZZ_DIR)/obj/tests/fuzz/gen_dict.o $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -o $@ $^ $(FUZZ_LDLIBS)
+
+$(FUZZ_DIR)/spec.dict: $(FUZZ_DIR)/gen_dict
+	$< > $@.tmp && mv $@.tmp $@
+
+fuzz-build: $(FUZZ_DEPS_STAMP) $(FUZZ_BINS) $(FUZZ_DICTS)
+
+fuzz: fuzz-build
+	@if [ -n "$(FUZZ_S)" ]; then FUZZ_BIN_DIR=$(FUZZ_DIR) FUZZ_CORPUS_DIR=$(FUZZ_DIR)/corpus \
+	  tests/fuzz/run_fuzz.sh $(FUZZ_S) $(FUZZ_TARGETS); fi
 
 clean:
 	rm -rf build
