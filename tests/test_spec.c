@@ -385,6 +385,44 @@ static void test_base_inheritance(void **state) {
     assert_string_equal(err.msg, fmt("%s/cyc_a.yaml:1:1: base '%s/cyc_b.yaml' includes itself (a cycle)", g_dir, g_dir));
 }
 
+/* Spec strings are valid UTF-8 without NUL, so the recorded spec always reloads (found by
+ * tests/fuzz: the override target's dump of "txt.bl.\xda\xda\xda" did not reload). */
+static void test_strings_utf8(void **state) {
+    (void)state;
+    Config c;
+    Err err = {0};
+    config_defaults(&c);
+    static const ErrorCase cases[] = {
+        {"model.text.tap=txt.bl.\xda\xda\xda", "'model.text.tap' is not valid UTF-8 (byte 0xda at offset 7)"},
+        {"model.text.tap=\xc0\xaf", "'model.text.tap' is not valid UTF-8 (byte 0xc0 at offset 0)"},       /* overlong '/' */
+        {"data.fmnist_dir=/d/\xed\xa0\x80", "'data.fmnist_dir' is not valid UTF-8 (byte 0xed at offset 3)"}, /* surrogate */
+        {"model.text.tap=\xf4\x90\x80\x80", "'model.text.tap' is not valid UTF-8 (byte 0xf4 at offset 0)"}, /* > U+10FFFF */
+        {"model.text.tap=ab\xe2\x82", "'model.text.tap' is not valid UTF-8 (byte 0xe2 at offset 2)"},        /* truncated */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Config before = c;
+        assert_int_equal(spec_override(&c, cases[i].text, &err), -1);
+        assert_string_equal(err.msg, fmt("command line: %s", cases[i].msg));
+        assert_true(config_equal(&c, &before));
+    }
+    /* valid UTF-8, with characters YAML may not hold raw (C1 control, BOM, DEL), dumps and reloads */
+    assert_int_equal(spec_override(&c, "model.text.tap=\xc3\xa9\xc2\x85\xef\xbb\xbf\x7f\x01", &err), 0);
+    assert_string_equal(c.model.text.tap, "\xc3\xa9\xc2\x85\xef\xbb\xbf\x7f\x01");
+    char *yaml = config_to_yaml(&c);
+    assert_non_null(strstr(yaml, "tap: \"\xc3\xa9\\u0085\\ufeff\\x7f\\x01\""));
+    Config back;
+    assert_int_equal(spec_load_string("dump.yaml", yaml, strlen(yaml), &back, &err), 0);
+    assert_true(config_equal(&c, &back));
+    free(yaml);
+    /* a NUL inside a YAML string is refused, not cut ("t\0u" used to load as "t") */
+    const char *path = write_file("nul.yaml", "model:\n  text:\n    tap: \"t\\0u\"\n");
+    assert_int_equal(spec_load(path, &c, &err), -1);
+    assert_string_equal(err.msg, fmt("%s:3:10: the value of 'model.text.tap' contains a NUL byte", path));
+    path = write_file("nul_list.yaml", "data:\n  holdout: [\"red circle\", \"blue\\0 square\"]\n");
+    assert_int_equal(spec_load(path, &c, &err), -1);
+    assert_string_equal(err.msg, fmt("%s:2:27: the value of 'data.holdout' contains a NUL byte", path));
+}
+
 static void test_overrides(void **state) {
     (void)state;
     Config c;
@@ -851,6 +889,7 @@ int main(void) {
         cmocka_unit_test(test_yaml_round_trip),
         cmocka_unit_test(test_help_spec_lists_every_key),
         cmocka_unit_test(test_fuzz_mutations),
+        cmocka_unit_test(test_strings_utf8),
         cmocka_unit_test(test_sweep_expansion_order_ids_seeds),
         cmocka_unit_test(test_sweep_profiles_replace_axes),
         cmocka_unit_test(test_sweep_count_exposed_and_limit),

@@ -65,6 +65,32 @@ static bool valid_colour_shape(const char *s) {
     return words == 2;
 }
 
+/* Length of the UTF-8 sequence at s and its code point in *cp, or 0 if it is not valid UTF-8
+ * (truncated, overlong, a surrogate or above U+10FFFF). */
+static int utf8_next(const unsigned char *s, uint32_t *cp) {
+    int n = s[0] < 0x80 ? 1 : s[0] < 0xc2 ? 0 : s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : s[0] < 0xf5 ? 4 : 0;
+    uint32_t c = s[0] & (0xffu >> (n > 1 ? n + 1 : 1)); /* the lead byte's payload bits */
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        c = c << 6 | (s[i] & 0x3fu);
+    }
+    static const uint32_t MIN[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (!n || c < MIN[n] || (c >= 0xd800 && c < 0xe000) || c > 0x10ffff) return 0;
+    *cp = c;
+    return n;
+}
+
+/* Offset of the first byte that is not valid UTF-8, or -1. */
+static long utf8_invalid_at(const char *s) {
+    uint32_t cp;
+    for (const char *p = s; *p;) {
+        int n = utf8_next((const unsigned char *)p, &cp);
+        if (!n) return p - s;
+        p += n;
+    }
+    return -1;
+}
+
 #define FIELD(m) .offset = offsetof(Config, m), .size = sizeof(((Config *)0)->m)
 #define LIST(m, n) FIELD(m), .elem_size = sizeof(((Config *)0)->m[0]), .count_offset = offsetof(Config, n)
 
@@ -441,6 +467,10 @@ static int set_scalar(const SpecKey *k, void *dst, const char *text, const char 
         if (strlen(text) >= cap)
             return err_set(err, "%s: '%s' is too long (at most %zu characters), got '%s'", where,
                            k->name, cap - 1, spec_show(text).s);
+        long bad = utf8_invalid_at(text);
+        if (bad >= 0)
+            return err_set(err, "%s: '%s' is not valid UTF-8 (byte 0x%02x at offset %ld)", where, k->name,
+                           (unsigned char)text[bad], bad);
         if (k->valid && !k->valid(text))
             return err_set(err, "%s: expected %s for '%s', got '%s'", where, k->format, k->name,
                            spec_show(text).s);
@@ -494,10 +524,18 @@ const char *spec_scalar(const yaml_node_t *n) {
 
 yaml_node_t *spec_node(SpecDoc *d, int index) { return yaml_document_get_node(&d->doc, index); }
 
+/* A scalar's text stops at its first NUL ("\0" in a quoted YAML string): refused rather than cut. */
+static int check_no_nul(const SpecKey *k, const yaml_node_t *n, const SpecWhere *w, Err *err) {
+    if (n->type == YAML_SCALAR_NODE && strlen((const char *)n->data.scalar.value) != n->data.scalar.length)
+        return err_set(err, "%s: the value of '%s' contains a NUL byte", w->s, k->name);
+    return 0;
+}
+
 int spec_apply_node(Config *c, const SpecKey *k, SpecDoc *d, yaml_node_t *val, Err *err) {
     SpecWhere w = spec_where(d, val);
     if (!is_list(k)) {
         const char *text = spec_scalar(val);
+        if (check_no_nul(k, val, &w, err)) return -1;
         if (!text) {
             if (k->type == SPEC_ENUM)
                 return err_set(err, "%s: expected one of %s for '%s', got %s", w.s, enum_values(k).s,
@@ -518,6 +556,7 @@ int spec_apply_node(Config *c, const SpecKey *k, SpecDoc *d, yaml_node_t *val, E
         yaml_node_t *item = spec_node(d, val->data.sequence.items.start[i]);
         wheres[i] = spec_where(d, item);
         texts[i] = spec_scalar(item);
+        if (check_no_nul(k, item, &wheres[i], err)) return -1;
         if (!texts[i])
             return err_set(err, "%s: expected %s for '%s', got %s", wheres[i].s, kind_text(k), k->name,
                            node_desc(item).s);
@@ -840,14 +879,18 @@ static void buf_printf(Buf *b, const char *fmt, ...) {
     }
 }
 
-/* A YAML double-quoted scalar. */
+/* A YAML double-quoted scalar of valid UTF-8: characters YAML does not allow raw (C0 and C1
+ * controls, DEL, U+FFFE/U+FFFF, the BOM) are escaped, so the dump always reloads. */
 static void buf_quoted(Buf *b, const char *s) {
     buf_printf(b, "\"");
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') buf_printf(b, "\\%c", ch);
-        else if (ch < 0x20 || ch == 0x7f) buf_printf(b, "\\x%02x", ch);
-        else buf_printf(b, "%c", ch);
+    for (uint32_t cp; *s;) {
+        int n = utf8_next((const unsigned char *)s, &cp);
+        CHECK(n > 0, "spec string is not valid UTF-8 (the loader refuses that)");
+        if (cp == '"' || cp == '\\') buf_printf(b, "\\%c", (char)cp);
+        else if (cp < 0x20 || cp == 0x7f) buf_printf(b, "\\x%02x", (unsigned)cp);
+        else if ((cp >= 0x80 && cp < 0xa0) || cp == 0xfeff || cp == 0xfffe || cp == 0xffff) buf_printf(b, "\\u%04x", (unsigned)cp);
+        else buf_printf(b, "%.*s", n, s);
+        s += n;
     }
     buf_printf(b, "\"");
 }
