@@ -355,6 +355,89 @@ static void test_conv2d_fast_matches_naive(void **state) {
     }
 }
 
+/* The ReLU-fused backward: the model is out = conv(relu(a)); ops_conv2d_relu_backward reads the
+ * ReLU's output and must give d(a). Inputs sit more than H_LINEAR away from the kink, so no FD
+ * stencil crosses it and out is linear in a around the point: the tight linear tolerance holds. */
+typedef struct {
+    ConvCase conv;
+    float *relu; /* relu(in[0]), recomputed by the forward */
+} ConvReluCase;
+
+static void conv_relu_fwd(GradCase *gc) {
+    ConvReluCase *t = (ConvReluCase *)gc;
+    ConvCase *c = &t->conv;
+    ops_relu_forward(t->relu, gc->in[0], (size_t)c->N * c->H * c->W * c->C);
+    ops_conv2d_forward(gc->out, c->scratch, t->relu, gc->in[1], c->has_bias ? gc->in[2] : NULL, c->N, c->H, c->W,
+                       c->C, c->OC, c->K, c->S, c->P);
+}
+
+static void conv_relu_bwd(GradCase *gc) {
+    ConvReluCase *t = (ConvReluCase *)gc;
+    ConvCase *c = &t->conv;
+    ops_conv2d_relu_backward(gc->grad[0], gc->grad[1], c->has_bias ? gc->grad[2] : NULL, c->scratch, gc->dout, t->relu,
+                             gc->in[1], c->N, c->H, c->W, c->C, c->OC, c->K, c->S, c->P);
+}
+
+static int conv_pointwise(const int *c) { return c[5] == 1 && c[6] == 1 && c[7] == 0; }
+
+static void test_conv2d_relu_backward_gradients(void **state) {
+    (void)state;
+    Rng r;
+    rng_init(&r, 14);
+    for (size_t s = 0; s < sizeof CONV_SHAPES / sizeof CONV_SHAPES[0]; s++) {
+        const int *c = CONV_SHAPES[s];
+        if (conv_pointwise(c)) continue; /* not supported (CHECK), no scratch */
+        ConvReluCase t = {.conv = {.N = c[0], .H = c[1], .W = c[2], .C = c[3], .OC = c[4], .K = c[5], .S = c[6],
+                                   .P = c[7], .has_bias = c[8]}};
+        ConvCase *cc = &t.conv;
+        int OH = conv_out(cc->H, cc->K, cc->S, cc->P), OW = conv_out(cc->W, cc->K, cc->S, cc->P);
+        cc->scratch = zeros(ops_conv2d_scratch_floats(cc->N, cc->H, cc->W, cc->C, cc->OC, cc->K, cc->S, cc->P));
+        cc->gc.forward = conv_relu_fwd;
+        cc->gc.backward = conv_relu_bwd;
+        gc_outputs(&cc->gc, "conv2d relu backward", (size_t)cc->N * OH * OW * cc->OC);
+        size_t ni = (size_t)cc->N * cc->H * cc->W * cc->C, nw = (size_t)cc->OC * cc->K * cc->K * cc->C;
+        float *a = randn(&r, ni, 1.0f);
+        for (size_t i = 0; i < ni; i++) a[i] += a[i] < 0.0f ? -1.5f * H_LINEAR : 1.5f * H_LINEAR;
+        t.relu = zeros(ni);
+        gc_input(&cc->gc, a, ni, H_LINEAR, TOL_LINEAR);
+        gc_input(&cc->gc, randn(&r, nw, 1.0f), nw, H_LINEAR, TOL_LINEAR);
+        if (cc->has_bias) gc_input(&cc->gc, randn(&r, cc->OC, 1.0f), cc->OC, H_LINEAR, TOL_LINEAR);
+        check_gradients(&cc->gc, &r);
+        gc_free(&cc->gc);
+        free(cc->scratch);
+        free(t.relu);
+    }
+}
+
+/* Fast against the naive twin on inputs with exact zeros (a ReLU's output), where the mask bites. */
+static void test_conv2d_relu_backward_fast_matches_naive(void **state) {
+    (void)state;
+    Rng r;
+    rng_init(&r, 15);
+    const int big[9] = {4, 16, 16, 16, 32, 3, 2, 1, 1};
+    for (size_t s = 0; s <= sizeof CONV_SHAPES / sizeof CONV_SHAPES[0]; s++) {
+        const int *c = s < sizeof CONV_SHAPES / sizeof CONV_SHAPES[0] ? CONV_SHAPES[s] : big;
+        if (conv_pointwise(c)) continue;
+        int N = c[0], H = c[1], W = c[2], C = c[3], OC = c[4], K = c[5], S = c[6], P = c[7];
+        size_t ni = (size_t)N * H * W * C, nw = (size_t)OC * K * K * C;
+        size_t no = (size_t)N * conv_out(H, K, S, P) * conv_out(W, K, S, P) * OC;
+        float *scratch = zeros(ops_conv2d_scratch_floats(N, H, W, C, OC, K, S, P));
+        float *x = randn(&r, ni, 1.0f), *w = randn(&r, nw, 1.0f), *dy = randn(&r, no, 1.0f);
+        ops_relu_forward(x, x, ni);
+        float *da1 = randn(&r, ni, 1.0f), *dw1 = randn(&r, nw, 1.0f), *db1 = randn(&r, OC, 1.0f);
+        float *da2 = copy_of(da1, ni), *dw2 = copy_of(dw1, nw), *db2 = copy_of(db1, OC);
+        ops_conv2d_relu_backward(da1, dw1, db1, scratch, dy, x, w, N, H, W, C, OC, K, S, P);
+        ops_conv2d_relu_backward_naive(da2, dw2, db2, dy, x, w, N, H, W, C, OC, K, S, P);
+        ASSERT_CLOSE("conv2d relu backward da", rel_err(da1, da2, ni), FAST_VS_NAIVE_TOL);
+        ASSERT_CLOSE("conv2d relu backward dweight", rel_err(dw1, dw2, nw), FAST_VS_NAIVE_TOL);
+        ASSERT_CLOSE("conv2d relu backward dbias", rel_err(db1, db2, OC), FAST_VS_NAIVE_TOL);
+        /* where the ReLU was off, da kept exactly its previous value */
+        for (size_t i = 0; i < ni; i++)
+            if (x[i] <= 0.0f) assert_true(da1[i] == da2[i]);
+        free(scratch), free(x), free(w), free(dy), free(da1), free(dw1), free(db1), free(da2), free(dw2), free(db2);
+    }
+}
+
 /* ---------- pooling ---------- */
 
 typedef struct {
@@ -1095,6 +1178,8 @@ int main(void) {
         cmocka_unit_test(test_linear_null_gradients_skipped),
         cmocka_unit_test(test_conv2d_gradients),
         cmocka_unit_test(test_conv2d_fast_matches_naive),
+        cmocka_unit_test(test_conv2d_relu_backward_gradients),
+        cmocka_unit_test(test_conv2d_relu_backward_fast_matches_naive),
         cmocka_unit_test(test_pool_gradients),
         cmocka_unit_test(test_pool_forward_values),
         cmocka_unit_test(test_activation_gradients),

@@ -3,13 +3,16 @@
  * convolution is a linear layer over the columns, so ops_linear_* does the products), so OpenBLAS
  * sees one large product (M = N*OH*OW rows) instead of N small ones. The backward recomputes the
  * columns (the scratch is shared between layers) for dweight, then reuses the same scratch for
- * dcol and scatters it back with col2im. A 1x1, stride-1, unpadded convolution IS a linear layer
+ * dcol and scatters it back with col2im (which, in the ReLU-fused backward, also applies the mask of
+ * the ReLU whose output the conv read). A 1x1, stride-1, unpadded convolution IS a linear layer
  * on NHWC rows, so it skips im2col and needs no scratch.
  * im2col/col2im are OpenMP-parallel over output rows / images; no BLAS is called inside them.
  * Deliberately left out: dilation, groups, non-square kernels, Winograd/FFT. */
 #include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "common/check.h"
 #include "ops.h"
 
 typedef struct {
@@ -38,36 +41,46 @@ static void valid_columns(int *lo, int *hi, int x0, const ConvDims *d) {
     if (*hi < *lo) *hi = *lo;
 }
 
-/* col [N*OH*OW, K*K*C]: row (n, oy, ox) holds the receptive field in (ky, kx, c) order, the
- * layout of weight [OC, K, K, C], with zeros where the window hangs over the padding. */
-static void im2col(float *restrict col, const float *restrict inp, const ConvDims *d) {
-    const int K = d->K, C = d->C;
-    const size_t row_len = (size_t)K * K * C, run = (size_t)K * C;
-#pragma omp parallel for if ((size_t)d->N * d->OH * d->OW * row_len > OPS_PAR_MIN) schedule(static)
-    for (int ny = 0; ny < d->N * d->OH; ny++) {
-        int n = ny / d->OH, oy = ny % d->OH;
-        for (int ox = 0; ox < d->OW; ox++) {
-            float *restrict dst = col + ((size_t)ny * d->OW + ox) * row_len;
-            int x0 = ox * d->stride - d->pad, lo, hi;
-            valid_columns(&lo, &hi, x0, d);
-            for (int ky = 0; ky < K; ky++, dst += run) {
-                int y = oy * d->stride - d->pad + ky;
-                if (y < 0 || y >= d->H) {
-                    memset(dst, 0, run * sizeof *dst);
-                    continue;
-                }
-                memset(dst, 0, (size_t)lo * C * sizeof *dst);
-                memcpy(dst + (size_t)lo * C, inp + (((size_t)n * d->H + y) * d->W + x0 + lo) * C,
-                       (size_t)(hi - lo) * C * sizeof *dst);
-                memset(dst + (size_t)hi * C, 0, (size_t)(K - hi) * C * sizeof *dst);
-            }
+/* One im2col row: the receptive field of output pixel (n, oy, ox) in (ky, kx, c) order. The runs
+ * are short (K*C = 9 floats in the first layer), so they are plain loops: a memcpy/memset call per
+ * run cost more than the copy (6% of a step in a profile). GCC would turn the loops back into those
+ * calls, hence the attribute. */
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) static void
+im2col_row(float *restrict dst, const float *restrict img, int oy, int x0, const ConvDims *d) {
+    const int K = d->K, C = d->C, run = K * C;
+    int lo, hi;
+    valid_columns(&lo, &hi, x0, d);
+    for (int ky = 0; ky < K; ky++, dst += run) {
+        int y = oy * d->stride - d->pad + ky;
+        if (y < 0 || y >= d->H) {
+            for (int i = 0; i < run; i++) dst[i] = 0.0f;
+            continue;
         }
+        const float *restrict src = img + ((size_t)y * d->W + x0) * C;
+        for (int i = 0; i < lo * C; i++) dst[i] = 0.0f;
+        for (int i = lo * C; i < hi * C; i++) dst[i] = src[i];
+        for (int i = hi * C; i < run; i++) dst[i] = 0.0f;
     }
 }
 
-/* dinp [N, H, W, C] += the transpose of im2col applied to dcol. Windows of one image overlap, so
- * the parallel loop is over images, whose pixels are disjoint. */
-static void col2im(float *restrict dinp, const float *restrict dcol, const ConvDims *d) {
+/* col [N*OH*OW, K*K*C]: row (n, oy, ox) holds the receptive field in (ky, kx, c) order, the
+ * layout of weight [OC, K, K, C], with zeros where the window hangs over the padding. */
+static void im2col(float *restrict col, const float *restrict inp, const ConvDims *d) {
+    const size_t row_len = (size_t)d->K * d->K * d->C;
+#pragma omp parallel for if ((size_t)d->N * d->OH * d->OW * row_len > OPS_PAR_MIN) schedule(static)
+    for (int ny = 0; ny < d->N * d->OH; ny++) {
+        int n = ny / d->OH, oy = ny % d->OH;
+        const float *img = inp + (size_t)n * d->H * d->W * d->C;
+        for (int ox = 0; ox < d->OW; ox++)
+            im2col_row(col + ((size_t)ny * d->OW + ox) * row_len, img, oy, ox * d->stride - d->pad, d);
+    }
+}
+
+/* dinp [N, H, W, C] += the transpose of im2col applied to dcol; with relu_out (the conv's input
+ * [N, H, W, C], itself a ReLU's output) only where relu_out > 0: the ReLU's backward, fused. Windows
+ * of one image overlap, so the parallel loop is over images, whose pixels are disjoint. */
+static void col2im(float *restrict dinp, const float *restrict dcol, const float *restrict relu_out,
+                   const ConvDims *d) {
     const int K = d->K, C = d->C;
     const size_t row_len = (size_t)K * K * C, run = (size_t)K * C;
 #pragma omp parallel for if ((size_t)d->N * d->OH * d->OW * row_len > OPS_PAR_MIN) schedule(static)
@@ -80,9 +93,16 @@ static void col2im(float *restrict dinp, const float *restrict dcol, const ConvD
                 for (int ky = 0; ky < K; ky++, src += run) {
                     int y = oy * d->stride - d->pad + ky;
                     if (y < 0 || y >= d->H) continue;
-                    float *restrict dst = dinp + (((size_t)n * d->H + y) * d->W + x0 + lo) * C;
+                    size_t at = (((size_t)n * d->H + y) * d->W + x0 + lo) * C;
+                    float *restrict dst = dinp + at;
                     const float *restrict s = src + (size_t)lo * C;
-                    for (size_t i = 0; i < (size_t)(hi - lo) * C; i++) dst[i] += s[i];
+                    const int len = (hi - lo) * C;
+                    if (relu_out) {
+                        const float *restrict m = relu_out + at;
+                        for (int i = 0; i < len; i++) dst[i] += m[i] > 0.0f ? s[i] : 0.0f;
+                    } else {
+                        for (int i = 0; i < len; i++) dst[i] += s[i];
+                    }
                 }
             }
 }
@@ -99,23 +119,38 @@ void ops_conv2d_forward(float *out, float *scratch, const float *inp, const floa
     ops_linear_forward(out, col, weight, bias, N * d.OH * d.OW, K * K * C, OC);
 }
 
-void ops_conv2d_backward(float *dinp, float *dweight, float *dbias, float *scratch, const float *dout,
-                         const float *inp, const float *weight, int N, int H, int W, int C, int OC, int K,
-                         int stride, int pad) {
-    ConvDims d = conv_dims(N, H, W, C, OC, K, stride, pad);
-    const int M = N * d.OH * d.OW, KKC = K * K * C;
-    if (conv_is_pointwise(&d)) {
+/* The backward; relu_inp: inp is a ReLU's output and dinp receives the gradient of the ReLU's
+ * input instead of inp's (see ops.h). */
+static void conv_backward(float *dinp, float *dweight, float *dbias, float *scratch, const float *dout,
+                          const float *inp, const float *weight, const ConvDims *d, int relu_inp) {
+    const int M = d->N * d->OH * d->OW, KKC = d->K * d->K * d->C, OC = d->OC;
+    if (conv_is_pointwise(d)) {
+        CHECK(!relu_inp, "a pointwise conv has no scratch for the ReLU-fused backward");
         ops_linear_backward(dinp, dweight, dbias, dout, inp, weight, M, KKC, OC);
         return;
     }
-    if (dweight) im2col(scratch, inp, &d);
+    if (dweight) im2col(scratch, inp, d);
     ops_linear_backward(NULL, dweight, dbias, dout, scratch, weight, M, KKC, OC);
     if (dinp) {
         /* dcol [M, KKC] = dout [M, OC] @ weight [OC, KKC], overwriting the columns */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, KKC, OC, 1.0f, dout, OC, weight, KKC, 0.0f, scratch,
                     KKC);
-        col2im(dinp, scratch, &d);
+        col2im(dinp, scratch, relu_inp ? inp : NULL, d);
     }
+}
+
+void ops_conv2d_backward(float *dinp, float *dweight, float *dbias, float *scratch, const float *dout,
+                         const float *inp, const float *weight, int N, int H, int W, int C, int OC, int K,
+                         int stride, int pad) {
+    ConvDims d = conv_dims(N, H, W, C, OC, K, stride, pad);
+    conv_backward(dinp, dweight, dbias, scratch, dout, inp, weight, &d, 0);
+}
+
+void ops_conv2d_relu_backward(float *da, float *dweight, float *dbias, float *scratch, const float *dout,
+                              const float *inp, const float *weight, int N, int H, int W, int C, int OC, int K,
+                              int stride, int pad) {
+    ConvDims d = conv_dims(N, H, W, C, OC, K, stride, pad);
+    conv_backward(da, dweight, dbias, scratch, dout, inp, weight, &d, 1);
 }
 
 /* The references walk every (output pixel, kernel tap, channel) directly, with no im2col. */
@@ -160,4 +195,15 @@ void ops_conv2d_backward_naive(float *dinp, float *dweight, float *dbias, const 
                             }
                         }
                 }
+}
+
+/* Reference: the plain backward into a zeroed d(inp), then the ReLU's backward as its own loop. */
+void ops_conv2d_relu_backward_naive(float *da, float *dweight, float *dbias, const float *dout, const float *inp,
+                                    const float *weight, int N, int H, int W, int C, int OC, int K, int stride,
+                                    int pad) {
+    size_t n = (size_t)N * H * W * C;
+    float *dinp = da ? callocCheck(n, sizeof *dinp) : NULL;
+    ops_conv2d_backward_naive(dinp, dweight, dbias, dout, inp, weight, N, H, W, C, OC, K, stride, pad);
+    for (size_t i = 0; da && i < n; i++) da[i] += inp[i] > 0.0f ? dinp[i] : 0.0f;
+    free(dinp);
 }

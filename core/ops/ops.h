@@ -84,6 +84,15 @@ void ops_conv2d_backward(float *dinp, float *dweight, float *dbias, float *scrat
                          int stride, int pad);
 void ops_conv2d_backward_naive(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                                const float *weight, int N, int H, int W, int C, int OC, int K, int stride, int pad);
+/* The same backward when the conv's input is a ReLU's output, inp = relu(a): da [N, H, W, C] +=
+ * (inp > 0) * d(inp), the gradient of the ReLU's INPUT, so a tower needs neither d(inp) nor a
+ * separate ReLU backward pass (the mask is applied inside col2im). Not for pointwise convs (CHECK). */
+void ops_conv2d_relu_backward(float *da, float *dweight, float *dbias, float *scratch, const float *dout,
+                              const float *inp, const float *weight, int N, int H, int W, int C, int OC, int K,
+                              int stride, int pad);
+void ops_conv2d_relu_backward_naive(float *da, float *dweight, float *dbias, const float *dout, const float *inp,
+                                    const float *weight, int N, int H, int W, int C, int OC, int K, int stride,
+                                    int pad);
 
 /* ---- pooling, NHWC ----
  * global average: out [N, C], inp [N, H, W, C] */

@@ -37,7 +37,7 @@ typedef struct {
     float *dw, *db, *dnw, *dnb;
     /* conv, normed, sum, out [B, OH, OH, OC]; mean, rstd [B, OH, OH] */
     float *conv, *normed, *mean, *rstd, *sum, *out;
-    float *dconv, *dnormed, *dout;
+    float *dconv, *dnormed, *dout; /* dout: the last conv's only */
 } ImageConv;
 
 struct ImageTower {
@@ -86,7 +86,7 @@ static int image_tap_resolve(const ImageTowerConfig *cfg, const char *tap, Err *
     return k;
 }
 
-static void image_conv_declare(ImageConv *cv, int s, int j, Tensors *params, BuildActs *ba) {
+static void image_conv_declare(ImageConv *cv, int s, int j, int last, Tensors *params, BuildActs *ba) {
     size_t n_out = (size_t)cv->OH * cv->OH * cv->OC;
     build_param(params, &cv->w, &cv->dw, 0, 4, (int[]){cv->OC, 3, 3, cv->C}, "img.stage%d.conv%d.weight", s, j);
     if (cv->norm) {
@@ -103,7 +103,9 @@ static void image_conv_declare(ImageConv *cv, int s, int j, Tensors *params, Bui
     }
     /* the ReLU's gradient goes straight to the normed output, so the sum needs no gradient */
     if (cv->residual) build_act(ba, &cv->sum, NULL, n_out, "img.stage%d.conv%d.sum", s, j);
-    build_act(ba, &cv->out, &cv->dout, n_out, "img.stage%d.conv%d.out", s, j);
+    /* only the last conv's output gradient is stored (from the pool); the others go straight to
+     * the ReLU inputs (ops_conv2d_relu_backward) */
+    build_act(ba, &cv->out, last ? &cv->dout : NULL, n_out, "img.stage%d.conv%d.out", s, j);
 }
 
 ImageTower *image_tower_create(const ImageTowerConfig *cfg, const char *tap, int max_batch, Tensors *params,
@@ -131,7 +133,8 @@ ImageTower *image_tower_create(const ImageTowerConfig *cfg, const char *tap, int
             cv->OH = (H + 2 - 3) / cv->stride + 1;
             cv->residual = cfg->residual && j > 0;
             cv->norm = cfg->norm == IMAGE_NORM_LAYER;
-            image_conv_declare(cv, s + 1, j + 1, params, &t->acts);
+            image_conv_declare(cv, s + 1, j + 1, s == n_built - 1 && j == cfg->convs_per_stage - 1, params,
+                               &t->acts);
             size_t need = ops_conv2d_scratch_floats(max_batch, H, H, C, cv->OC, 3, cv->stride, 1);
             if (need > scratch) scratch = need;
             cv->grad_off = t->grad_floats;
@@ -226,39 +229,50 @@ static ConvGrads conv_grads(const ImageConv *cv, float *priv) {
     return cv->norm ? (ConvGrads){w, NULL, rest, rest + cv->OC} : (ConvGrads){w, rest, NULL, NULL};
 }
 
+/* The gradient of conv i's ReLU input (its sum, normed or conv output, whichever the ReLU read). */
+static float *relu_input_grad(const ImageConv *cv) { return cv->norm ? cv->dnormed : cv->dconv; }
+
 /* The backward of samples [b0, b0 + nb), dfeat being the whole batch's [B, dim]; zeroes the slice's
- * activation gradients first (they accumulate). */
+ * activation gradients first (they accumulate). Only the last conv runs a ReLU backward of its
+ * own: every other conv's ReLU is differentiated inside the next conv's col2im
+ * (ops_conv2d_relu_backward), which writes the gradient of that ReLU's input directly. */
 static void image_backward_slice(ImageTower *t, const float *dfeat, int b0, int nb, float *priv) {
+    ImageConv *last = &t->convs[t->n_convs - 1];
+    size_t last_ps = (size_t)last->OH * last->OH * last->OC;
     for (int i = 0; i < t->n_convs; i++) {
         ImageConv *cv = &t->convs[i];
         size_t out_ps = (size_t)cv->OH * cv->OH * cv->OC, n = (size_t)nb * out_ps * sizeof(float);
         memset(slice(cv->dconv, b0, out_ps), 0, n);
-        memset(slice(cv->dout, b0, out_ps), 0, n);
         if (cv->norm) memset(slice(cv->dnormed, b0, out_ps), 0, n);
     }
-    ImageConv *last = &t->convs[t->n_convs - 1];
-    ops_global_avgpool_backward(slice(last->dout, b0, (size_t)last->OH * last->OH * last->OC),
-                                dfeat + (size_t)b0 * last->OC, nb, last->OH, last->OH, last->OC);
+    float *dlast = slice(last->dout, b0, last_ps);
+    memset(dlast, 0, (size_t)nb * last_ps * sizeof(float));
+    ops_global_avgpool_backward(dlast, dfeat + (size_t)b0 * last->OC, nb, last->OH, last->OH, last->OC);
+    ops_relu_backward(slice(relu_input_grad(last), b0, last_ps), dlast, slice(last->out, b0, last_ps),
+                      (size_t)nb * last_ps);
     for (int i = t->n_convs - 1; i >= 0; i--) {
         ImageConv *cv = &t->convs[i];
         size_t in_ps = (size_t)cv->H * cv->H * cv->C, out_ps = (size_t)cv->OH * cv->OH * cv->OC;
         size_t n = (size_t)nb * out_ps;
         const float *x = i == 0 ? t->images + (size_t)b0 * in_ps : slice(t->convs[i - 1].out, b0, in_ps);
-        float *dx = i == 0 ? NULL : slice(t->convs[i - 1].dout, b0, in_ps);
-        float *conv = slice(cv->conv, b0, out_ps), *dconv = slice(cv->dconv, b0, out_ps);
-        float *normed = slice(cv->normed, b0, out_ps), *dnormed = slice(cv->dnormed, b0, out_ps);
+        float *dx = i == 0 ? NULL : slice(relu_input_grad(&t->convs[i - 1]), b0, in_ps);
+        float *dconv = slice(cv->dconv, b0, out_ps), *dnormed = slice(cv->dnormed, b0, out_ps);
         ConvGrads g = conv_grads(cv, priv);
-        const float *a = cv->norm ? normed : conv;
-        float *da = cv->norm ? dnormed : dconv;
-        ops_relu_backward(da, slice(cv->dout, b0, out_ps), cv->residual ? slice(cv->sum, b0, out_ps) : a, n);
-        /* the residual's skip path: d(input) += d(sum), and d(sum) is what da holds so far */
+        /* da (d of this conv's ReLU input) is complete here: the next conv and its skip path wrote it */
+        const float *da = cv->norm ? dnormed : dconv;
+        /* the residual's skip path: d(input) += d(sum), through the previous ReLU (input = its output) */
         if (cv->residual)
-            for (size_t k = 0; k < n; k++) dx[k] += da[k];
+            for (size_t k = 0; k < n; k++) dx[k] += x[k] > 0.0f ? da[k] : 0.0f;
         if (cv->norm)
-            ops_layernorm_backward(dconv, g.dnw, g.dnb, dnormed, conv, cv->nw, slice(cv->mean, b0, out_ps / cv->OC),
-                                   slice(cv->rstd, b0, out_ps / cv->OC), nb * cv->OH * cv->OH, cv->OC);
-        ops_conv2d_backward(dx, g.dw, g.db, slice(t->scratch, b0, t->scratch_ps), dconv, x, cv->w, nb,
-                            cv->H, cv->H, cv->C, cv->OC, 3, cv->stride, 1);
+            ops_layernorm_backward(dconv, g.dnw, g.dnb, dnormed, slice(cv->conv, b0, out_ps), cv->nw,
+                                   slice(cv->mean, b0, out_ps / cv->OC), slice(cv->rstd, b0, out_ps / cv->OC),
+                                   nb * cv->OH * cv->OH, cv->OC);
+        if (i == 0) /* the images are no ReLU output and need no gradient */
+            ops_conv2d_backward(NULL, g.dw, g.db, slice(t->scratch, b0, t->scratch_ps), dconv, x, cv->w, nb, cv->H,
+                                cv->H, cv->C, cv->OC, 3, cv->stride, 1);
+        else
+            ops_conv2d_relu_backward(dx, g.dw, g.db, slice(t->scratch, b0, t->scratch_ps), dconv, x, cv->w, nb,
+                                     cv->H, cv->H, cv->C, cv->OC, 3, cv->stride, 1);
     }
 }
 
