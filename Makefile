@@ -45,7 +45,8 @@ LDLIBS := -L$(OPENBLAS_OMP_DIR) -l:libopenblas.so.0 -Wl,-rpath,$(OPENBLAS_OMP_DI
 LDFLAGS := $(OPT)
 
 MODS ?= $(notdir $(patsubst %/,%,$(wildcard core/*/)))
-LIB_SRCS := $(foreach m,$(MODS),$(wildcard core/$(m)/*.c))
+# core/cli/main.c is the program; everything else under core/ is the library.
+LIB_SRCS := $(filter-out core/cli/main.c,$(foreach m,$(MODS),$(wildcard core/$(m)/*.c)))
 LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 TEST_SRCS := $(wildcard tests/test_*.c)
 TESTS ?= $(patsubst tests/test_%.c,%,$(TEST_SRCS))
@@ -94,7 +95,7 @@ $(BUILD)/libcliplab.a: $(LIB_OBJS)
 $(BUILD)/libcliplab.so: $(LIB_OBJS)
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(CLI): $(BUILD)/core/main.o $(LIB_OBJS)
+$(CLI): $(BUILD)/core/cli/main.o $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(LIB_OBJS)

@@ -27,6 +27,7 @@
 #include <cmocka.h>
 #include <hdf5.h>
 
+#include "cli/cli.h"
 #include "log/h5io.h"
 #include "log/report.h"
 
@@ -112,10 +113,10 @@ static void cmd_free(Cmd *c) {
 /* Starts the CLI with args (NULL-terminated, without the program name), stdout and stderr
  * redirected to files. */
 static pid_t spawn_cli(const char *out_path, const char *err_path, const char *const *args) {
-    const char *argv[64] = {cliplab()};
+    const char *argv[256] = {cliplab()};
     int n = 1;
     while (args[n - 1]) {
-        assert_true(n < 63);
+        assert_true(n < 255);
         argv[n] = args[n - 1];
         n++;
     }
@@ -139,18 +140,8 @@ static int wait_status(pid_t pid) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-/* Runs `cliplab args...` (NULL-terminated) to completion. */
-static Cmd cli(const char *arg, ...) {
-    const char *args[64];
-    int n = 0;
-    va_list ap;
-    va_start(ap, arg);
-    for (const char *a = arg; a; a = va_arg(ap, const char *)) {
-        assert_true(n < 63);
-        args[n++] = a;
-    }
-    va_end(ap);
-    args[n] = NULL;
+/* Runs `cliplab args[0] args[1] ...` (NULL-terminated) to completion. */
+static Cmd cli_args(const char *const *args) {
     /* own buffers: the caller's arguments may live in tmp()'s rotating ones */
     char out_path[PATH_MAX], err_path[PATH_MAX];
     snprintf(out_path, sizeof out_path, "%s/cli.out", g_dir);
@@ -163,6 +154,21 @@ static Cmd cli(const char *arg, ...) {
     assert_non_null(c.out);
     assert_non_null(c.err);
     return c;
+}
+
+/* Runs `cliplab arg...` (NULL-terminated) to completion. */
+static Cmd cli(const char *arg, ...) {
+    const char *args[64];
+    int n = 0;
+    va_list ap;
+    va_start(ap, arg);
+    for (const char *a = arg; a; a = va_arg(ap, const char *)) {
+        assert_true(n < 63);
+        args[n++] = a;
+    }
+    va_end(ap);
+    args[n] = NULL;
+    return cli_args(args);
 }
 
 static int count_lines(const char *s) {
@@ -837,6 +843,149 @@ static void test_run_resume_after_kill9(void **state) {
     assert_true(before.st_ino == after.st_ino && before.st_mtime == after.st_mtime);
 }
 
+/* ---- 9. the argument parser every subcommand shares (issue 12 item 9) ------------------------ */
+
+/* Every subcommand prints its usage for --help and exits 0. */
+static void test_every_subcommand_has_help(void **state) {
+    (void)state;
+    const char *subcommands[] = {"run", "sweep", "report", "export", "data", "help-spec"};
+    for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++) {
+        Cmd c = cli(subcommands[i], "--help", NULL);
+        if (c.status != 0) fail_msg("%s --help: status %d, stderr: %s", subcommands[i], c.status, c.err);
+        char usage[64];
+        snprintf(usage, sizeof usage, "usage: cliplab %s", subcommands[i]);
+        assert_contains(c.out, usage);
+        assert_string_equal(c.err, "");
+        cmd_free(&c);
+    }
+}
+
+/* Unknown options and numbers that are not wholly numbers: one line, exit 1, for every
+ * subcommand that takes options. */
+static void test_unknown_flags_and_bad_numbers_are_one_line(void **state) {
+    (void)state;
+    const char *dir = tmp("res"), *abl = tmp("none.yaml");
+    const struct {
+        const char *args[8], *needle;
+    } cases[] = {
+        {{"report", dir, "--bogus", NULL}, "'--bogus'"},
+        {{"export", dir, "--out", dir, "--bogus", NULL}, "'--bogus'"},
+        {{"sweep", abl, "--jobs", "2x", NULL}, "'2x'"},
+        {{"sweep", abl, "--jobs", "0", NULL}, "--jobs"},
+        {{"sweep", abl, "--jobs", NULL}, "--jobs"},
+        {{"data", "stats", "--n", "5x", NULL}, "'5x'"},
+        {{"data", "preview", "--caption-noise", "0.5.1", "--out", "x.png", NULL}, "'0.5.1'"},
+        {{"data", "stats", "--bogus", "1", NULL}, "'--bogus'"},
+        {{"help-spec", "--bogus", NULL}, "'--bogus'"},
+        {{"help-spec", "train", "loss", NULL}, "'loss'"},
+        {{"run", "a.yaml", "--id", NULL}, "--id"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Cmd c = cli_args(cases[i].args);
+        assert_one_line_error(&c);
+        assert_contains(c.err, cases[i].needle);
+        cmd_free(&c);
+    }
+}
+
+/* A tiny complete experiment named "t" (seed 1), so runs take a fraction of a second. */
+static const char *write_tiny_spec(char *path) {
+    char text[PATH_MAX + 1024];
+    snprintf(text, sizeof text,
+             "base: %s/experiments/contrastive.yaml\nname: t\ndata.image_size: 16\nmodel.image.widths: [4, 8]\n"
+             "model.image.tap: img.stage2\nmodel.text.width: 8\nmodel.embed_dim: 8\ntrain.batch_size: 32\n"
+             "train.images: 64\neval.every_images: 64\ndata.eval_images: 32\neval.retrieval_n: 32\n"
+             "eval.probe: false\ntrain.threads: 1\n",
+             g_repo);
+    snprintf(path, PATH_MAX, "%s/tiny.yaml", g_dir);
+    write_text(path, text);
+    return path;
+}
+
+/* Run ids name files inside --out: ids that could leave it, hide, or are empty are refused
+ * before anything is written. */
+static void test_run_ids_outside_the_folder_are_refused(void **state) {
+    (void)state;
+    char spec[PATH_MAX];
+    write_tiny_spec(spec);
+    const char *bad[] = {"../x", "", ".hidden", "a/b", "a b", "x\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        Cmd c = cli("run", spec, "--out", tmp("out/sub"), "--id", bad[i], NULL);
+        assert_one_line_error(&c);
+        assert_contains(c.err, "--id");
+        cmd_free(&c);
+    }
+    assert_false(exists(tmp("out")));
+    Cmd c = cli("run", spec, "--out", tmp("out"), "--id", "a-Z_0.9,x=y+z", NULL);
+    assert_int_equal(c.status, 0);
+    assert_completed(tmp("out/a-Z_0.9,x=y+z.h5"));
+    cmd_free(&c);
+}
+
+/* Overrides have no fixed limit: the 150th is applied (here: rejected as invalid, not dropped). */
+static void test_many_overrides_are_all_applied(void **state) {
+    (void)state;
+    char spec[PATH_MAX];
+    write_tiny_spec(spec);
+    const char *args[200];
+    int n = 0;
+    args[n++] = "run";
+    args[n++] = spec;
+    for (int i = 0; i < 149; i++) args[n++] = "seed=1";
+    args[n++] = "train.images=-5";
+    args[n++] = "--out";
+    args[n++] = tmp("out");
+    args[n] = NULL;
+    Cmd c = cli_args(args);
+    assert_one_line_error(&c);
+    assert_contains(c.err, "train.images");
+    assert_false(exists(tmp("out")));
+    cmd_free(&c);
+}
+
+/* ---- 10. run ids follow the overrides (issue 14 item 6) -------------------------------------- */
+
+/* Two variants run by hand into one folder get their own files, named as Hydra names folders. */
+static void test_default_run_id_follows_the_overrides(void **state) {
+    (void)state;
+    char spec[PATH_MAX];
+    write_tiny_spec(spec);
+    const char *out = tmp("out");
+    Cmd c = cli("run", spec, "--out", out, NULL);
+    assert_int_equal(c.status, 0);
+    cmd_free(&c);
+    c = cli("run", spec, "loss.kind=siglip", "seed=2", "--out", out, NULL);
+    assert_int_equal(c.status, 0);
+    assert_contains(c.out, "t_loss.kind=siglip_seed=2.h5");
+    cmd_free(&c);
+    assert_completed(tmp("out/t_seed=1.h5"));
+    assert_completed(tmp("out/t_loss.kind=siglip_seed=2.h5"));
+}
+
+/* The id rule itself: order kept, seed last, name and seed overrides not repeated, characters
+ * outside the id set replaced, long ids cut with a hash that keeps them apart. */
+static void test_default_run_id_rule(void **state) {
+    (void)state;
+    char id[RUN_ID_MAX + 1], id2[RUN_ID_MAX + 1];
+    const char *over[] = {"loss.kind=siglip", "seed=3", "name=x", "data.fmnist_dir=/tmp/a b", "model.image.widths=[4,8]"};
+    cli_default_run_id(id, sizeof id, "contrastive", 3, over, 5);
+    assert_string_equal(id, "contrastive_loss.kind=siglip_data.fmnist_dir=-tmp-a-b_model.image.widths=-4,8-_seed=3");
+    assert_true(cli_run_id_valid(id));
+    cli_default_run_id(id, sizeof id, "contrastive", 1, NULL, 0);
+    assert_string_equal(id, "contrastive_seed=1");
+    const char *many_a[40], *many_b[40];
+    for (int i = 0; i < 40; i++) many_a[i] = many_b[i] = "train.lr=0.001";
+    many_b[39] = "train.lr=0.002";
+    cli_default_run_id(id, sizeof id, "contrastive", 1, many_a, 40);
+    cli_default_run_id(id2, sizeof id2, "contrastive", 1, many_b, 40);
+    assert_int_equal(strlen(id), RUN_ID_MAX);
+    assert_true(cli_run_id_valid(id) && cli_run_id_valid(id2));
+    assert_string_not_equal(id, id2);
+    assert_false(cli_run_id_valid("../x"));
+    assert_false(cli_run_id_valid(""));
+    assert_false(cli_run_id_valid(".x"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_spec_errors_are_one_line_and_exit_1, setup_dir, teardown_dir),
@@ -848,6 +997,12 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_report_skips_corrupt_and_foreign_files, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_sweep_never_overwrites_without_force, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_usage_errors_and_help, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_every_subcommand_has_help, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_unknown_flags_and_bad_numbers_are_one_line, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_run_ids_outside_the_folder_are_refused, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_many_overrides_are_all_applied, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_default_run_id_follows_the_overrides, setup_dir, teardown_dir),
+        cmocka_unit_test(test_default_run_id_rule),
         cmocka_unit_test_setup_teardown(test_missing_dataset_dir_is_one_line, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_run_refuses_to_overwrite_without_force, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_run_resume_after_kill9, setup_dir, teardown_dir),

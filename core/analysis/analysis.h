@@ -51,7 +51,4 @@ void analysis_efficiency(FILE *f, FILE *tsv, const RunInfo *runs, int n, const c
 /* The summary TSV described above. */
 int analysis_write_summary_tsv(const char *path, const RunInfo *runs, int n);
 
-int report_main(int argc, char **argv);
-int export_main(int argc, char **argv);
-
 #endif

@@ -1,8 +1,8 @@
-/* runtime.c — process-wide checks done once at start-up (see cliplab_runtime_init in cliplab.h). */
+/* runtime.c — process-wide checks done once at start-up (see runtime.h). */
+#include "common/runtime.h"
+
 #include <stdio.h>
 #include <stdlib.h>
-
-#include "cliplab.h"
 
 /* From OpenBLAS: 0 = sequential, 1 = pthreads, 2 = OpenMP. Declared here rather than through
  * cblas.h because Debian's cblas.h comes from the pthread flavour's -dev package. */

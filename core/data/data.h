@@ -99,7 +99,11 @@ const ZeroShotTask *dataset_zeroshot_tasks(Dataset *ds, int *n_tasks);
  * such sets) for retrieval / probes; out->max_batch >= n. */
 void dataset_eval_pairs(const Dataset *ds, Batch *out, int n, uint64_t which);
 
-/* CLI: `data preview ...` and `data stats ...`; argv[0] is "data". Returns the exit status. */
-int data_main(int argc, char **argv);
+/* A contact sheet of samples 0..n-1 with their captions, as a PNG drawn by gnuplot (pngcairo).
+ * Returns 0, or 1 after one line on stderr (unwritable file, gnuplot failed). */
+int data_preview(Dataset *ds, int n, const char *out_path);
+/* Vocabulary, caption-length distribution over samples 0..n-1 and the dataset's own statistics
+ * (class balance, hold-out), on stdout. Returns 0. */
+int data_stats(Dataset *ds, int n);
 
 #endif

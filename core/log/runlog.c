@@ -15,7 +15,7 @@
 #include <yaml.h>
 #include <zlib.h>
 
-#include "cliplab.h"
+#include "common/runtime.h"
 #include "h5io.h"
 
 char *openblas_get_config(void); /* declared here: Debian's cblas.h belongs to the pthread flavour */

@@ -1044,16 +1044,3 @@ int spec_help_print(FILE *out, const char *only, Err *err) {
     }
     return 0;
 }
-
-int spec_help_main(int argc, char **argv) {
-    if (argc > 2) {
-        fprintf(stderr, "usage: cliplab help-spec [SECTION]\n");
-        return 1;
-    }
-    Err err;
-    if (spec_help_print(stdout, argc > 1 ? argv[1] : NULL, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
-    return 0;
-}

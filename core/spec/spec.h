@@ -73,7 +73,5 @@ bool config_equal(const Config *a, const Config *b);
 /* Every key (of SECTION, or all when NULL) with type, default, range or valid values, and help,
  * by section. 0, or -1 + err for an unknown section. */
 int spec_help_print(FILE *out, const char *section, Err *err);
-/* `cliplab help-spec [SECTION]`: spec_help_print to stdout; returns the exit status. */
-int spec_help_main(int argc, char **argv);
 
 #endif

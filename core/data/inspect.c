@@ -1,4 +1,5 @@
-/* data_cli.c — `cliplab data preview|stats`: look at a dataset.
+/* inspect.c — looking at a dataset (what `cliplab data preview|stats` print; the arguments are
+ * parsed in cli/data_cli.c).
  *
  * preview: a contact sheet of n training samples with their captions. The images are composed
  * here into one raw RGB sheet (nearest-neighbour upscaled); gnuplot (pngcairo) draws it and
@@ -16,32 +17,9 @@
 #include "common/check.h"
 #include "data/dataset_impl.h"
 
-#define PREVIEW_MAX 400
 #define WRAP_CHARS 30 /* caption characters per label line at 9 pt in a 210 px cell */
 #define WRAP_LINES 6
 #define LINE_PX 14
-
-static int usage(void) {
-    char names[128];
-    names_join(names, sizeof names, dataset_name);
-    fprintf(stderr, "usage: cliplab data preview [--dataset NAME] [--n 64] --out FILE.png [--seed S]\n"
-                    "                            [--caption-noise X] [--image-size R] [--fmnist-dir DIR]\n"
-                    "       cliplab data stats   [--dataset NAME] [--n 10000] [same options]\n"
-                    "NAME: one of %s\n", names);
-    return 1;
-}
-
-static int parse_long(const char *opt, const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "cliplab data: %s '%s' is not an integer in [%ld, %ld]\n", opt, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
 
 /* Splits caption into at most WRAP_LINES lines of at most WRAP_CHARS at spaces; returns count. */
 static int wrap_caption(const char *caption, char lines[WRAP_LINES][WRAP_CHARS + 8]) {
@@ -70,7 +48,7 @@ static void put_label(FILE *g, const char *text, int x, int y, const char *font)
     fprintf(g, "\" at %d,%d center front noenhanced font \"%s\"\n", x, y, font);
 }
 
-static int preview(Dataset *ds, int n, const char *out_path) {
+int data_preview(Dataset *ds, int n, const char *out_path) {
     /* Checked here: gnuplot, when it cannot open its output, writes the PNG to its stdout. */
     FILE *probe = fopen(out_path, "wb");
     if (!probe) {
@@ -133,7 +111,7 @@ static int preview(Dataset *ds, int n, const char *out_path) {
     return 0;
 }
 
-static int stats(Dataset *ds, int n) {
+int data_stats(Dataset *ds, int n) {
     const DataConfig *cfg = dataset_config(ds);
     const Tokenizer *tok = dataset_tokenizer(ds);
     int V = tokenizer_vocab_size(tok), n_content = 0, T = cfg->context;
@@ -161,60 +139,4 @@ static int stats(Dataset *ds, int n) {
     free(tokens);
     ds->ops->stats(ds, stdout, n);
     return 0;
-}
-
-int data_main(int argc, char **argv) {
-    if (argc < 2 || (strcmp(argv[1], "preview") && strcmp(argv[1], "stats"))) return usage();
-    int is_preview = !strcmp(argv[1], "preview");
-    DataConfig cfg;
-    data_config_default(&cfg);
-    long n = is_preview ? 64 : 10000;
-    const char *out = NULL;
-    for (int i = 2; i < argc; i++) {
-        const char *opt = argv[i];
-        if (i + 1 >= argc || strncmp(opt, "--", 2)) {
-            fprintf(stderr, "cliplab data: %s '%s'\n", strncmp(opt, "--", 2) ? "unexpected argument" : "missing value after", opt);
-            return usage();
-        }
-        const char *val = argv[++i];
-        long v;
-        if (!strcmp(opt, "--dataset")) {
-            snprintf(cfg.dataset, sizeof cfg.dataset, "%s", val);
-        } else if (!strcmp(opt, "--n")) {
-            if (parse_long(opt, val, 1, is_preview ? PREVIEW_MAX : 10000000, &n)) return 1;
-        } else if (!strcmp(opt, "--out")) {
-            out = val;
-        } else if (!strcmp(opt, "--seed")) {
-            if (parse_long(opt, val, 0, 2147483647L, &v)) return 1;
-            cfg.seed = (uint64_t)v;
-        } else if (!strcmp(opt, "--image-size")) {
-            if (parse_long(opt, val, 16, 64, &v)) return 1;
-            cfg.image_size = (int)v;
-        } else if (!strcmp(opt, "--caption-noise")) {
-            char *end;
-            cfg.caption_noise = strtof(val, &end);
-            if (end == val || *end) {
-                fprintf(stderr, "cliplab data: --caption-noise '%s' is not a number\n", val);
-                return 1;
-            }
-        } else if (!strcmp(opt, "--fmnist-dir")) {
-            snprintf(cfg.fmnist_dir, sizeof cfg.fmnist_dir, "%s", val);
-        } else {
-            fprintf(stderr, "cliplab data: unknown option '%s'\n", opt);
-            return usage();
-        }
-    }
-    if (is_preview && !out) {
-        fprintf(stderr, "cliplab data preview: --out FILE.png is required\n");
-        return 1;
-    }
-    Err err;
-    Dataset *ds = dataset_open(&cfg, &err);
-    if (!ds) {
-        fprintf(stderr, "cliplab data: %s\n", err.msg);
-        return 1;
-    }
-    int rc = is_preview ? preview(ds, (int)n, out) : stats(ds, (int)n);
-    dataset_free(ds);
-    return rc;
 }

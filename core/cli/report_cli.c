@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "analysis/analysis.h"
+#include "cli/cli.h"
 
 typedef struct {
     char name[128], question[1024], report[1024], axes[1024], baseline[128];
@@ -69,18 +70,27 @@ static void efficiency_metric(const AblationInfo *a, char *out, size_t n) {
         }
 }
 
+static const char REPORT_USAGE[] =
+    "usage: cliplab report results/<ablation> [--metrics a,b,...]\n"
+    "Prints a row per run, mean +- spread per configuration over seeds, and the ablation's answer.\n"
+    "  --metrics a,b   the metric columns (default: the ablation's report list)\n";
+
+static const char EXPORT_USAGE[] =
+    "usage: cliplab export results/<ablation> --out DIR\n"
+    "Writes the runs' series and a summary as TSV files into DIR, for gnuplot.\n";
+
 int report_main(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "--help")) {
-        fprintf(argc < 2 ? stderr : stdout, "usage: cliplab report results/<ablation> [--metrics a,b,...]\n");
-        return argc < 2;
-    }
-    const char *dir = argv[1];
+    const char *metrics_arg = NULL, *pos[1];
+    int n_pos;
+    const CliOpt opts[] = {CLI_OPT_STRING("--metrics", &metrics_arg)};
+    const CliSpec spec = {"report", REPORT_USAGE, opts, 1, 1, 1};
+    int rc = cli_parse(&spec, argc, argv, pos, &n_pos);
+    if (rc != CLI_CONTINUE) return rc;
+    const char *dir = pos[0];
     AblationInfo a;
     read_ablation_info(dir, &a);
     char metrics_text[1024];
-    snprintf(metrics_text, sizeof metrics_text, "%s", a.report);
-    for (int i = 2; i + 1 < argc; i++)
-        if (!strcmp(argv[i], "--metrics")) snprintf(metrics_text, sizeof metrics_text, "%s", argv[++i]);
+    snprintf(metrics_text, sizeof metrics_text, "%s", metrics_arg ? metrics_arg : a.report);
     const char *metrics[64];
     int nm = split_list(metrics_text, metrics, 64);
     RunInfo *runs;
@@ -114,13 +124,15 @@ int report_main(int argc, char **argv) {
 }
 
 int export_main(int argc, char **argv) {
-    const char *dir = NULL, *out = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
-        else if (!dir && argv[i][0] != '-') dir = argv[i];
-    }
-    if (!dir || !out) {
-        fprintf(stderr, "usage: cliplab export results/<ablation> --out DIR\n");
+    const char *out = NULL, *pos[1];
+    int n_pos;
+    const CliOpt opts[] = {CLI_OPT_STRING("--out", &out)};
+    const CliSpec spec = {"export", EXPORT_USAGE, opts, 1, 1, 1};
+    int rc = cli_parse(&spec, argc, argv, pos, &n_pos);
+    if (rc != CLI_CONTINUE) return rc;
+    const char *dir = pos[0];
+    if (!out) {
+        fprintf(stderr, "cliplab export: --out DIR is required\n");
         return 1;
     }
     Err err;
@@ -136,7 +148,7 @@ int export_main(int argc, char **argv) {
     }
     char path[1024];
     snprintf(path, sizeof path, "%s/summary.tsv", out);
-    int rc = analysis_write_summary_tsv(path, runs, n);
+    rc = analysis_write_summary_tsv(path, runs, n);
     if (rc) fprintf(stderr, "cliplab export: cannot write %s\n", path);
     AblationInfo a;
     read_ablation_info(dir, &a);

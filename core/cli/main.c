@@ -1,18 +1,19 @@
-/* main.c — the cliplab command-line interface: dispatches subcommands.
- * Each subcommand lives in its module; this file only parses the first word and prints help. */
+/* main.c — the cliplab command-line interface: dispatches the first word to its subcommand
+ * (core/cli/<name>_cli.c) and prints the overall help. */
 #include <stdio.h>
 #include <string.h>
 
-#include "cliplab.h"
+#include "cli/cli.h"
+#include "common/runtime.h"
 
 typedef struct {
     const char *name;
     const char *usage;
-    int (*run)(int argc, char **argv); /* NULL: not yet implemented */
+    int (*run)(int argc, char **argv);
 } Command;
 
-/* To add a subcommand: implement `int xxx_main(int argc, char **argv)` in its module, declare it
- * in cliplab.h and add one row here. */
+/* To add a subcommand: implement `int xxx_main(int argc, char **argv)` in core/cli/xxx_cli.c with
+ * cli_parse, declare it in cli/cli.h and add one row here. */
 static const Command COMMANDS[] = {
     {"run", "run SPEC.yaml [key=value ...] [--out DIR] [--id ID] [--resume] [--force]   train and evaluate one experiment", run_main},
     {"sweep", "sweep ABLATION.yaml [--profile smoke|quick|full] [--dry-run] [--resume] [--only ID] [--force] [--out DIR] [--jobs N]",
@@ -20,15 +21,14 @@ static const Command COMMANDS[] = {
     {"report", "report results/<ablation> [--metrics a,b]   table of runs and the ablation's answer", report_main},
     {"export", "export results/<ablation> --out DIR        TSV files for gnuplot", export_main},
     {"data", "data preview|stats [--dataset shapes|fashion-mnist] ...   look at a dataset", data_main},
-    {"help-spec", "help-spec                                 every spec key: type, default, range, help", spec_help_main},
+    {"help-spec", "help-spec [SECTION]                       every spec key: type, default, range, help", help_spec_main},
 };
 #define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 
 static void print_help(FILE *f) {
     fprintf(f, "cliplab %s — CLIP-style image-text training experiments on CPU\n\nusage:\n", CLIPLAB_VERSION);
-    for (int i = 0; i < N_COMMANDS; i++)
-        fprintf(f, "  cliplab %s%s\n", COMMANDS[i].usage, COMMANDS[i].run ? "" : "   [not yet implemented]");
-    fprintf(f, "\nSee README.md and docs/DESIGN.md.\n");
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  cliplab %s\n", COMMANDS[i].usage);
+    fprintf(f, "\nEvery subcommand takes --help. See README.md and docs/DESIGN.md.\n");
 }
 
 int main(int argc, char **argv) {
@@ -38,10 +38,6 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < N_COMMANDS; i++) {
         if (strcmp(argv[1], COMMANDS[i].name)) continue;
-        if (!COMMANDS[i].run) {
-            fprintf(stderr, "cliplab: '%s' is not yet implemented\n", argv[1]);
-            return 1;
-        }
         cliplab_runtime_init();
         return COMMANDS[i].run(argc - 1, argv + 1);
     }

@@ -1,0 +1,285 @@
+/* sweep_cli.c — `cliplab sweep ABLATION.yaml [--profile P] [--dry-run] [--resume] [--only ID]
+ * [--force] [--out DIR] [--jobs N]`: runs every run of an ablation, N at a time (default 1).
+ *
+ * Results go to results/<name> for the quick profile and results/<name>-<profile> otherwise, so
+ * budgets of different profiles never mix. A finished run file is never overwritten without
+ * --force; --resume skips finished runs and continues unfinished ones from their checkpoint. A
+ * diverged or failed run is recorded and the sweep goes on. DIR/ablation.txt records the question,
+ * the report metrics and the axes for `cliplab report`.
+ * The steps: load (and --dry-run), prepare the results folder, plan (refuse to overwrite), execute;
+ * sweep_main frees what they built on one path.
+ * Deliberately left out: spreading runs over machines.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/timer.h"
+#include "log/h5io.h"
+#include "log/report.h"
+#include "spec/sweep.h"
+#include "train/trainer.h"
+
+/* "a=1; b=x,y; seed=2" -> "a=1,b=x y,seed=2": the log's swept attribute is comma-separated, so
+ * commas inside list values become spaces. */
+static void swept_for_log(const char *in, char *out, size_t n) {
+    size_t o = 0;
+    for (const char *p = in; *p && o + 1 < n; p++) {
+        if (p[0] == ';' && p[1] == ' ') {
+            out[o++] = ',';
+            p++;
+        } else out[o++] = *p == ',' ? ' ' : *p;
+    }
+    out[o] = 0;
+}
+
+static int write_ablation_info(const char *dir, const Sweep *s) {
+    char path[1100];
+    snprintf(path, sizeof path, "%s/ablation.txt", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fprintf(f, "name: %s\nquestion: %s\nprofile: %s\nreport: ", s->name, s->question, s->profile);
+    for (int i = 0; i < s->n_report; i++) fprintf(f, "%s%s", i ? "," : "", s->report[i]);
+    fprintf(f, "\naxes: ");
+    for (int i = 0; i < s->n_axes; i++) fprintf(f, "%s%s", i ? "," : "", s->axes[i]);
+    /* the first axis's value in the first run of the grid: what the others are compared against */
+    char baseline[128] = "", key[SWEEP_KEY_MAX + 2];
+    snprintf(key, sizeof key, "%s=", s->n_axes ? s->axes[0] : "");
+    const char *p = s->n_runs && s->n_axes ? strstr(s->runs[0].swept, key) : NULL;
+    if (p) {
+        /* in the log's form (commas inside list values become spaces), as report compares them */
+        char raw[128];
+        snprintf(raw, sizeof raw, "%.*s", (int)strcspn(p + strlen(key), ";"), p + strlen(key));
+        swept_for_log(raw, baseline, sizeof baseline);
+    }
+    fprintf(f, "\nbaseline: %s\nsource: %s\n", baseline, s->path);
+    return fclose(f);
+}
+
+static int is_valid_run(const RunInfo *runs, int n, const char *id) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(runs[i].run_id, id)) return 1;
+    return 0;
+}
+
+/* The overall bar, printed as its own line above each run's progress: runs done, elapsed, ETA. */
+static void print_sweep_bar(int done, int total, double elapsed) {
+    char bar[31];
+    int filled = total > 0 ? 30 * done / total : 30;
+    for (int i = 0; i < 30; i++) bar[i] = i < filled ? '#' : '.';
+    bar[30] = 0;
+    double eta = done > 0 ? elapsed / done * (total - done) : 0;
+    fprintf(stderr, "sweep [%s] %d/%d runs done, %02d:%02d elapsed, ETA %02d:%02d\n", bar, done, total,
+            (int)elapsed / 60, (int)elapsed % 60, (int)eta / 60, (int)eta % 60);
+}
+
+enum { SWEEP_EXIT_COMPLETED = 0, SWEEP_EXIT_DIVERGED = 3, SWEEP_EXIT_FAILED = 1 };
+
+/* Cores / jobs, at least 1. */
+static int sweep_threads_per_job(int jobs) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int t = (int)(cores > 0 ? cores : 1) / jobs;
+    return t > 0 ? t : 1;
+}
+
+/* Runs one run of the sweep; returns a SWEEP_EXIT_* code (also the exit status of a --jobs child). */
+static int sweep_one_run(SweepRun *r, const char *out, int resume, int k, int n_todo) {
+    char label[320], swept[SWEEP_SWEPT_MAX];
+    Err err;
+    snprintf(label, sizeof label, "[%d/%d] %s", k, n_todo, r->id);
+    swept_for_log(r->swept, swept, sizeof swept);
+    RunOptions opt = {.results_dir = out, .run_id = r->id, .swept = swept, .resume = resume, .progress_label = label};
+    RunOutcome o;
+    if (train_run(&r->config, &opt, &o, &err)) {
+        fprintf(stderr, "%s: failed: %s\n", r->id, err.msg);
+        return SWEEP_EXIT_FAILED;
+    }
+    return strcmp(o.status, "completed") ? SWEEP_EXIT_DIVERGED : SWEEP_EXIT_COMPLETED;
+}
+
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+
+static const char SWEEP_USAGE[] =
+    "usage: cliplab sweep ABLATION.yaml [--profile smoke|quick|full] [--dry-run] [--resume] [--only RUN_ID] "
+    "[--force] [--out DIR] [--jobs N]\n"
+    "Runs every run of an ablation (its grid of sweep axes x seeds) into DIR (default results/<name> for\n"
+    "the quick profile, results/<name>-<profile> otherwise).\n"
+    "  --profile P   budget: smoke (seconds), quick (default, minutes), full (hours)\n"
+    "  --dry-run     list the runs and their resolved specs, run nothing\n"
+    "  --resume      skip finished runs, continue unfinished ones from their checkpoints\n"
+    "  --only ID     run just this run of the grid\n"
+    "  --force       overwrite finished runs; allow grids of more than " STRINGIFY(SWEEP_CONFIRM_RUNS) " runs\n"
+    "  --jobs N      runs at once, 1..64 (each gets cores/N threads unless the spec sets train.threads)\n";
+
+typedef struct {
+    const char *file, *profile, *only;
+    int resume, force, jobs;
+    Sweep s;
+    char out[1024];
+    RunInfo *done; /* readable run files already in out */
+    int n_done;
+    int n_todo, n_skip, n_blocked;
+    int completed, diverged, failed;
+} SweepJob;
+
+/* Whether run r is to run now: selected by --only, and without a finished file (or --force). */
+static int sweep_wants(const SweepJob *j, const SweepRun *r) {
+    if (j->only && strcmp(r->id, j->only)) return 0;
+    char path[1300];
+    snprintf(path, sizeof path, "%s/%s.h5", j->out, r->id);
+    return access(path, F_OK) != 0 || j->force;
+}
+
+/* The results folder: created, ablation.txt written, the runs already there read. 0 or -1. */
+static int sweep_prepare_folder(SweepJob *j, const char *out_arg) {
+    Err err;
+    if (out_arg) snprintf(j->out, sizeof j->out, "%s", out_arg);
+    else if (!strcmp(j->profile, "quick")) snprintf(j->out, sizeof j->out, "results/%s", j->s.name);
+    else snprintf(j->out, sizeof j->out, "results/%s-%s", j->s.name, j->profile);
+    if (h5io_mkdirs(j->out, &err)) {
+        fprintf(stderr, "cliplab sweep: %s\n", err.msg);
+        return -1;
+    }
+    if (write_ablation_info(j->out, &j->s)) {
+        fprintf(stderr, "cliplab sweep: cannot write to results folder '%s': %s\n", j->out, strerror(errno));
+        return -1;
+    }
+    if (report_scan(j->out, &j->done, &j->n_done, &err)) {
+        fprintf(stderr, "cliplab sweep: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Counts what is to run, finished or blocked; refuses up front to overwrite finished runs, so
+ * nothing is lost by a forgotten --resume. 0 or -1. */
+static int sweep_plan(SweepJob *j) {
+    for (int i = 0; i < j->s.n_runs; i++) {
+        const SweepRun *r = &j->s.runs[i];
+        if (j->only && strcmp(r->id, j->only)) continue;
+        char path[1300];
+        snprintf(path, sizeof path, "%s/%s.h5", j->out, r->id);
+        if (sweep_wants(j, r)) j->n_todo++;
+        else if (j->resume && is_valid_run(j->done, j->n_done, r->id)) j->n_skip++;
+        else if (j->resume) {
+            fprintf(stderr, "cliplab sweep: %s is not a readable cliplab run file; refusing to overwrite it "
+                            "without --force\n", path);
+            j->n_blocked++;
+        } else {
+            fprintf(stderr, "cliplab sweep: %s already exists; use --resume to skip finished runs or --force to "
+                            "overwrite\n", path);
+            return -1;
+        }
+    }
+    if (j->only && j->n_todo + j->n_skip + j->n_blocked == 0) {
+        fprintf(stderr, "cliplab sweep: no run with id '%s' in %s (see --dry-run)\n", j->only, j->file);
+        return -1;
+    }
+    j->failed = j->n_blocked;
+    return 0;
+}
+
+static void sweep_count(SweepJob *j, int code) {
+    if (code == SWEEP_EXIT_COMPLETED) j->completed++;
+    else if (code == SWEEP_EXIT_DIVERGED) j->diverged++;
+    else j->failed++;
+}
+
+/* Waits for one --jobs child and counts its outcome; 0, or -1 if there is none. */
+static int sweep_reap(SweepJob *j) {
+    int status;
+    if (wait(&status) < 0) return -1;
+    sweep_count(j, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    return 0;
+}
+
+/* Starts run r in a forked child; 1 if started, 0 if it failed (counted). */
+static int sweep_fork(SweepJob *j, SweepRun *r, int k) {
+    if (r->config.train.threads == 0) r->config.train.threads = sweep_threads_per_job(j->jobs);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "%s: failed: cannot fork: %s\n", r->id, strerror(errno));
+        j->failed++;
+        return 0;
+    }
+    if (pid > 0) return 1;
+    /* a child outliving a killed sweep would race a later --resume on the same .tmp */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    _exit(sweep_one_run(r, j->out, j->resume, k, j->n_todo));
+}
+
+/* Runs the planned runs, jobs at a time, and counts their outcomes. */
+static void sweep_execute(SweepJob *j) {
+    int k = 0, running = 0;
+    if (j->jobs > 1) progress_force_plain(1); /* interleaved bars would be unreadable */
+    double t0 = time_now();
+    for (int i = 0; i < j->s.n_runs; i++) {
+        SweepRun *r = &j->s.runs[i];
+        if (!sweep_wants(j, r)) continue;
+        while (running >= j->jobs && sweep_reap(j) == 0) running--;
+        k++;
+        int finished = j->completed + j->diverged + j->failed - j->n_blocked;
+        if (finished > 0) print_sweep_bar(finished, j->n_todo, time_now() - t0);
+        if (j->jobs > 1) running += sweep_fork(j, r, k);
+        else sweep_count(j, sweep_one_run(r, j->out, j->resume, k, j->n_todo));
+    }
+    while (running > 0 && sweep_reap(j) == 0) running--;
+    fprintf(stderr, "sweep %s: %d completed, %d diverged, %d failed, %d skipped (finished before) in %.0f s\n",
+            j->s.name, j->completed, j->diverged, j->failed, j->n_skip, time_now() - t0);
+}
+
+/* After the sweep is loaded: --dry-run, or the runs. Returns the exit status. */
+static int sweep_run_all(SweepJob *j, int dry, const char *out_arg) {
+    if (dry) {
+        sweep_print_dry_run(stdout, &j->s);
+        return 0;
+    }
+    if (j->s.n_runs > SWEEP_CONFIRM_RUNS && !j->force) {
+        fprintf(stderr, "cliplab sweep: %s expands to %d runs (more than %d); pass --force to run them all\n", j->file,
+                j->s.n_runs, SWEEP_CONFIRM_RUNS);
+        return 1;
+    }
+    if (sweep_prepare_folder(j, out_arg) || sweep_plan(j)) return 1;
+    fprintf(stderr, "sweep %s (profile %s): %d runs, %d to run, %d already finished -> %s\n", j->s.name, j->profile,
+            j->s.n_runs, j->n_todo, j->n_skip, j->out);
+    sweep_execute(j);
+    return j->failed ? 1 : 0;
+}
+
+int sweep_main(int argc, char **argv) {
+    SweepJob j = {.profile = "quick"};
+    const char *out_arg = NULL, *pos[1];
+    int dry = 0, n_pos;
+    long jobs = 1;
+    const CliOpt opts[] = {
+        CLI_OPT_STRING("--profile", &j.profile),
+        CLI_OPT_STRING("--only", &j.only),
+        CLI_OPT_STRING("--out", &out_arg),
+        CLI_OPT_INT("--jobs", &jobs, 1, 64),
+        CLI_OPT_FLAG("--dry-run", &dry),
+        CLI_OPT_FLAG("--resume", &j.resume),
+        CLI_OPT_FLAG("--force", &j.force),
+    };
+    const CliSpec spec = {"sweep", SWEEP_USAGE, opts, (int)(sizeof opts / sizeof opts[0]), 1, 1};
+    int rc = cli_parse(&spec, argc, argv, pos, &n_pos);
+    if (rc != CLI_CONTINUE) return rc;
+    j.file = pos[0];
+    j.jobs = (int)jobs;
+    Err err;
+    if (sweep_load(j.file, j.profile, &j.s, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    rc = sweep_run_all(&j, dry, out_arg);
+    report_free(j.done, j.n_done);
+    sweep_free(&j.s);
+    return rc;
+}
