@@ -11,7 +11,7 @@ case $name in
   tap) files=(ablations/tap.yaml); dir=tap ;;
   *) echo "run_ablation.sh: unknown ablation '$name' (projection, efficiency, loss, tap)" >&2; exit 1 ;;
 esac
-case $profile in smoke|quick|full) ;; *) echo "run_ablation.sh: PROFILE must be smoke, quick or full, not '$profile'" >&2; exit 1 ;; esac
+case $profile in smoke|quick|long|full) ;; *) echo "run_ablation.sh: PROFILE must be smoke, quick, long or full, not '$profile'" >&2; exit 1 ;; esac
 results=results/$dir
 [ "$profile" = quick ] || results=results/$dir-$profile
 start=$(date +%s)

@@ -799,7 +799,7 @@ static const SweepErrorCase SWEEP_ERRORS[] = {
     {AB_HEAD "seeds: two\n", "quick", "3:8: expected an integer for 'seeds', got 'two'", NULL},
     {AB_HEAD "sweeps: {}\n", "quick", "3:1: unknown key 'sweeps'; did you mean 'sweep'?", NULL},
     {AB_HEAD "question: again\n", "quick", "3:1: duplicate key 'question' (first at line 2)", NULL},
-    {AB_HEAD "profiles:\n  fast: {train.images: 10}\n", "quick", "4:3: unknown profile 'fast'; valid: smoke, quick, full", NULL},
+    {AB_HEAD "profiles:\n  fast: {train.images: 10}\n", "quick", "4:3: unknown profile 'fast'; valid: smoke, quick, long, full", NULL},
     {AB_HEAD "profiles:\n  smoke: {train.images: 10}\n", "quick", "3:1: profile 'quick' is not defined (defined: smoke)", NULL},
     /* every profile is checked, not only the selected one */
     {AB_HEAD "profiles:\n  quick: {}\n  full: {train.imgs: 10}\n", "quick",
@@ -811,7 +811,7 @@ static const SweepErrorCase SWEEP_ERRORS[] = {
     {"question: q\n", "quick", NULL, "%s: missing 'base:' (the experiment file this ablation starts from)"},
     {"base: ../experiments/base.yaml\n", "quick", NULL, "%s: missing 'question:' (one line: what this ablation answers)"},
     {"base: nothere.yaml\nquestion: q\n", "quick", "1:1: cannot open base '%s/ablations/nothere.yaml': No such file or directory", NULL},
-    {AB_HEAD, "tiny", NULL, "command line: unknown profile 'tiny'; valid: smoke, quick, full"},
+    {AB_HEAD, "tiny", NULL, "command line: unknown profile 'tiny'; valid: smoke, quick, long, full"},
     {AB_HEAD "sweep: [a]\n", "quick", "3:8: expected a mapping of key -> list of values for 'sweep'", NULL},
     {"base: ../experiments/base.yaml\nquestion: q\nsweep:\n  train.lr: [0.1\n", "quick",
      "5:1: did not find expected ',' or ']' (while parsing a flow sequence that started at line 4)", NULL},

@@ -17,12 +17,13 @@
 static const char *const ABLATION_KEYS[] = {"base", "question", "name", "sweep", "seeds",
                                             "set", "profiles", "report", NULL};
 enum { K_BASE, K_QUESTION, K_NAME, K_SWEEP, K_SEEDS, K_SET, K_PROFILES, K_REPORT, K_COUNT };
-/* The profiles, the only list of their names; the first two are the CI and default sizes. */
-static const char *const PROFILES[] = {"smoke", "quick", "full"};
+/* The profiles, the only list of their names; the first two are the CI and default sizes, `long`
+ * a budget whose results ship with the project (hours), `full` the largest. */
+static const char *const PROFILES[] = {"smoke", "quick", "long", "full"};
 enum { N_PROFILES = (int)(sizeof PROFILES / sizeof PROFILES[0]), PROFILE_DEFAULT = 1 };
 static const char *profile_name(int i) { return i >= 0 && i < N_PROFILES ? PROFILES[i] : NULL; }
 
-/* "<where>: unknown profile 'x'; valid: smoke, quick, full" */
+/* "<where>: unknown profile 'x'; valid: smoke, quick, long, full" */
 static int unknown_profile(Err *err, const char *where, const char *name) {
     char valid[64];
     names_join(valid, sizeof valid, profile_name);

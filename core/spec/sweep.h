@@ -9,7 +9,7 @@
  *     model.image.tap: [img.stage3, img.stage4]
  *   seeds: 3                  # seeds base+0 .. base+n-1 (base = the experiment's seed); fastest
  *   set: {train.lr: 2e-3}     # fixed overrides for every run
- *   profiles:                 # smoke | quick | full
+ *   profiles:                 # smoke | quick | long | full
  *     smoke: {train.images: 2000, seeds: 1, model.image.tap: [img.stage4]}
  *   report: [zeroshot_top1, probe_top1]
  * In a profile, a swept key with a list replaces that axis's values (a single value pins it); other
@@ -60,7 +60,7 @@ typedef struct {
     SweepRun *runs; /* n_runs, grid order (first axis slowest, seed fastest) */
 } Sweep;
 
-/* Loads an ablation file with a profile (smoke | quick | full; NULL = quick) and expands its runs.
+/* Loads an ablation file with a profile (smoke | quick | long | full; NULL = quick) and expands its runs.
  * 0, or -1 with a one-line message in err (out is then empty). Free with sweep_free(). */
 int sweep_load(const char *path, const char *profile, Sweep *out, Err *err);
 void sweep_free(Sweep *s);
