@@ -44,9 +44,13 @@ static void valid_columns(int *lo, int *hi, int x0, const ConvDims *d) {
 /* One im2col row: the receptive field of output pixel (n, oy, ox) in (ky, kx, c) order. The runs
  * are short (K*C = 9 floats in the first layer), so they are plain loops: a memcpy/memset call per
  * run cost more than the copy (6% of a step in a profile). GCC would turn the loops back into those
- * calls, hence the attribute. */
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) static void
-im2col_row(float *restrict dst, const float *restrict img, int oy, int x0, const ConvDims *d) {
+ * calls, hence the attribute (GCC only). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define CONV_NO_MEMCPY_CALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define CONV_NO_MEMCPY_CALLS /* clang (the fuzz build) has no such pass to switch off */
+#endif
+CONV_NO_MEMCPY_CALLS static void im2col_row(float *restrict dst, const float *restrict img, int oy, int x0, const ConvDims *d) {
     const int K = d->K, C = d->C, run = K * C;
     int lo, hi;
     valid_columns(&lo, &hi, x0, d);
