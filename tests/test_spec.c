@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -813,6 +814,17 @@ static const SweepErrorCase SWEEP_ERRORS[] = {
     {"base: nothere.yaml\nquestion: q\n", "quick", "1:1: cannot open base '%s/ablations/nothere.yaml': No such file or directory", NULL},
     {AB_HEAD, "tiny", NULL, "command line: unknown profile 'tiny'; valid: smoke, quick, long, full"},
     {AB_HEAD "sweep: [a]\n", "quick", "3:8: expected a mapping of key -> list of values for 'sweep'", NULL},
+    {AB_HEAD "tune: {images: 10, metric: m}\n", "quick", "3:1: 'tune' needs 'grid'", NULL},
+    {AB_HEAD "tune: {images: 10, metric: m, grids: {train.lr: [1]}}\n", "quick",
+     "3:31: unknown key 'grids'; did you mean 'grid'?", NULL},
+    {AB_HEAD "sweep: {train.lr: [0.1]}\ntune: {images: 10, metric: m, grid: {train.lr: [1]}}\n", "quick",
+     "4:38: 'train.lr' is swept; it cannot also be tuned", NULL},
+    {AB_HEAD "tune: {images: 10, metric: m, grid: {train.images: [1]}}\n", "quick",
+     "3:38: 'train.images' is set by the tuning stage itself and cannot be tuned", NULL},
+    {AB_HEAD "tune: {images: 10, metric: m, grid: {train.lr: [20]}}\n", "quick",
+     "3:49: 'train.lr' = 20 is out of range (0, 10]", NULL},
+    {AB_HEAD "tune: {images: 0, metric: m, grid: {train.lr: [1]}}\n", "quick",
+     "3:16: 'tune.images' = 0 is out of range [1, 2147483647]", NULL},
     {"base: ../experiments/base.yaml\nquestion: q\nsweep:\n  train.lr: [0.1\n", "quick",
      "5:1: did not find expected ',' or ']' (while parsing a flow sequence that started at line 4)", NULL},
 };
@@ -843,6 +855,64 @@ static void test_sweep_errors(void **state) {
     const char *path = fmt("%s/ablations/none.yaml", g_dir);
     assert_int_equal(sweep_load(path, "quick", &s, &err), -1);
     assert_string_equal(err.msg, fmt("%s: cannot open: No such file or directory", path));
+}
+
+/* The tuning stage: per configuration, every candidate on the seed after the reported ones, on
+ * the validation sets, at the short budget with the warm-up scaled; sweep_tune_apply gives each
+ * configuration its best candidate (first on ties, NaN never wins, all-NaN keeps the spec). */
+static void test_sweep_tune_stage(void **state) {
+    (void)state;
+    write_base_experiment(); /* seed 7, 100000 images */
+    const char *path = write_file("ablations/tune.yaml", AB_HEAD
+                                  "sweep: {model.head.kind: [linear, mlp, identity]}\n"
+                                  "seeds: 2\n"
+                                  "set: {train.warmup_images: 10000}\n"
+                                  "tune:\n"
+                                  "  images: 5000\n"
+                                  "  metric: zs.colour_shape_seen.top1\n"
+                                  "  grid: {train.lr: [0.001, 0.004], train.weight_decay: [0, 0.1]}\n");
+    Sweep s;
+    Err err = {0};
+    assert_int_equal(sweep_load(path, "quick", &s, &err), 0);
+    assert_int_equal(s.n_runs, 6);
+    assert_int_equal(s.n_tune_runs, 3 * 4);
+    assert_string_equal(s.tune_metric, "zs.colour_shape_seen.top1");
+    const char *heads[] = {"linear", "mlp", "identity"};
+    double lrs[] = {0.001, 0.004}, wds[] = {0, 0.1};
+    for (int t = 0; t < 12; t++) {
+        const SweepRun *r = &s.tune_runs[t];
+        int c = t / 4, l = (t / 2) % 2, w = t % 2;
+        assert_int_equal(r->tune_config, c);
+        assert_string_equal(r->id, fmt("head=%s_lr=%g_wd=%g_seed=9", heads[c], lrs[l], wds[w]));
+        assert_string_equal(r->tuned, fmt("train.lr=%g; train.weight_decay=%g", lrs[l], wds[w]));
+        assert_int_equal(r->seed, 9); /* 7 + 2 seeds: no reported run uses it */
+        assert_int_equal(r->config.seed, 9);
+        assert_true(r->config.eval.validation);
+        assert_true(r->config.train.images == 5000 && r->config.eval.every_images == 5000);
+        assert_true(r->config.train.warmup_images == 500);
+        assert_true(r->config.train.lr == lrs[l] && r->config.train.weight_decay == wds[w]);
+        assert_string_equal(r->config.model.head.kind, heads[c]);
+    }
+    for (int r = 0; r < 6; r++) assert_false(s.runs[r].config.eval.validation);
+    /* linear: candidate 2 best; mlp: a tie between 1 and 3 goes to 1, NaN ignored; identity: all NaN */
+    double score[12] = {0.2, 0.1, 0.5, 0.3, NAN, 0.4, 0.1, 0.4, NAN, NAN, NAN, NAN};
+    sweep_tune_apply(&s, score);
+    for (int r = 0; r < 6; r++) {
+        const SweepRun *run = &s.runs[r];
+        if (r < 2) {
+            assert_string_equal(run->tuned, "train.lr=0.004; train.weight_decay=0");
+            assert_true(run->config.train.lr == 0.004 && run->config.train.weight_decay == 0);
+        } else if (r < 4) {
+            assert_string_equal(run->tuned, "train.lr=0.001; train.weight_decay=0.1");
+            assert_true(run->config.train.lr == 0.001 && run->config.train.weight_decay == 0.1);
+        } else {
+            assert_string_equal(run->tuned, "");
+            assert_true(run->config.train.lr == 0.001); /* the base experiment's */
+        }
+        assert_false(run->config.eval.validation);
+        assert_true(run->config.train.images == 20000 || run->config.train.images == 100000);
+    }
+    sweep_free(&s);
 }
 
 /* The dry run lists every id and prints each run's spec, which reads back as that run's Config. */
@@ -890,6 +960,7 @@ int main(void) {
         cmocka_unit_test(test_sweep_profiles_replace_axes),
         cmocka_unit_test(test_sweep_count_exposed_and_limit),
         cmocka_unit_test(test_sweep_errors),
+        cmocka_unit_test(test_sweep_tune_stage),
         cmocka_unit_test(test_sweep_dry_run),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

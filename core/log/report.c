@@ -74,6 +74,7 @@ static int read_run(const char *path, const char *file_name, RunInfo *r) {
     if (h5io_attr_get_str(f, "status", r->status, sizeof r->status)) snprintf(r->status, sizeof r->status, "unknown");
     if (h5io_attr_get_str(f, "swept", r->swept, sizeof r->swept)) r->swept[0] = '\0';
     if (h5io_attr_get_str(f, "warning", r->warning, sizeof r->warning)) r->warning[0] = '\0';
+    if (h5io_attr_get_str(f, "tuned", r->tuned, sizeof r->tuned)) r->tuned[0] = '\0';
     int64_t seed;
     r->seed = h5io_attr_get_i64(f, "seed", &seed) ? -1 : (long)seed;
     read_summary(f, r);
@@ -332,6 +333,14 @@ void report_print(FILE *f, const RunInfo *runs, int n, const char *const *metric
     fprintf(f, "\naggregate over seeds per configuration (completed runs: mean ± sample std [min..max], and the "
                "evaluation-only standard error of the mean; '(at chance)': no run left chance):\n");
     print_table(f, cell, rows, acol);
+    /* a tuning stage's choices (scored on validation sets, one extra seed), per configuration */
+    int header = 0;
+    for (int c = 0; c < t.n_configs; c++) {
+        const RunInfo *r0 = &runs[t.configs[c].runs[0]];
+        if (!r0->tuned[0]) continue;
+        if (!header++) fprintf(f, "\ntuned per configuration (tuning stage, validation sets):\n");
+        fprintf(f, "  %s: %s\n", t.configs[c].key[0] ? t.configs[c].key : "(all)", r0->tuned);
+    }
     runtable_free(&t);
     free(names);
 }

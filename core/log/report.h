@@ -23,6 +23,7 @@ typedef struct {
     char swept[512];   /* "k=v,k=v" ("" if absent) */
     long seed;         /* -1 if absent */
     char warning[256]; /* the run's `warning` attribute, e.g. "never left chance" ("" if none) */
+    char tuned[256];   /* what a sweep's tuning stage chose for it, "train.lr=0.001; ..." ("" if none) */
     int n_summary;
     char (*summary_names)[64];
     double *summary_values;

@@ -15,8 +15,10 @@
 #include "spec/spec_internal.h"
 
 static const char *const ABLATION_KEYS[] = {"base", "question", "name", "sweep", "seeds",
-                                            "set", "profiles", "report", NULL};
-enum { K_BASE, K_QUESTION, K_NAME, K_SWEEP, K_SEEDS, K_SET, K_PROFILES, K_REPORT, K_COUNT };
+                                            "set", "profiles", "report", "tune", NULL};
+enum { K_BASE, K_QUESTION, K_NAME, K_SWEEP, K_SEEDS, K_SET, K_PROFILES, K_REPORT, K_TUNE, K_COUNT };
+static const char *const TUNE_KEYS[] = {"images", "metric", "grid", NULL};
+enum { T_IMAGES, T_METRIC, T_GRID, T_COUNT };
 /* The profiles, the only list of their names; the first two are the CI and default sizes, `long`
  * a budget whose results ship with the project (hours), `full` the largest. */
 static const char *const PROFILES[] = {"smoke", "quick", "long", "full"};
@@ -52,6 +54,9 @@ typedef struct {
     bool selected;                     /* walking the selected profile */
     int profile_seeds;                 /* the walked profile's `seeds:`, 0 if none */
     int seeds;
+    int n_tune;                        /* tuning stage: grid axes, images per candidate */
+    Axis tune[SWEEP_MAX_AXES];
+    int tune_images;
 } Builder;
 
 static int find_axis(const Builder *b, const SpecKey *k) {
@@ -234,6 +239,53 @@ static int load_report(Builder *b, yaml_node_t *list, Sweep *out, Err *err) {
     return 0;
 }
 
+static int tune_leaf(void *ctx, SpecDoc *d, const char *name, const SpecKey *k, yaml_node_t *key,
+                     yaml_node_t *val, Err *err) {
+    Builder *b = ctx;
+    (void)name;
+    SpecWhere w = spec_where(d, key);
+    if (!strcmp(k->name, "seed") || !strcmp(k->name, "train.images") || !strcmp(k->name, "eval.validation"))
+        return err_set(err, "%s: '%s' is set by the tuning stage itself and cannot be tuned", w.s, k->name);
+    if (find_axis(b, k) >= 0) return err_set(err, "%s: '%s' is swept; it cannot also be tuned", w.s, k->name);
+    for (int i = 0; i < b->n_tune; i++)
+        if (b->tune[i].k == k) return err_set(err, "%s: duplicate key '%s' in 'tune.grid'", w.s, k->name);
+    if (b->n_tune == SWEEP_MAX_AXES) return err_set(err, "%s: too many tuned keys (at most %d)", w.s, SWEEP_MAX_AXES);
+    Axis *a = &b->tune[b->n_tune++];
+    a->k = k;
+    return axis_set(b, a, val, false, err);
+}
+
+/* `tune:` {images, metric, grid}, all three required. */
+static int load_tune(Builder *b, yaml_node_t *key_node, yaml_node_t *map, Sweep *out, Err *err) {
+    SpecDoc *d = b->doc;
+    if (map->type != YAML_MAPPING_NODE)
+        return err_set(err, "%s: expected a mapping (images, metric, grid) for 'tune'", spec_where(d, map).s);
+    yaml_node_t *vals[T_COUNT] = {0};
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *key = spec_node(d, p->key);
+        const char *name = spec_scalar(key);
+        SpecWhere w = spec_where(d, key);
+        int i = 0;
+        while (name && TUNE_KEYS[i] && strcmp(TUNE_KEYS[i], name)) i++;
+        if (!name || !TUNE_KEYS[i]) return spec_unknown_key(err, w.s, name ? name : "?", TUNE_KEYS, true);
+        if (vals[i]) return err_set(err, "%s: duplicate key 'tune.%s'", w.s, name);
+        vals[i] = spec_node(d, p->value);
+    }
+    for (int i = 0; i < T_COUNT; i++)
+        if (!vals[i]) return err_set(err, "%s: 'tune' needs '%s'", spec_where(d, key_node).s, TUNE_KEYS[i]);
+    if (spec_node_int(d, vals[T_IMAGES], "tune.images", 1, INT32_MAX, &b->tune_images, err)) return -1;
+    const char *metric = spec_scalar(vals[T_METRIC]);
+    if (!metric || !metric[0] || strlen(metric) >= sizeof out->tune_metric)
+        return err_set(err, "%s: expected a metric name for 'tune.metric'", spec_where(d, vals[T_METRIC]).s);
+    snprintf(out->tune_metric, sizeof out->tune_metric, "%s", metric);
+    if (vals[T_GRID]->type != YAML_MAPPING_NODE)
+        return err_set(err, "%s: expected a mapping of key -> list of values for 'tune.grid'",
+                       spec_where(d, vals[T_GRID]).s);
+    if (spec_walk(d, vals[T_GRID], "", NULL, tune_leaf, b, err)) return -1;
+    if (b->n_tune == 0) return err_set(err, "%s: empty 'tune.grid'", spec_where(d, vals[T_GRID]).s);
+    return 0;
+}
+
 /* The name of an axis in run ids: the schema's short id, else the last component ("kind" -> its
  * section's name); when two axes would share one, the last two components. */
 static void axis_short(const Builder *b, int i, char *out, size_t cap) {
@@ -313,6 +365,88 @@ static int expand(Builder *b, Sweep *out, Err *err) {
     return 0;
 }
 
+/* The part of a run's id or swept string before its seed entry ("seed=..."). */
+static int before_seed(const char *s) {
+    const char *at = strstr(s, "seed=");
+    while (at && strstr(at + 1, "seed=")) at = strstr(at + 1, "seed=");
+    return at ? (int)(at - s) : (int)strlen(s);
+}
+
+/* Tuning candidates: for each configuration (its first-seed run), every combination of the tune
+ * grid on the seed after the reported ones, on the validation sets, for tune_images images, with
+ * the warm-up scaled by the same factor so the schedule keeps its shape. */
+static int expand_tune(Builder *b, Sweep *out, Err *err) {
+    int n_cand = 1, n_configs = out->n_runs / out->seeds;
+    for (int i = 0; i < b->n_tune; i++) n_cand *= b->tune[i].n;
+    if ((int64_t)n_cand * n_configs > SWEEP_MAX_RUNS)
+        return err_set(err, "%s: the tuning stage has %lld runs, more than the limit of %d", out->path,
+                       (long long)n_cand * n_configs, SWEEP_MAX_RUNS);
+    out->n_tune_runs = n_cand * n_configs;
+    out->tune_runs = callocCheck((size_t)out->n_tune_runs, sizeof *out->tune_runs);
+    int seed = b->base.seed + b->seeds; /* no reported run trains with it */
+    for (int t = 0; t < out->n_tune_runs; t++) {
+        SweepRun *run = &out->tune_runs[t];
+        const SweepRun *base = &out->runs[(t / n_cand) * out->seeds];
+        run->config = base->config;
+        run->tune_config = t / n_cand;
+        int ni = snprintf(run->id, sizeof run->id, "%.*s", before_seed(base->id), base->id);
+        int ns = snprintf(run->swept, sizeof run->swept, "%.*s", before_seed(base->swept), base->swept);
+        int pick[SWEEP_MAX_AXES];
+        for (int i = b->n_tune - 1, rest = t % n_cand; i >= 0; i--) { /* the last key varies fastest */
+            pick[i] = rest % b->tune[i].n;
+            rest /= b->tune[i].n;
+        }
+        size_t nt = 0;
+        for (int i = 0; i < b->n_tune; i++) {
+            const Axis *a = &b->tune[i];
+            Err e; /* every value was checked when the file was loaded */
+            CHECK(!spec_apply_node(&run->config, a->k, b->doc, a->values[pick[i]], &e), "%s", e.msg);
+            const char *last = strrchr(a->k->name, '.');
+            ni += snprintf(run->id + ni, (size_t)ni < sizeof run->id ? sizeof run->id - ni : 0, "%s=%s_",
+                           a->k->id ? a->k->id : last ? last + 1 : a->k->name, a->id[pick[i]]);
+            nt += (size_t)snprintf(run->tuned + nt, nt < sizeof run->tuned ? sizeof run->tuned - nt : 0, "%s%s=%s",
+                                   nt ? "; " : "", a->k->name, a->text[pick[i]]);
+        }
+        ns += snprintf(run->swept + ns, (size_t)ns < sizeof run->swept ? sizeof run->swept - ns : 0, "%s; seed=%d",
+                       run->tuned, seed);
+        ni += snprintf(run->id + ni, (size_t)ni < sizeof run->id ? sizeof run->id - ni : 0, "seed=%d", seed);
+        if ((size_t)ni >= sizeof run->id || (size_t)ns >= sizeof run->swept || nt >= sizeof run->tuned)
+            return err_set(err, "%s: tuning run id longer than %d characters; shorten the tuned values", out->path,
+                           SWEEP_ID_MAX - 1);
+        Config *c = &run->config;
+        c->train.warmup_images = c->train.images > 0 ? c->train.warmup_images * b->tune_images / c->train.images : 0;
+        c->train.images = b->tune_images;
+        c->eval.every_images = b->tune_images;
+        c->eval.validation = true;
+        run->seed = c->seed = seed;
+    }
+    return 0;
+}
+
+void sweep_tune_apply(Sweep *s, const double *score) {
+    if (!s->n_tune_runs) return;
+    int n_configs = s->n_runs / s->seeds, n_cand = s->n_tune_runs / n_configs;
+    for (int c = 0; c < n_configs; c++) {
+        int best = -1;
+        for (int j = 0; j < n_cand; j++) {
+            double v = score[c * n_cand + j];
+            if (v == v && (best < 0 || v > score[c * n_cand + best])) best = j;
+        }
+        if (best < 0) continue; /* every candidate failed: the configuration keeps its spec */
+        const char *chosen = s->tune_runs[c * n_cand + best].tuned;
+        for (int r = c * s->seeds; r < (c + 1) * s->seeds; r++) {
+            SweepRun *run = &s->runs[r];
+            snprintf(run->tuned, sizeof run->tuned, "%s", chosen);
+            char buf[SWEEP_SWEPT_MAX];
+            snprintf(buf, sizeof buf, "%s", chosen);
+            for (char *a = strtok(buf, ";"); a; a = strtok(NULL, ";")) {
+                Err e; /* these values were checked when the file was loaded */
+                CHECK(!spec_override(&run->config, a + (*a == ' '), &e), "%s", e.msg);
+            }
+        }
+    }
+}
+
 static int build(Builder *b, const char *profile, Sweep *out, Err *err) {
     SpecDoc *d = b->doc;
     yaml_node_t *root = yaml_document_get_root_node(&d->doc);
@@ -376,7 +510,9 @@ static int build(Builder *b, const char *profile, Sweep *out, Err *err) {
     }
     if (keys[K_PROFILES] && load_profiles(b, keys[K_PROFILES], vals[K_PROFILES], profile, out, err)) return -1;
     if (keys[K_REPORT] && load_report(b, vals[K_REPORT], out, err)) return -1;
-    return expand(b, out, err);
+    if (keys[K_TUNE] && load_tune(b, keys[K_TUNE], vals[K_TUNE], out, err)) return -1;
+    if (expand(b, out, err)) return -1;
+    return b->n_tune ? expand_tune(b, out, err) : 0;
 }
 
 int sweep_load(const char *path, const char *profile, Sweep *out, Err *err) {
@@ -403,8 +539,9 @@ int sweep_load(const char *path, const char *profile, Sweep *out, Err *err) {
 
 void sweep_free(Sweep *s) {
     free(s->runs);
-    s->runs = NULL;
-    s->n_runs = 0;
+    free(s->tune_runs);
+    s->runs = s->tune_runs = NULL;
+    s->n_runs = s->n_tune_runs = 0;
 }
 
 void sweep_print_dry_run(FILE *f, const Sweep *s) {
@@ -415,6 +552,11 @@ void sweep_print_dry_run(FILE *f, const Sweep *s) {
     fprintf(f, " seeds (%d) = %d runs%s\n", s->seeds, s->n_runs,
             s->n_runs > SWEEP_CONFIRM_RUNS ? " (needs --force)" : "");
     for (int r = 0; r < s->n_runs; r++) fprintf(f, "#   %3d %s\n", r + 1, s->runs[r].id);
+    if (s->n_tune_runs) {
+        fprintf(f, "# tuning stage first: %d runs (validation sets, maximising %s), into tune/\n", s->n_tune_runs,
+                s->tune_metric);
+        for (int r = 0; r < s->n_tune_runs; r++) fprintf(f, "#   %3d %s\n", r + 1, s->tune_runs[r].id);
+    }
     for (int r = 0; r < s->n_runs; r++) {
         char *yaml = config_to_yaml(&s->runs[r].config);
         fprintf(f, "--- # %s  [%s]\n%s", s->runs[r].id, s->runs[r].swept, yaml);

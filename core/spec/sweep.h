@@ -12,6 +12,14 @@
  *   profiles:                 # smoke | quick | long | full
  *     smoke: {train.images: 2000, seeds: 1, model.image.tap: [img.stage4]}
  *   report: [zeroshot_top1, probe_top1]
+ *   tune:                     # optional per-configuration tuning stage, run before the sweep
+ *     images: 10000           #   training images per candidate
+ *     metric: zs.colour_shape_seen.top1   # maximised; a metric of the final evaluation
+ *     grid: {train.lr: [5e-4, 1e-3, 2e-3, 4e-3]}   # candidates: the full grid of these keys
+ * Tuning never sees a reported number: each configuration (a grid point of `sweep:`) trains every
+ * candidate on ONE seed that no reported run uses (the experiment's seed + seeds) and scores it on
+ * the validation sets (eval.validation: a seed space disjoint from the test sets); the best
+ * candidate's values then apply to all of the configuration's runs (SweepRun.tuned).
  * In a profile, a swept key with a list replaces that axis's values (a single value pins it); other
  * keys are applied to every run, after `set:`. Sweeps over list-valued keys take a list of lists.
  * Deliberately left out: running anything (the CLI driver does), random or conditional sweeps.
@@ -42,6 +50,10 @@ typedef struct {
     char swept[SWEEP_SWEPT_MAX];
     int seed;
     Config config; /* fully resolved */
+    /* the tuning stage's choice applied to this run, e.g. "train.lr=0.001" ("" if none); for a
+     * tuning candidate, its candidate values */
+    char tuned[SWEEP_SWEPT_MAX];
+    int tune_config; /* tuning candidates: index of the configuration (its first run / seeds) */
 } SweepRun;
 
 typedef struct {
@@ -58,12 +70,20 @@ typedef struct {
     char report[SWEEP_REPORT_MAX][64];
     int n_runs;
     SweepRun *runs; /* n_runs, grid order (first axis slowest, seed fastest) */
+    /* tuning stage: candidates configuration-major (n_runs / seeds configurations), 0 if none */
+    int n_tune_runs;
+    SweepRun *tune_runs;
+    char tune_metric[64];
 } Sweep;
 
 /* Loads an ablation file with a profile (smoke | quick | long | full; NULL = quick) and expands its runs.
  * 0, or -1 with a one-line message in err (out is then empty). Free with sweep_free(). */
 int sweep_load(const char *path, const char *profile, Sweep *out, Err *err);
 void sweep_free(Sweep *s);
+/* Applies the tuning stage's results: score[i] is tune_runs[i]'s tune_metric (NaN if it failed).
+ * Per configuration, the best candidate (the first on ties; none if all are NaN) sets its values
+ * in every run of the configuration and in run->tuned. */
+void sweep_tune_apply(Sweep *s, const double *score);
 /* The run list, then every run's resolved spec as a YAML document ("--- # <run id>"). */
 void sweep_print_dry_run(FILE *f, const Sweep *s);
 

@@ -196,6 +196,7 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
         runlog_attr_str(log, "spec", yaml);
         free(yaml);
         runlog_attr_str(log, "swept", opt->swept ? opt->swept : "");
+        runlog_attr_str(log, "tuned", opt->tuned ? opt->tuned : "");
         runlog_attr_int(log, "seed", cfg->seed);
         runlog_attr_str(log, "name", cfg->name);
         runlog_attr_int(log, "n_params", (long)m.params.total);

@@ -11,6 +11,7 @@ typedef struct {
     const char *results_dir; /* e.g. "results/projection" */
     const char *run_id;
     const char *swept; /* "key=value,..." of the sweep axes, "" for a single run */
+    const char *tuned; /* "key=value; ..." a sweep's tuning stage chose for this run, or NULL */
     int resume;        /* continue from <run_id>.ckpt.h5 if the run is unfinished */
     const char *progress_label; /* label of the progress bar ("train" if NULL) */
 } RunOptions;
