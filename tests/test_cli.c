@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -385,6 +386,52 @@ static void test_tiny_sweep_end_to_end_and_report(void **state) {
     assert_contains(c.out, "(!) warning: widths=4-8_seed=1: zs.colour_shape_seen.top1 never left chance");
     assert_contains(c.out, "at chance (excluded)");
     assert_contains(c.out, "answer: each model.image.widths minus model.image.widths=[4 8]");
+    cmd_free(&c);
+}
+
+/* A tuning stage end to end: both candidates train on the unreported seed into res/tune, the
+ * reported run takes the better one by the validation metric (the first on a tie) and records it,
+ * report prints it, and --resume does not rerun the candidates. */
+static void test_sweep_tune_stage_end_to_end(void **state) {
+    (void)state;
+    char path[PATH_MAX];
+    const char *abl = write_ablation(path, "tune.yaml", "tune",
+                                     "  model.image.widths: [4, 8]\n  train.images: 64\n  eval.every_images: 64\n",
+                                     "seeds: 1\n"
+                                     "tune:\n  images: 64\n  metric: zs.colour_shape_seen.top1\n"
+                                     "  grid: {train.lr: [0.0001, 0.01]}\n");
+    const char *res = tmp("res");
+    Cmd c = cli("sweep", abl, "--out", res, NULL);
+    if (c.status != 0) fail_msg("sweep failed (%d):\n%s", c.status, c.err);
+    assert_contains(c.err, "tuning stage of tune: 2 candidates on the validation sets");
+    cmd_free(&c);
+    const char *cand[] = {"lr=0.0001_seed=2", "lr=0.01_seed=2"}, *val[] = {"train.lr=0.0001", "train.lr=0.01"};
+    RunInfo *runs;
+    int n;
+    Err err;
+    assert_int_equal(report_scan(tmp("res/tune"), &runs, &n, &err), 0);
+    assert_int_equal(n, 2);
+    double score[2];
+    for (int i = 0; i < 2; i++) {
+        assert_string_equal(runs[i].run_id, cand[i]);
+        assert_int_equal(runs[i].seed, 2); /* the base seed is 1 and the one reported seed uses it */
+        score[i] = NAN;
+        for (int m = 0; m < runs[i].n_summary; m++)
+            if (!strcmp(runs[i].summary_names[m], "zs.colour_shape_seen.top1")) score[i] = runs[i].summary_values[m];
+        assert_false(isnan(score[i]));
+    }
+    report_free(runs, n);
+    assert_int_equal(report_scan(res, &runs, &n, &err), 0);
+    assert_int_equal(n, 1); /* res/tune is not part of the reported runs */
+    assert_string_equal(runs[0].tuned, val[score[1] > score[0]]);
+    report_free(runs, n);
+    c = cli("report", res, NULL);
+    assert_contains(c.out, "tuned per configuration (tuning stage, validation sets):");
+    assert_contains(c.out, val[score[1] > score[0]]);
+    cmd_free(&c);
+    c = cli("sweep", abl, "--out", res, "--resume", NULL);
+    assert_int_equal(c.status, 0);
+    assert_contains(c.err, "0 to run");
     cmd_free(&c);
 }
 
@@ -991,6 +1038,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_spec_errors_are_one_line_and_exit_1, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_sweep_dry_run_lists_runs_with_ids, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_tiny_sweep_end_to_end_and_report, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_sweep_tune_stage_end_to_end, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_kill9_then_resume_is_bitwise_identical, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_sweep_killed_between_runs_keeps_finished_runs, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_unwritable_results_folder_is_one_line, setup_dir, teardown_dir),

@@ -16,7 +16,7 @@ typedef struct {
  * cli_parse, declare it in cli/cli.h and add one row here. */
 static const Command COMMANDS[] = {
     {"run", "run SPEC.yaml [key=value ...] [--out DIR] [--id ID] [--resume] [--force]   train and evaluate one experiment", run_main},
-    {"sweep", "sweep ABLATION.yaml [--profile smoke|quick|full] [--dry-run] [--resume] [--only ID] [--force] [--out DIR] [--jobs N]",
+    {"sweep", "sweep ABLATION.yaml [--profile smoke|quick|long|full] [--dry-run] [--resume] [--only ID] [--force] [--out DIR] [--jobs N]",
      sweep_main},
     {"report", "report results/<ablation> [--metrics a,b]   table of runs and the ablation's answer", report_main},
     {"export", "export results/<ablation> --out DIR        TSV files for gnuplot", export_main},

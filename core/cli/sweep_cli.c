@@ -6,11 +6,13 @@
  * --force; --resume skips finished runs and continues unfinished ones from their checkpoint. A
  * diverged or failed run is recorded and the sweep goes on. DIR/ablation.txt records the question,
  * the report metrics and the axes for `cliplab report`.
- * The steps: load (and --dry-run), prepare the results folder, plan (refuse to overwrite), execute;
+ * An ablation's tuning stage (sweep.h) runs first, into DIR/tune, like a sweep of its own.
+ * The steps: load (and --dry-run), prepare the results folder, tune, plan (refuse to overwrite), execute;
  * sweep_main frees what they built on one path.
  * Deliberately left out: spreading runs over machines.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +96,8 @@ static int sweep_one_run(SweepRun *r, const char *out, int resume, int k, int n_
     Err err;
     snprintf(label, sizeof label, "[%d/%d] %s", k, n_todo, r->id);
     swept_for_log(r->swept, swept, sizeof swept);
-    RunOptions opt = {.results_dir = out, .run_id = r->id, .swept = swept, .resume = resume, .progress_label = label};
+    RunOptions opt = {.results_dir = out, .run_id = r->id, .swept = swept, .tuned = r->tuned, .resume = resume,
+                      .progress_label = label};
     RunOutcome o;
     if (train_run(&r->config, &opt, &o, &err)) {
         fprintf(stderr, "%s: failed: %s\n", r->id, err.msg);
@@ -107,11 +110,11 @@ static int sweep_one_run(SweepRun *r, const char *out, int resume, int k, int n_
 #define STRINGIFY(x) STRINGIFY_(x)
 
 static const char SWEEP_USAGE[] =
-    "usage: cliplab sweep ABLATION.yaml [--profile smoke|quick|full] [--dry-run] [--resume] [--only RUN_ID] "
+    "usage: cliplab sweep ABLATION.yaml [--profile smoke|quick|long|full] [--dry-run] [--resume] [--only RUN_ID] "
     "[--force] [--out DIR] [--jobs N]\n"
     "Runs every run of an ablation (its grid of sweep axes x seeds) into DIR (default results/<name> for\n"
     "the quick profile, results/<name>-<profile> otherwise).\n"
-    "  --profile P   budget: smoke (seconds), quick (default, minutes), full (hours)\n"
+    "  --profile P   budget: smoke (seconds), quick (default, minutes), long (~2 h), full (longest)\n"
     "  --dry-run     list the runs and their resolved specs, run nothing\n"
     "  --resume      skip finished runs, continue unfinished ones from their checkpoints\n"
     "  --only ID     run just this run of the grid\n"
@@ -236,6 +239,49 @@ static void sweep_execute(SweepJob *j) {
             j->s.name, j->completed, j->diverged, j->failed, j->n_skip, time_now() - t0);
 }
 
+/* The tuning stage: the candidates run like a sweep of their own into <out>/tune (resumable the
+ * same way), then each configuration takes its best candidate by the validation metric. A failed
+ * candidate scores NaN; a configuration whose candidates all failed keeps its spec. 0 or -1. */
+static int sweep_tune(SweepJob *j) {
+    SweepJob t = {.file = j->file, .profile = j->profile, .resume = j->resume, .force = j->force, .jobs = j->jobs};
+    t.s = j->s; /* the same name and question; the candidates are its runs */
+    t.s.runs = j->s.tune_runs;
+    t.s.n_runs = j->s.n_tune_runs;
+    t.s.tune_runs = NULL;
+    t.s.n_tune_runs = 0;
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/tune", j->out);
+    int rc = sweep_prepare_folder(&t, dir) || sweep_plan(&t) ? -1 : 0;
+    if (!rc) {
+        fprintf(stderr, "tuning stage of %s: %d candidates on the validation sets, maximising %s; %d to run -> %s\n",
+                j->s.name, t.s.n_runs, j->s.tune_metric, t.n_todo, t.out);
+        sweep_execute(&t);
+        RunInfo *runs = NULL;
+        int n = 0;
+        Err err;
+        if (report_scan(t.out, &runs, &n, &err)) {
+            fprintf(stderr, "cliplab sweep: %s\n", err.msg);
+            rc = -1;
+        } else {
+            double *score = mallocCheck((size_t)t.s.n_runs * sizeof *score);
+            for (int i = 0; i < t.s.n_runs; i++) {
+                score[i] = NAN;
+                for (int r = 0; r < n; r++)
+                    if (!strcmp(runs[r].run_id, t.s.runs[i].id) && !strcmp(runs[r].status, "completed"))
+                        for (int m = 0; m < runs[r].n_summary; m++)
+                            if (!strcmp(runs[r].summary_names[m], j->s.tune_metric)) score[i] = runs[r].summary_values[m];
+            }
+            sweep_tune_apply(&j->s, score);
+            for (int r = 0; r < j->s.n_runs; r += j->s.seeds)
+                fprintf(stderr, "tuned %s: %s\n", j->s.runs[r].id, j->s.runs[r].tuned[0] ? j->s.runs[r].tuned : "(no candidate completed; spec kept)");
+            free(score);
+            report_free(runs, n);
+        }
+    }
+    report_free(t.done, t.n_done);
+    return rc;
+}
+
 /* After the sweep is loaded: --dry-run, or the runs. Returns the exit status. */
 static int sweep_run_all(SweepJob *j, int dry, const char *out_arg) {
     if (dry) {
@@ -247,7 +293,9 @@ static int sweep_run_all(SweepJob *j, int dry, const char *out_arg) {
                 j->s.n_runs, SWEEP_CONFIRM_RUNS);
         return 1;
     }
-    if (sweep_prepare_folder(j, out_arg) || sweep_plan(j)) return 1;
+    if (sweep_prepare_folder(j, out_arg)) return 1;
+    if (j->s.n_tune_runs && sweep_tune(j)) return 1;
+    if (sweep_plan(j)) return 1;
     fprintf(stderr, "sweep %s (profile %s): %d runs, %d to run, %d already finished -> %s\n", j->s.name, j->profile,
             j->s.n_runs, j->n_todo, j->n_skip, j->out);
     sweep_execute(j);
