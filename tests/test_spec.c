@@ -823,6 +823,8 @@ static const SweepErrorCase SWEEP_ERRORS[] = {
      "3:38: 'train.images' is set by the tuning stage itself and cannot be tuned", NULL},
     {AB_HEAD "tune: {images: 10, metric: m, grid: {train.lr: [20]}}\n", "quick",
      "3:49: 'train.lr' = 20 is out of range (0, 10]", NULL},
+    {AB_HEAD "profiles:\n  quick: {tune.images: 5}\n", "quick",
+     "4:11: profile 'quick' sets tune.images but the ablation has no 'tune:' stage", NULL},
     {AB_HEAD "tune: {images: 0, metric: m, grid: {train.lr: [1]}}\n", "quick",
      "3:16: 'tune.images' = 0 is out of range [1, 2147483647]", NULL},
     {"base: ../experiments/base.yaml\nquestion: q\nsweep:\n  train.lr: [0.1\n", "quick",
@@ -870,7 +872,10 @@ static void test_sweep_tune_stage(void **state) {
                                   "tune:\n"
                                   "  images: 5000\n"
                                   "  metric: zs.colour_shape_seen.top1\n"
-                                  "  grid: {train.lr: [0.001, 0.004], train.weight_decay: [0, 0.1]}\n");
+                                  "  grid: {train.lr: [0.001, 0.004], train.weight_decay: [0, 0.1]}\n"
+                                  "profiles:\n"
+                                  "  smoke: {tune.images: 100, train.images: 400}\n"
+                                  "  quick: {}\n");
     Sweep s;
     Err err = {0};
     assert_int_equal(sweep_load(path, "quick", &s, &err), 0);
@@ -894,6 +899,10 @@ static void test_sweep_tune_stage(void **state) {
         assert_string_equal(r->config.model.head.kind, heads[c]);
     }
     for (int r = 0; r < 6; r++) assert_false(s.runs[r].config.eval.validation);
+    Sweep smoke; /* a profile sets the candidates' budget */
+    assert_int_equal(sweep_load(path, "smoke", &smoke, &err), 0);
+    assert_true(smoke.tune_runs[0].config.train.images == 100 && smoke.tune_runs[0].config.train.warmup_images == 2500);
+    sweep_free(&smoke);
     /* linear: candidate 2 best; mlp: a tie between 1 and 3 goes to 1, NaN ignored; identity: all NaN */
     double score[12] = {0.2, 0.1, 0.5, 0.3, NAN, 0.4, 0.1, 0.4, NAN, NAN, NAN, NAN};
     sweep_tune_apply(&s, score);

@@ -31,7 +31,7 @@ static int unknown_profile(Err *err, const char *where, const char *name) {
     names_join(valid, sizeof valid, profile_name);
     return err_set(err, "%s: unknown profile '%s'; valid: %s", where, spec_show(name).s, valid);
 }
-static const char *const PROFILE_EXTRA[] = {"seeds", NULL};
+static const char *const PROFILE_EXTRA[] = {"seeds", "tune.images", NULL};
 
 typedef struct {
     const SpecKey *k;
@@ -57,6 +57,9 @@ typedef struct {
     int n_tune;                        /* tuning stage: grid axes, images per candidate */
     Axis tune[SWEEP_MAX_AXES];
     int tune_images;
+    int profile_tune_images;           /* the walked profile's `tune.images:`, 0 if none */
+    int selected_tune_images;          /* the selected profile's, 0 if none */
+    yaml_node_t *tune_images_key;      /* where the selected profile sets it */
 } Builder;
 
 static int find_axis(const Builder *b, const SpecKey *k) {
@@ -161,6 +164,10 @@ static int fixed_leaf(void *ctx, SpecDoc *d, const char *name, const SpecKey *k,
                       yaml_node_t *val, Err *err) {
     Builder *b = ctx;
     SpecWhere w = spec_where(d, key);
+    if (!k && !strcmp(name, "tune.images")) {
+        if (b->selected) b->tune_images_key = key;
+        return spec_node_int(d, val, name, 1, INT32_MAX, &b->profile_tune_images, err);
+    }
     if (!k) return spec_node_int(d, val, name, 1, SWEEP_MAX_SEEDS, &b->profile_seeds, err);
     int n_keys;
     size_t idx = (size_t)(k - spec_keys(&n_keys));
@@ -211,6 +218,8 @@ static int load_profiles(Builder *b, yaml_node_t *key_node, yaml_node_t *map, co
         memset(b->set_line, 0, sizeof b->set_line);
         if (spec_walk(d, val, "", PROFILE_EXTRA, fixed_leaf, b, err)) return -1;
         if (b->selected && b->profile_seeds) b->seeds = b->profile_seeds;
+        if (b->selected) b->selected_tune_images = b->profile_tune_images;
+        b->profile_tune_images = 0;
     }
     if (!found)
         return err_set(err, "%s: profile '%s' is not defined (defined: %s)", spec_where(d, key_node).s, profile,
@@ -511,6 +520,12 @@ static int build(Builder *b, const char *profile, Sweep *out, Err *err) {
     if (keys[K_PROFILES] && load_profiles(b, keys[K_PROFILES], vals[K_PROFILES], profile, out, err)) return -1;
     if (keys[K_REPORT] && load_report(b, vals[K_REPORT], out, err)) return -1;
     if (keys[K_TUNE] && load_tune(b, keys[K_TUNE], vals[K_TUNE], out, err)) return -1;
+    if (b->selected_tune_images) {
+        if (!keys[K_TUNE])
+            return err_set(err, "%s: profile '%s' sets tune.images but the ablation has no 'tune:' stage",
+                           spec_where(d, b->tune_images_key).s, profile);
+        b->tune_images = b->selected_tune_images; /* a profile's budget for its candidates */
+    }
     if (expand(b, out, err)) return -1;
     return b->n_tune ? expand_tune(b, out, err) : 0;
 }

@@ -21,7 +21,7 @@
  * the validation sets (eval.validation: a seed space disjoint from the test sets); the best
  * candidate's values then apply to all of the configuration's runs (SweepRun.tuned).
  * In a profile, a swept key with a list replaces that axis's values (a single value pins it); other
- * keys are applied to every run, after `set:`. Sweeps over list-valued keys take a list of lists.
+ * keys are applied to every run, after `set:`; `tune.images:` sets the tuning stage's budget. Sweeps over list-valued keys take a list of lists.
  * Deliberately left out: running anything (the CLI driver does), random or conditional sweeps.
  */
 #ifndef CLIPLAB_SWEEP_H
