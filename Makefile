@@ -1,6 +1,6 @@
 # cliplab — build, test, bench and the ablation jobs.
 #
-#   make                  build build/cliplab, build/libcliplab.a, build/libcliplab.so
+#   make                  build build/cliplab, build/cliplab-mpi, build/libcliplab.a, build/libcliplab.so
 #   make test [SAN=1]     every tests/test_*.c (cmocka), summary line at the end
 #   make bench            tests/bench/bench_*.c
 #   make deps             check (and as root install) the Debian packages below
@@ -20,7 +20,8 @@ PROFILE ?= quick
 JOBS ?= $(shell nproc)
 
 DEB_PACKAGES := gcc make pkg-config libopenblas0-openmp libopenblas-dev libhdf5-dev libyaml-dev \
-                libcmocka-dev zlib1g-dev gnuplot-nox hdf5-tools dataset-fashion-mnist git
+                libcmocka-dev zlib1g-dev gnuplot-nox hdf5-tools dataset-fashion-mnist git \
+                libopenmpi-dev openmpi-bin
 # Only the fuzz targets need clang and its libFuzzer/sanitizer runtimes; `make test` runs them
 # briefly, so CI installs these too, but `make`, `make bench` and the ablations do not need them.
 FUZZ_DEB_PACKAGES := clang-14 libclang-rt-14-dev
@@ -45,8 +46,13 @@ LDLIBS := -L$(OPENBLAS_OMP_DIR) -l:libopenblas.so.0 -Wl,-rpath,$(OPENBLAS_OMP_DI
 LDFLAGS := $(OPT)
 
 MODS ?= $(notdir $(patsubst %/,%,$(wildcard core/*/)))
-# core/cli/main.c is the program; everything else under core/ is the library.
-LIB_SRCS := $(filter-out core/cli/main.c,$(foreach m,$(MODS),$(wildcard core/$(m)/*.c)))
+# core/cli/main.c is the program; core/dist/ is the MPI program (build/cliplab-mpi: its main and the
+# MPI Comm, the only code that includes mpi.h); everything else under core/ is the library.
+MPI_SRCS := $(wildcard core/dist/*.c)
+LIB_SRCS := $(filter-out core/cli/main.c $(MPI_SRCS),$(foreach m,$(MODS),$(wildcard core/$(m)/*.c)))
+# Recursively expanded: pkg-config runs when a recipe needs them, after the deps step installed MPI.
+MPI_CFLAGS = $(shell pkg-config --cflags ompi-c)
+MPI_LIBS = $(shell pkg-config --libs ompi-c)
 LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 TEST_SRCS := $(wildcard tests/test_*.c)
 TESTS ?= $(patsubst tests/test_%.c,%,$(TEST_SRCS))
@@ -54,13 +60,14 @@ TEST_BINS := $(patsubst %,$(BUILD)/tests/test_%,$(TESTS))
 BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 CLI := $(BUILD)/cliplab
+CLI_MPI := $(BUILD)/cliplab-mpi
 DEPS_STAMP := build/.deps-ok
 FUZZ_DEPS_STAMP := build/.fuzz-deps-ok
 
 .SECONDARY:
 .PHONY: all deps test bench clean plots fuzz fuzz-build ablation-projection ablation-efficiency ablation-loss ablation-tap
 
-all: $(DEPS_STAMP) $(CLI) $(BUILD)/libcliplab.a $(BUILD)/libcliplab.so
+all: $(DEPS_STAMP) $(CLI) $(CLI_MPI) $(BUILD)/libcliplab.a $(BUILD)/libcliplab.so
 
 deps: $(DEPS_STAMP)
 
@@ -97,6 +104,13 @@ $(BUILD)/libcliplab.so: $(LIB_OBJS)
 
 $(CLI): $(BUILD)/core/cli/main.o $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/core/dist/%.o: core/dist/%.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(MPI_CFLAGS) -c $< -o $@
+
+$(CLI_MPI): $(patsubst %.c,$(BUILD)/%.o,$(MPI_SRCS)) $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(MPI_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
@@ -148,7 +162,7 @@ $(FUZZ_DIR)/obj/%.o: %.c | $(FUZZ_DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
-$(FUZZ_LIB): $(call fuzz_objs,$(wildcard core/*/*.c))
+$(FUZZ_LIB): $(call fuzz_objs,$(filter-out $(MPI_SRCS),$(wildcard core/*/*.c)))
 	@rm -f $@
 	ar rcs $@ $^
 

@@ -93,7 +93,7 @@ static void build_and_step(const Config *c, const char *what) {
     if (model_build(&m, c, &err)) fail_msg("%s: model_build: %s", what, err.msg);
     dataset_fill_batch(m.ds, &m.batch, 0, c->train.batch_size);
     tensors_zero(&m.params, TBUF_GRAD);
-    float loss = m.obj->ops->forward_backward(m.obj, &m.batch);
+    float loss = m.obj->ops->forward_backward(m.obj, &m.batch, comm_serial());
     if (!isfinite(loss)) fail_msg("%s: loss %g", what, (double)loss);
     model_free(&m);
 }

@@ -41,7 +41,7 @@ typedef struct {
 
 static double model_loss(void *ctx) {
     Model *m = ((LossCtx *)ctx)->m;
-    return m->obj->ops->forward_backward(m->obj, &m->batch);
+    return m->obj->ops->forward_backward(m->obj, &m->batch, comm_serial());
 }
 
 static void check_objective_gradients(const char *objective, const char *text_kind, const char *head,
@@ -58,7 +58,7 @@ static void check_objective_gradients(const char *objective, const char *text_ki
     assert_int_equal(model_build(&m, &c, &err), 0);
     dataset_fill_batch(m.ds, &m.batch, 7, 3);
     tensors_zero(&m.params, TBUF_GRAD);
-    m.obj->ops->forward_backward(m.obj, &m.batch);
+    m.obj->ops->forward_backward(m.obj, &m.batch, comm_serial());
     /* the grad buffer now holds the analytic gradient; further forwards only add to it, so it is
      * copied aside for the comparison */
     float *analytic = malloc(m.params.total * sizeof(float));
@@ -117,7 +117,7 @@ static void smoke_training(const char *objective, const char *text_kind) {
     for (int step = 1; step <= 30; step++) {
         dataset_fill_batch(m.ds, &m.batch, (uint64_t)(step - 1) * 32, 32);
         tensors_zero(&m.params, TBUF_GRAD);
-        float loss = m.obj->ops->forward_backward(m.obj, &m.batch);
+        float loss = m.obj->ops->forward_backward(m.obj, &m.batch, comm_serial());
         assert_true(isfinite(loss));
         grad_clip_global_norm(&m.params, 1.0f);
         adamw_step(&m.params, &adam, adam.lr, step);
@@ -162,7 +162,7 @@ static void test_zeroshot_untrained_near_chance_trained_far_above(void **s) {
     for (int step = 1; step <= 150; step++) {
         dataset_fill_batch(m.ds, &m.batch, (uint64_t)(step - 1) * 64, 64);
         tensors_zero(&m.params, TBUF_GRAD);
-        m.obj->ops->forward_backward(m.obj, &m.batch);
+        m.obj->ops->forward_backward(m.obj, &m.batch, comm_serial());
         grad_clip_global_norm(&m.params, 1.0f);
         adamw_step(&m.params, &adam, schedule_lr(step * 64.0, 640.0, 150 * 64.0, adam.lr), step);
     }

@@ -65,6 +65,13 @@ bool cli_run_id_valid(const char *id);
 void cli_default_run_id(char *out, size_t cap, const char *name, int seed, const char *const *overrides,
                         int n_overrides);
 
+typedef struct Comm Comm;
+/* The program: dispatches argv[1] to its subcommand, with `world` the group of processes this one
+ * belongs to (comm_serial() for build/cliplab, MPI_COMM_WORLD's ranks for build/cliplab-mpi). */
+int cli_main(int argc, char **argv, const Comm *world);
+/* The world cli_main was given (the subcommands' way to it). */
+const Comm *cli_world(void);
+
 /* The subcommands; argv[0] is the subcommand's name. Each returns the process exit status. */
 int run_main(int argc, char **argv);
 int sweep_main(int argc, char **argv);

@@ -62,22 +62,22 @@ static const float *bow_logits(Bow *b, const float *images, int B) {
     return feat;
 }
 
-static float bow_forward_backward(Objective *o, const Batch *batch) {
+static float bow_forward_backward(Objective *o, const Batch *batch, const Comm *comm) {
     Bow *b = (Bow *)o;
-    int B = batch->B;
+    int B = batch->B, N = B * comm->size; /* this rank's rows, the global batch's */
     const float *feat = bow_logits(b, batch->images, B);
     ops_softmax_xent_soft_forward(b->losses, b->probs, b->logits, batch->bow, B, b->V);
     double loss = 0;
     for (int i = 0; i < B; i++) {
         loss += b->losses[i];
-        b->dlosses[i] = 1.0f / (float)B; /* loss = mean over the batch */
+        b->dlosses[i] = 1.0f / (float)N; /* loss = mean over the global batch */
     }
     memset(b->dlogits, 0, (size_t)B * b->V * sizeof(float));
     ops_softmax_xent_soft_backward(b->dlogits, b->dlosses, b->probs, batch->bow, B, b->V);
     memset(b->dfeat, 0, (size_t)B * b->F * sizeof(float));
     ops_linear_backward(b->dfeat, b->dw, b->dbias, b->dlogits, feat, b->w, B, b->F, b->V);
     image_tower_backward(b->img, b->dfeat, B);
-    return (float)(loss / B);
+    return (float)(loss / N);
 }
 
 static void bow_zeroshot_scores(Objective *o, const ZeroShotTask *task, float *scores) {

@@ -126,12 +126,14 @@ static int caption_decode(Caption *c, const int *tokens, const int *lengths, int
     return count;
 }
 
-static float caption_forward_backward(Objective *o, const Batch *batch) {
+static float caption_forward_backward(Objective *o, const Batch *batch, const Comm *comm) {
     Caption *c = (Caption *)o;
     int B = batch->B, T = c->T, P = c->P, C = c->C, Tm = T - 1, PC = P * C;
     const float *feat = image_tower_forward(c->img, batch->images, B);
     ops_linear_forward(c->prefix, feat, c->pw, c->pb, B, c->F, PC);
-    int count = caption_decode(c, batch->tokens, batch->lengths, B);
+    /* the loss is the mean over the global batch's predicted tokens: their count is summed over ranks */
+    double count = caption_decode(c, batch->tokens, batch->lengths, B);
+    comm->ops->allreduce_f64(comm, &count, 1);
     double loss = 0;
     for (int r = 0; r < B * Tm; r++) {
         loss += c->losses[r]; /* ignored positions contribute 0 */

@@ -1,7 +1,12 @@
 /* contrastive.c — the CLIP objective: image and text towers, a head on each side, L2
  * normalisation into the joint space and a contrastive loss (losses/) between the two sides.
  * Zero-shot: cosine between an image and each class's mean (over templates) normalised prompt
- * embedding. Deliberately left out: distributed gathering (dist/ wraps the loss, not this file).
+ * embedding.
+ * Data parallel over a Comm of W ranks: each rank embeds its own rows, the embeddings are
+ * all-gathered into the global batch, the loss computes this rank's share of it (losses/' local
+ * split) and the embedding gradients are reduce-scattered back to the rows' owners (DESIGN.md,
+ * Scale-out). With one process the gather and scatter are skipped: the same code as always.
+ * Deliberately left out: overlapping the gathers with the towers' compute.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +36,10 @@ typedef struct {
     float *dimg_head, *dtxt_head;/* head-output gradients [max_batch, D] */
     float *dimg_feat, *dtxt_feat;/* tower-output gradients [max_batch, img dim / txt dim] */
     float *workspace;            /* loss workspace (own allocation: its size depends on the tile) */
+    /* data parallel only (own allocation, sized at the first step of a W > 1 run): the gathered
+     * embeddings, their gradients [W * max_batch, D] each, and the global batch's loss workspace */
+    float *g_img, *g_txt, *g_dimg, *g_dtxt, *g_workspace;
+    int g_rows;
     float *class_emb;            /* zero-shot class embeddings [n_classes, D], sized on use */
     int class_emb_cap;
 } Contrastive;
@@ -95,16 +104,47 @@ static const float *contrastive_embed_texts(Objective *o, const int *tokens, con
     return c->txt_emb;
 }
 
-static float contrastive_forward_backward(Objective *o, const Batch *b) {
+/* The global batch's buffers of a W-rank run (N = W * max_batch rows), allocated once. */
+static void contrastive_size_gathered(Contrastive *c, int N) {
+    if (c->g_rows >= N) return;
+    size_t nd = (size_t)N * c->D * sizeof(float);
+    float **bufs[] = {&c->g_img, &c->g_txt, &c->g_dimg, &c->g_dtxt};
+    for (int i = 0; i < 4; i++) *bufs[i] = reallocCheck(*bufs[i], nd);
+    free(c->g_workspace);
+    c->g_workspace = mallocCheck(loss_workspace_floats(&c->loss, N, c->D) * sizeof(float) + 64);
+    c->g_rows = N;
+}
+
+/* The loss of the global batch whose rows [r0, r0 + B) are this rank's embeddings: gathers the
+ * embeddings, computes this rank's share, and leaves the gradient of this rank's rows in
+ * c->dimg_emb, c->dtxt_emb [B, D]. */
+static float contrastive_loss_share(Contrastive *c, int B, const Comm *comm) {
+    int D = c->D, N = B * comm->size, r0 = B * comm->rank;
+    float *img = c->img_emb, *txt = c->txt_emb, *dimg = c->dimg_emb, *dtxt = c->dtxt_emb, *ws = c->workspace;
+    if (comm->size > 1) {
+        contrastive_size_gathered(c, N);
+        comm->ops->allgather(comm, c->g_img, c->img_emb, (size_t)B * D);
+        comm->ops->allgather(comm, c->g_txt, c->txt_emb, (size_t)B * D);
+        img = c->g_img, txt = c->g_txt, dimg = c->g_dimg, dtxt = c->g_dtxt, ws = c->g_workspace;
+    }
+    memset(dimg, 0, (size_t)N * D * sizeof(float));
+    memset(dtxt, 0, (size_t)N * D * sizeof(float));
+    float loss = loss_local_forward_backward(&c->loss, dimg, dtxt, c->n_scalars ? c->dscalars : NULL, img, txt,
+                                             c->scalars, N, D, r0, r0 + B, ws);
+    if (comm->size > 1) {
+        comm->ops->reduce_scatter(comm, c->dimg_emb, dimg, (size_t)B * D);
+        comm->ops->reduce_scatter(comm, c->dtxt_emb, dtxt, (size_t)B * D);
+    }
+    return loss;
+}
+
+static float contrastive_forward_backward(Objective *o, const Batch *b, const Comm *comm) {
     Contrastive *c = (Contrastive *)o;
     int B = b->B, D = c->D;
     contrastive_embed_images(c, b->images, B);
     contrastive_embed_texts(o, b->tokens, b->lengths, B);
     size_t nd = (size_t)B * D;
-    memset(c->dimg_emb, 0, nd * sizeof(float));
-    memset(c->dtxt_emb, 0, nd * sizeof(float));
-    float loss = loss_forward_backward(&c->loss, c->dimg_emb, c->dtxt_emb, c->n_scalars ? c->dscalars : NULL,
-                                       c->img_emb, c->txt_emb, c->scalars, B, D, c->workspace);
+    float loss = contrastive_loss_share(c, B, comm);
     /* backward: normalisation, head, tower — the forward reversed, image side then text side */
     memset(c->dimg_head, 0, nd * sizeof(float));
     ops_l2norm_backward(c->dimg_head, c->dimg_emb, c->img_emb, c->img_norm, B, D, 1e-12f);
@@ -168,6 +208,7 @@ static void contrastive_free(Objective *o) {
     c->img_head->ops->free(c->img_head);
     c->txt_head->ops->free(c->txt_head);
     free(c->workspace);
+    free(c->g_img), free(c->g_txt), free(c->g_dimg), free(c->g_dtxt), free(c->g_workspace);
     free(c->class_emb);
     free(c);
 }

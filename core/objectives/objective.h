@@ -14,6 +14,7 @@
 #define CLIPLAB_OBJECTIVE_H
 
 #include "common/check.h"
+#include "common/comm.h"
 #include "common/rng.h"
 #include "common/tensors.h"
 #include "data/data.h"
@@ -44,8 +45,12 @@ typedef struct ObjectiveOps {
     Objective *(*create)(const Config *cfg, const Dataset *ds, int max_batch, Tensors *params, Tensors *acts,
                          Err *err);
     void (*init)(Objective *o, Rng *rng);
-    /* Loss of the batch; parameter gradients accumulated into params' GRAD buffer. */
-    float (*forward_backward)(Objective *o, const Batch *batch);
+    /* Loss of the batch; parameter gradients accumulated into params' GRAD buffer. Data parallel:
+     * the batch is this rank's rows of a global batch of batch->B * comm->size rows (rank r owns
+     * rows [r * B, r * B + B)); the return value and the gradients are this rank's share of the
+     * global batch's mean, so summing them over ranks gives the single-process result.
+     * comm_serial() is the single process. */
+    float (*forward_backward)(Objective *o, const Batch *batch, const Comm *comm);
     /* scores [task->n_images, task->n_classes] by the objective's own zero-shot rule; followed by a
      * second block of the same shape when zeroshot_second_rule names a second rule. */
     void (*zeroshot_scores)(Objective *o, const ZeroShotTask *task, float *scores);

@@ -226,7 +226,7 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
         double ts = time_now();
         dataset_fill_batch(m.ds, &m.batch, (uint64_t)images, (int)B);
         tensors_zero(&m.params, TBUF_GRAD);
-        float loss = m.obj->ops->forward_backward(m.obj, &m.batch);
+        float loss = m.obj->ops->forward_backward(m.obj, &m.batch, comm_serial());
         float gnorm = grad_clip_global_norm(&m.params, (float)cfg->train.grad_clip);
         float lr = schedule_at(&sched, (double)images);
         step++;

@@ -208,7 +208,7 @@ static void train_step(Model *m, const AdamWConfig *adam, long step, double *t_d
     dataset_fill_batch(m->ds, &m->batch, (uint64_t)(step - 1) * (uint64_t)B, B);
     double t1 = time_now(), c1 = cpu_now();
     tensors_zero(&m->params, TBUF_GRAD);
-    *loss = m->obj->ops->forward_backward(m->obj, &m->batch);
+    *loss = m->obj->ops->forward_backward(m->obj, &m->batch, comm_serial());
     grad_clip_global_norm(&m->params, (float)m->cfg.train.grad_clip);
     adamw_step(&m->params, adam, adam->lr, step);
     double t2 = time_now();

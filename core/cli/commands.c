@@ -1,0 +1,54 @@
+/* commands.c — the cliplab command-line interface: dispatches the first word to its subcommand
+ * (core/cli/<name>_cli.c) and prints the overall help. The programs are two thin mains around
+ * cli_main: core/cli/main.c (build/cliplab, one process) and core/dist/main_mpi.c
+ * (build/cliplab-mpi, one rank of an MPI world). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "common/comm.h"
+#include "common/runtime.h"
+
+typedef struct {
+    const char *name;
+    const char *usage;
+    int (*run)(int argc, char **argv);
+} Command;
+
+/* To add a subcommand: implement `int xxx_main(int argc, char **argv)` in core/cli/xxx_cli.c with
+ * cli_parse, declare it in cli/cli.h and add one row here. */
+static const Command COMMANDS[] = {
+    {"run", "run SPEC.yaml [key=value ...] [--out DIR] [--id ID] [--resume] [--force]   train and evaluate one experiment", run_main},
+    {"sweep", "sweep ABLATION.yaml [--profile smoke|quick|long|full] [--dry-run] [--resume] [--only ID] [--force] [--out DIR] [--jobs N]",
+     sweep_main},
+    {"report", "report results/<ablation> [--metrics a,b]   table of runs and the ablation's answer", report_main},
+    {"export", "export results/<ablation> --out DIR        TSV files for gnuplot", export_main},
+    {"data", "data preview|stats [--dataset shapes|fashion-mnist] ...   look at a dataset", data_main},
+    {"help-spec", "help-spec [SECTION]                       every spec key: type, default, range, help", help_spec_main},
+};
+#define N_COMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
+
+static void print_help(FILE *f) {
+    fprintf(f, "cliplab %s — CLIP-style image-text training experiments on CPU\n\nusage:\n", CLIPLAB_VERSION);
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  cliplab %s\n", COMMANDS[i].usage);
+    fprintf(f, "\nEvery subcommand takes --help. See README.md and docs/DESIGN.md.\n");
+}
+
+static const Comm *world;
+
+const Comm *cli_world(void) { return world ? world : comm_serial(); }
+
+int cli_main(int argc, char **argv, const Comm *w) {
+    world = w;
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        print_help(stdout);
+        return argc < 2 ? 1 : 0;
+    }
+    for (int i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(argv[1], COMMANDS[i].name)) continue;
+        cliplab_runtime_init();
+        return COMMANDS[i].run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "cliplab: unknown command '%s' (try 'cliplab --help')\n", argv[1]);
+    return 1;
+}
