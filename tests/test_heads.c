@@ -30,8 +30,9 @@ typedef struct {
 } HeadFixture;
 
 static void fixture_build(HeadFixture *f, const char *kind, int depth, int act, int out_dim) {
-    HeadConfig cfg = {"", depth, HID, act};
+    HeadConfig cfg = {"", depth, HID, ""};
     snprintf(cfg.kind, sizeof cfg.kind, "%s", kind);
+    snprintf(cfg.activation, sizeof cfg.activation, "%s", head_activation_name(act));
     tensors_init(&f->params, 4);
     tensors_init(&f->acts, 2);
     Err err = {""};
@@ -194,9 +195,11 @@ static void test_backward_accumulates_into_din(void **state) {
     }
 }
 
-static void expect_head_error(const char *kind, int depth, int hidden, int act, int in_dim, int out_dim, const char *msg) {
-    HeadConfig cfg = {"", depth, hidden, act};
+static void expect_head_error(const char *kind, int depth, int hidden, const char *act, int in_dim, int out_dim,
+                              const char *msg) {
+    HeadConfig cfg = {"", depth, hidden, ""};
     snprintf(cfg.kind, sizeof cfg.kind, "%s", kind);
+    snprintf(cfg.activation, sizeof cfg.activation, "%s", act);
     Tensors p, a;
     tensors_init(&p, 4);
     tensors_init(&a, 2);
@@ -214,13 +217,13 @@ static void test_errors(void **state) {
     char valid[256], msg[400];
     names_join(valid, sizeof valid, head_kind_name); /* the registry is the list (test_registry.c) */
     snprintf(msg, sizeof msg, "unknown head kind 'conv'; valid: %s", valid);
-    expect_head_error("conv", 1, 8, 0, 16, 16, msg);
-    expect_head_error("identity", 1, 8, 0, 16, 8, "identity head: embedding dim 8 must equal the representation dim 16");
-    expect_head_error("mlp", 0, 8, 0, 16, 8, "mlp head: depth must be in 1..8, got 0");
-    expect_head_error("mlp", 9, 8, 0, 16, 8, "mlp head: depth must be in 1..8, got 9");
-    expect_head_error("mlp", 2, 0, 0, 16, 8, "mlp head: hidden must be >= 1, got 0");
-    expect_head_error("mlp", 2, 8, 2, 16, 8, "mlp head: activation must be 0 (relu) or 1 (gelu), got 2");
-    expect_head_error("linear", 1, 8, 0, 16, 0, "linear head: dims must be >= 1, got 16 -> 0");
+    expect_head_error("conv", 1, 8, "relu", 16, 16, msg);
+    expect_head_error("identity", 1, 8, "relu", 16, 8, "identity head: embedding dim 8 must equal the representation dim 16");
+    expect_head_error("mlp", 0, 8, "relu", 16, 8, "mlp head: depth must be in 1..8, got 0");
+    expect_head_error("mlp", 9, 8, "relu", 16, 8, "mlp head: depth must be in 1..8, got 9");
+    expect_head_error("mlp", 2, 0, "relu", 16, 8, "mlp head: hidden must be >= 1, got 0");
+    expect_head_error("mlp", 2, 8, "swish", 16, 8, "unknown mlp head activation 'swish'; valid: relu, gelu");
+    expect_head_error("linear", 1, 8, "relu", 16, 0, "linear head: dims must be >= 1, got 16 -> 0");
     Err err = {""};
     assert_string_equal(head_lookup("mlp", &err)->name, "mlp");
 }

@@ -548,13 +548,16 @@ static void txt_bwd(void *m, const float *dout) {
     text_tower_backward(tm->t, dout, tm->B);
 }
 
+static const TextTowerDims TXT_DIMS = {.vocab = 11, .context = 5};
+
 static TextTower *txt_build(const char *kind, const char *tap, int B, Tensors *p, Tensors *a) {
-    TextTowerConfig cfg = {"", .vocab = 11, .context = 5, .width = 8, .layers = 2, .heads = 2};
+    TextTowerConfig cfg = {"", .width = 8, .layers = 2, .heads = 2};
     snprintf(cfg.kind, sizeof cfg.kind, "%s", kind);
+    snprintf(cfg.tap, sizeof cfg.tap, "%s", tap);
     tensors_init(p, 4);
     tensors_init(a, 2);
     Err err = {""};
-    TextTower *t = text_tower_create(&cfg, tap, B, p, a, &err);
+    TextTower *t = text_tower_create(&cfg, TXT_DIMS, B, p, a, &err);
     assert_non_null(t);
     tensors_alloc(p);
     tensors_alloc(a);
@@ -674,13 +677,14 @@ static void test_text_cbow_forward_and_mask(void **state) {
 }
 
 static void expect_text_error(const char *kind, int heads, const char *tap, const char *msg) {
-    TextTowerConfig cfg = {"", .vocab = 11, .context = 5, .width = 8, .layers = 2, .heads = heads};
+    TextTowerConfig cfg = {"", .width = 8, .layers = 2, .heads = heads};
     snprintf(cfg.kind, sizeof cfg.kind, "%s", kind);
+    snprintf(cfg.tap, sizeof cfg.tap, "%s", tap);
     Tensors p, a;
     tensors_init(&p, 4);
     tensors_init(&a, 2);
     Err err = {""};
-    assert_null(text_tower_create(&cfg, tap, 2, &p, &a, &err));
+    assert_null(text_tower_create(&cfg, TXT_DIMS, 2, &p, &a, &err));
     assert_string_equal(err.msg, msg);
     assert_int_equal(p.n, 0);
     tensors_free(&p);

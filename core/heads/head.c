@@ -2,7 +2,7 @@
  * Deliberately left out: kinds registered at run time (the table is static and complete). */
 #include "heads/head.h"
 
-#include <string.h>
+#include <stdio.h>
 
 
 /* The registry, the only list of head kinds (the spec, help-spec and error messages read it).
@@ -32,6 +32,16 @@ static const char *const ACTIVATIONS[] = {[HEAD_ACT_RELU] = "relu", [HEAD_ACT_GE
 
 const char *head_activation_name(int i) {
     return i >= 0 && i < (int)(sizeof ACTIVATIONS / sizeof ACTIVATIONS[0]) ? ACTIVATIONS[i] : NULL;
+}
+
+int head_activation(const HeadConfig *cfg, Err *err) {
+    int act = names_find(head_activation_name, cfg->activation);
+    if (act < 0) {
+        char what[64];
+        snprintf(what, sizeof what, "%.24s head activation", cfg->kind);
+        return err_unknown_name(err, what, cfg->activation, head_activation_name);
+    }
+    return act;
 }
 
 Head *head_create(const HeadConfig *cfg, const char *prefix, int in_dim, int out_dim, int max_batch, Tensors *params,

@@ -15,14 +15,16 @@
 #include "common/tensors.h"
 
 #define HEAD_MAX_DEPTH 8
+#define HEAD_NAME_MAX 24 /* kind and activation names, with the NUL */
 
 enum { HEAD_ACT_RELU = 0, HEAD_ACT_GELU = 1 };
 
+/* The model.head section of the Config, which is all a head reads of it. */
 typedef struct {
-    char kind[16]; /* "identity" | "linear" | "mlp" */
-    int depth;     /* mlp: number of linear layers, 1..HEAD_MAX_DEPTH */
-    int hidden;    /* mlp with depth >= 2: hidden width */
-    int activation; /* HEAD_ACT_RELU | HEAD_ACT_GELU */
+    char kind[HEAD_NAME_MAX];       /* a kind of the registry (head.c) */
+    int depth;                      /* mlp: number of linear layers, 1..HEAD_MAX_DEPTH */
+    int hidden;                     /* mlp with depth >= 2: hidden width */
+    char activation[HEAD_NAME_MAX]; /* of the hidden layers: head_activation_name */
 } HeadConfig;
 
 struct Head;
@@ -53,6 +55,8 @@ const char *head_kind_name(int i);
 const HeadOps *head_lookup(const char *kind, Err *err);
 /* The hidden-layer activations by HEAD_ACT_* index ("relu", "gelu"), NULL past the last. */
 const char *head_activation_name(int i);
+/* HEAD_ACT_* of cfg->activation, or -1 + "<kind> head: unknown activation 'x'; valid: relu, gelu". */
+int head_activation(const HeadConfig *cfg, Err *err);
 /* lookup + check + create; NULL with err on bad input (nothing declared then) */
 Head *head_create(const HeadConfig *cfg, const char *prefix, int in_dim, int out_dim, int max_batch, Tensors *params,
                   Tensors *acts, Err *err);

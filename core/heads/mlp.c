@@ -33,9 +33,7 @@ static int mlp_check(const HeadConfig *cfg, int in_dim, int out_dim, Err *err) {
     if (cfg->depth < 1 || cfg->depth > HEAD_MAX_DEPTH)
         return err_set(err, "mlp head: depth must be in 1..%d, got %d", HEAD_MAX_DEPTH, cfg->depth);
     if (cfg->depth > 1 && cfg->hidden < 1) return err_set(err, "mlp head: hidden must be >= 1, got %d", cfg->hidden);
-    if (cfg->activation != HEAD_ACT_RELU && cfg->activation != HEAD_ACT_GELU)
-        return err_set(err, "mlp head: activation must be 0 (relu) or 1 (gelu), got %d", cfg->activation);
-    return 0;
+    return head_activation(cfg, err) < 0 ? -1 : 0;
 }
 
 Head *head_mlp_build(const char *prefix, int in_dim, int out_dim, int depth, int hidden, int activation,
@@ -63,7 +61,8 @@ Head *head_mlp_build(const char *prefix, int in_dim, int out_dim, int depth, int
 
 static Head *mlp_create(const HeadConfig *cfg, const char *prefix, int in_dim, int out_dim, int max_batch,
                         Tensors *params, Tensors *acts) {
-    return head_mlp_build(prefix, in_dim, out_dim, cfg->depth, cfg->hidden, cfg->activation, max_batch, params, acts);
+    return head_mlp_build(prefix, in_dim, out_dim, cfg->depth, cfg->hidden, head_activation(cfg, NULL), max_batch,
+                          params, acts);
 }
 
 void head_mlp_init(Head *base, Rng *rng) {

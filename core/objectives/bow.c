@@ -27,13 +27,13 @@ typedef struct {
     int class_bow_cap;
 } Bow;
 
-static Objective *bow_create(const Config *cfg, const Dataset *ds, int max_batch, Tensors *params, Tensors *acts,
-                             Err *err) {
+static Objective *bow_create(ObjectiveSections cfg, const Dataset *ds, int max_batch, Tensors *params,
+                             Tensors *acts, Err *err) {
     Bow *b = callocCheck(1, sizeof *b);
     b->max_batch = max_batch;
     b->V = dataset_vocab_size(ds);
     objective_data_dims(ds, &b->T, &b->image_floats);
-    b->img = objective_image_tower(cfg, max_batch, params, acts, err);
+    b->img = objective_image_tower(&cfg.model->image, ds, max_batch, params, acts, err);
     if (!b->img) {
         free(b);
         return NULL;

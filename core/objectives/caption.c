@@ -55,23 +55,23 @@ typedef struct {
     size_t zs_work_floats;
 } Caption;
 
-static Objective *caption_create(const Config *cfg, const Dataset *ds, int max_batch, Tensors *params,
+static Objective *caption_create(ObjectiveSections cfg, const Dataset *ds, int max_batch, Tensors *params,
                                  Tensors *acts, Err *err) {
     Caption *c = callocCheck(1, sizeof *c);
     c->max_batch = max_batch;
     c->V = dataset_vocab_size(ds);
     objective_data_dims(ds, &c->T, &c->image_floats);
-    c->P = cfg->objective.prefix_tokens;
-    c->C = cfg->model.text.width;
-    c->img = objective_image_tower(cfg, max_batch, params, acts, err);
+    c->P = cfg.objective->prefix_tokens;
+    c->C = cfg.model->text.width;
+    c->img = objective_image_tower(&cfg.model->image, ds, max_batch, params, acts, err);
     if (!c->img) {
         free(c);
         return NULL;
     }
     c->F = image_tower_dim(c->img);
-    TransformerConfig tc = {.vocab = c->V, .context = c->T, .width = c->C, .layers = cfg->model.text.layers,
-                            .heads = cfg->model.text.heads, .n_prefix = c->P,
-                            .n_blocks_built = cfg->model.text.layers};
+    TransformerConfig tc = {.vocab = c->V, .context = c->T, .width = c->C, .layers = cfg.model->text.layers,
+                            .heads = cfg.model->text.heads, .n_prefix = c->P,
+                            .n_blocks_built = cfg.model->text.layers};
     if (c->C % tc.heads) {
         err_set(err, "model.text.width (%d) must be a multiple of model.text.heads (%d)", c->C, tc.heads);
         image_tower_free(c->img);

@@ -44,21 +44,21 @@ typedef struct {
     int class_emb_cap;
 } Contrastive;
 
-static Objective *contrastive_create(const Config *cfg, const Dataset *ds, int max_batch, Tensors *params,
+static Objective *contrastive_create(ObjectiveSections cfg, const Dataset *ds, int max_batch, Tensors *params,
                                      Tensors *acts, Err *err) {
     Contrastive *c = callocCheck(1, sizeof *c);
     c->max_batch = max_batch;
-    c->D = cfg->model.embed_dim;
+    c->D = cfg.model->embed_dim;
     objective_data_dims(ds, &c->T, &c->image_floats);
-    if (objective_loss_config(cfg, &c->loss, err)) goto fail;
-    c->img = objective_image_tower(cfg, max_batch, params, acts, err);
+    if (objective_loss_config(cfg.loss, max_batch, &c->loss, err)) goto fail;
+    c->img = objective_image_tower(&cfg.model->image, ds, max_batch, params, acts, err);
     if (!c->img) goto fail;
-    c->txt = objective_text_tower(cfg, ds, max_batch, params, acts, err);
+    c->txt = objective_text_tower(&cfg.model->text, ds, max_batch, params, acts, err);
     if (!c->txt) goto fail;
-    HeadConfig hc = objective_head_config(cfg);
-    c->img_head = head_create(&hc, "img.head", image_tower_dim(c->img), c->D, max_batch, params, acts, err);
+    const HeadConfig *hc = &cfg.model->head;
+    c->img_head = head_create(hc, "img.head", image_tower_dim(c->img), c->D, max_batch, params, acts, err);
     if (!c->img_head) goto fail;
-    c->txt_head = head_create(&hc, "txt.head", c->txt->dim, c->D, max_batch, params, acts, err);
+    c->txt_head = head_create(hc, "txt.head", c->txt->dim, c->D, max_batch, params, acts, err);
     if (!c->txt_head) goto fail;
     c->n_scalars = loss_n_scalars(c->loss.kind);
     if (c->n_scalars > 0)

@@ -13,15 +13,63 @@
 #ifndef CLIPLAB_OBJECTIVE_H
 #define CLIPLAB_OBJECTIVE_H
 
+#include <stdbool.h>
+
 #include "common/check.h"
 #include "common/comm.h"
 #include "common/rng.h"
 #include "common/tensors.h"
 #include "data/data.h"
-#include "spec/config.h"
+#include "heads/head.h"
 #include "towers/image_cnn.h"
+#include "towers/text_tower.h"
 
 typedef struct Objective Objective;
+
+#define OBJECTIVE_NAME_MAX 24 /* enum names in the sections below, with the NUL */
+#define OBJECTIVE_TAP_MAX 32  /* "img.stageK" */
+
+/* The objective section of the Config. */
+typedef struct {
+    char kind[OBJECTIVE_NAME_MAX]; /* an objective of the registry (registry.c) */
+    int prefix_tokens;             /* caption: image prefix tokens of the decoder */
+} ObjectiveConfig;
+
+/* The model.image section: objective_image_tower makes it the tower's ImageTowerConfig, with the
+ * dataset's image size. */
+typedef struct {
+    int n_widths;
+    int widths[IMAGE_TOWER_MAX_STAGES]; /* channels per stage */
+    int convs_per_stage;
+    bool residual;
+    char norm[OBJECTIVE_NAME_MAX]; /* image_tower_norm_name */
+    char tap[OBJECTIVE_TAP_MAX];   /* "img.stageK" */
+} ImageSection;
+
+/* The model section: the towers and heads an objective builds, and the joint space. */
+typedef struct {
+    ImageSection image;
+    TextTowerConfig text;
+    HeadConfig head;
+    int embed_dim;
+} ModelConfig;
+
+/* The loss section (contrastive objectives): objective_loss_config makes it a LossConfig. */
+typedef struct {
+    char kind[OBJECTIVE_NAME_MAX]; /* a loss of the registry (losses/losses.c) */
+    bool one_sided;
+    char temperature[OBJECTIVE_NAME_MAX]; /* objective_temperature_name */
+    double init_temperature;
+    double lambda;
+    int tile; /* 0 = automatic */
+} LossSection;
+
+/* All an objective reads of the Config: its own section and those of the parts it composes. */
+typedef struct {
+    const ObjectiveConfig *objective;
+    const ModelConfig *model;
+    const LossSection *loss;
+} ObjectiveSections;
 
 /* Features of a batch of images for evaluation (probes, retrieval, geometry). Pointers are owned
  * by the objective and valid until its next forward. */
@@ -42,7 +90,7 @@ typedef struct {
 typedef struct ObjectiveOps {
     const char *name;
     /* Declares towers, heads and tensors into params/acts; the caller allocates both afterwards. */
-    Objective *(*create)(const Config *cfg, const Dataset *ds, int max_batch, Tensors *params, Tensors *acts,
+    Objective *(*create)(ObjectiveSections cfg, const Dataset *ds, int max_batch, Tensors *params, Tensors *acts,
                          Err *err);
     void (*init)(Objective *o, Rng *rng);
     /* Loss of the batch; parameter gradients accumulated into params' GRAD buffer. Data parallel:

@@ -6,50 +6,36 @@
 #include <math.h>
 #include <string.h>
 
-ImageTower *objective_image_tower(const Config *cfg, int max_batch, Tensors *params, Tensors *acts, Err *err) {
+ImageTower *objective_image_tower(const ImageSection *image, const Dataset *ds, int max_batch, Tensors *params,
+                                  Tensors *acts, Err *err) {
     ImageTowerConfig ic = {0};
-    ic.n_stages = cfg->model.image.n_widths;
-    memcpy(ic.widths, cfg->model.image.widths, sizeof ic.widths);
-    ic.convs_per_stage = cfg->model.image.convs_per_stage;
-    ic.residual = cfg->model.image.residual;
-    ic.norm = names_find(image_tower_norm_name, cfg->model.image.norm);
-    ic.image_size = cfg->data.image_size;
+    ic.n_stages = image->n_widths;
+    memcpy(ic.widths, image->widths, sizeof ic.widths);
+    ic.convs_per_stage = image->convs_per_stage;
+    ic.residual = image->residual;
+    ic.norm = names_find(image_tower_norm_name, image->norm);
+    ic.image_size = dataset_config(ds)->image_size;
     ic.in_channels = 3;
-    return image_tower_create(&ic, cfg->model.image.tap, max_batch, params, acts, err);
+    return image_tower_create(&ic, image->tap, max_batch, params, acts, err);
 }
 
-TextTower *objective_text_tower(const Config *cfg, const Dataset *ds, int max_batch, Tensors *params,
+TextTower *objective_text_tower(const TextTowerConfig *text, const Dataset *ds, int max_batch, Tensors *params,
                                 Tensors *acts, Err *err) {
-    TextTowerConfig tc = {0};
-    snprintf(tc.kind, sizeof tc.kind, "%.15s", cfg->model.text.kind);
-    tc.vocab = dataset_vocab_size(ds);
-    tc.context = cfg->data.context;
-    tc.width = cfg->model.text.width;
-    tc.layers = cfg->model.text.layers;
-    tc.heads = cfg->model.text.heads;
-    return text_tower_create(&tc, cfg->model.text.tap, max_batch, params, acts, err);
+    TextTowerDims dims = {dataset_vocab_size(ds), dataset_config(ds)->context};
+    return text_tower_create(text, dims, max_batch, params, acts, err);
 }
 
-HeadConfig objective_head_config(const Config *cfg) {
-    HeadConfig hc = {0};
-    snprintf(hc.kind, sizeof hc.kind, "%.15s", cfg->model.head.kind);
-    hc.depth = cfg->model.head.depth;
-    hc.hidden = cfg->model.head.hidden;
-    hc.activation = names_find(head_activation_name, cfg->model.head.activation);
-    return hc;
-}
-
-int objective_loss_config(const Config *cfg, LossConfig *out, Err *err) {
-    int kind = loss_find(cfg->loss.kind);
-    if (kind < 0) return err_unknown_name(err, "loss.kind", cfg->loss.kind, loss_registry_name);
+int objective_loss_config(const LossSection *loss, int max_batch, LossConfig *out, Err *err) {
+    int kind = loss_find(loss->kind);
+    if (kind < 0) return err_unknown_name(err, "loss.kind", loss->kind, loss_registry_name);
     *out = loss_default_config(kind);
-    out->one_sided = cfg->loss.one_sided;
+    out->one_sided = loss->one_sided;
     out->learn_temperature =
-        names_find(objective_temperature_name, cfg->loss.temperature) != OBJECTIVE_TEMPERATURE_FIXED;
-    out->lambda = (float)cfg->loss.lambda;
-    out->init_temperature = (float)cfg->loss.init_temperature;
+        names_find(objective_temperature_name, loss->temperature) != OBJECTIVE_TEMPERATURE_FIXED;
+    out->lambda = (float)loss->lambda;
+    out->init_temperature = (float)loss->init_temperature;
     /* auto tile: dense while the N x N logits stay small, streamed column blocks beyond */
-    out->tile = cfg->loss.tile > 0 ? cfg->loss.tile : (cfg->train.batch_size > 2048 ? 1024 : 0);
+    out->tile = loss->tile > 0 ? loss->tile : (max_batch > 2048 ? 1024 : 0);
     return 0;
 }
 

@@ -1,5 +1,6 @@
 /* shared.h — pieces every objective needs: building the shared image tower and the text tower
- * from a Config, the loss configuration, and small row operations used by zero-shot scoring.
+ * from their sections of the Config, the loss configuration, and small row operations used by
+ * zero-shot scoring.
  * Kept here so the three objectives build their image tower identically (the Fig. 2 comparison
  * depends on it). */
 #ifndef CLIPLAB_OBJECTIVES_SHARED_H
@@ -10,11 +11,14 @@
 #include "objective.h"
 #include "towers/text_tower.h"
 
-ImageTower *objective_image_tower(const Config *cfg, int max_batch, Tensors *params, Tensors *acts, Err *err);
-TextTower *objective_text_tower(const Config *cfg, const Dataset *ds, int max_batch, Tensors *params,
+/* The image tower of the model.image section at the dataset's image size. */
+ImageTower *objective_image_tower(const ImageSection *image, const Dataset *ds, int max_batch, Tensors *params,
+                                  Tensors *acts, Err *err);
+/* The text tower of the model.text section over the dataset's vocabulary and context. */
+TextTower *objective_text_tower(const TextTowerConfig *text, const Dataset *ds, int max_batch, Tensors *params,
                                 Tensors *acts, Err *err);
-HeadConfig objective_head_config(const Config *cfg);
-int objective_loss_config(const Config *cfg, LossConfig *out, Err *err);
+/* The loss section as the losses' LossConfig; max_batch (the training batch) picks the automatic tile. */
+int objective_loss_config(const LossSection *loss, int max_batch, LossConfig *out, Err *err);
 void objective_data_dims(const Dataset *ds, int *T, int *image_floats);
 
 /* x [n, D]: each row scaled to unit L2 norm (rows of zeros left alone). */

@@ -1,9 +1,11 @@
 /* config.h — the resolved configuration of one experiment, as the training code reads it.
  *
  * Plain C with fixed-size arrays, so a Config can be copied, stored per sweep run and compared
- * without ownership rules. Every field is filled by core/spec/spec.c from its one schema table
- * (defaults, YAML files, command-line overrides); the meaning, default and range of each field is
- * in that table and printed by `cliplab help-spec`.
+ * without ownership rules. The sections that plug-ins read are the plug-ins' own types (HeadConfig,
+ * TextTowerConfig, ObjectiveConfig, ...): a plug-in receives its section, never the whole Config.
+ * Every field is filled by core/spec/spec.c from its one schema table (defaults, YAML files,
+ * command-line overrides); the meaning, default and range of each field is in that table and
+ * printed by `cliplab help-spec`.
  *
  * Enum-valued keys are kept as their names (e.g. loss.kind = "siglip"): the registries of heads,
  * objectives, losses, text towers and datasets look entries up by name, and the spec loader has
@@ -17,13 +19,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "objectives/objective.h"
+
 #define CONFIG_NAME_MAX 64     /* experiment name, task name (with the NUL) */
 #define CONFIG_ENUM_MAX 24     /* enum value names */
-#define CONFIG_TAP_MAX 32      /* layer names such as "img.stage4" */
 #define CONFIG_PATH_MAX 256    /* data.fmnist_dir */
 #define CONFIG_HOLDOUT_MAX 16  /* entries of data.holdout */
 #define CONFIG_HOLDOUT_LEN 40  /* one "colour shape" pair */
-#define CONFIG_WIDTHS_MAX 8    /* image tower stages */
+#define CONFIG_WIDTHS_MAX IMAGE_TOWER_MAX_STAGES
 
 typedef struct {
     char name[CONFIG_NAME_MAX];
@@ -39,42 +42,9 @@ typedef struct {
         int context; /* tokens per caption, including BOS/EOT */
         int eval_images;
     } data;
-    struct {
-        struct {
-            int n_widths;
-            int widths[CONFIG_WIDTHS_MAX]; /* channels per stage */
-            int convs_per_stage;
-            bool residual;
-            char norm[CONFIG_ENUM_MAX]; /* an image tower norm (image_tower_norm_name) */
-            char tap[CONFIG_TAP_MAX];   /* "img.stageK" */
-        } image;
-        struct {
-            char kind[CONFIG_ENUM_MAX]; /* a text tower (towers/text_tower.c registry) */
-            int width;
-            int layers;
-            int heads;
-            char tap[CONFIG_TAP_MAX]; /* "" = last layer */
-        } text;
-        struct {
-            char kind[CONFIG_ENUM_MAX]; /* a head (heads/head.c registry) */
-            int depth;
-            int hidden;
-            char activation[CONFIG_ENUM_MAX]; /* head_activation_name */
-        } head;
-        int embed_dim;
-    } model;
-    struct {
-        char kind[CONFIG_ENUM_MAX]; /* an objective (objectives/registry.c) */
-        int prefix_tokens;
-    } objective;
-    struct {
-        char kind[CONFIG_ENUM_MAX]; /* a loss (losses/losses.c registry) */
-        bool one_sided;
-        char temperature[CONFIG_ENUM_MAX]; /* objective_temperature_name */
-        double init_temperature;
-        double lambda;
-        int tile; /* 0 = automatic */
-    } loss;
+    ModelConfig model;         /* objectives/objective.h: the towers', heads' sections */
+    ObjectiveConfig objective; /* objectives/objective.h */
+    LossSection loss;          /* objectives/objective.h */
     struct {
         int64_t images;
         int batch_size;

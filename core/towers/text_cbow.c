@@ -23,14 +23,14 @@ typedef struct {
     BuildActs acts;
 } TextCbow;
 
-static TextTower *text_cbow_create(const TextTowerConfig *cfg, const char *tap, int max_batch, Tensors *params,
+static TextTower *text_cbow_create(const TextTowerConfig *cfg, TextTowerDims dims, int max_batch, Tensors *params,
                                    Tensors *acts, Err *err) {
-    if (text_tower_check_sizes(cfg, err)) return NULL;
-    if (tap[0]) return build_err_unknown(err, "tap", tap, "\"\" (cbow has a single layer)"), NULL;
+    if (text_tower_check_sizes(cfg, dims, err)) return NULL;
+    if (cfg->tap[0]) return build_err_unknown(err, "tap", cfg->tap, "\"\" (cbow has a single layer)"), NULL;
     TextCbow *t = callocCheck(1, sizeof *t);
     t->base = (TextTower){&text_tower_cbow_ops, cfg->width};
-    t->V = cfg->vocab;
-    t->T = cfg->context;
+    t->V = dims.vocab;
+    t->T = dims.context;
     t->C = cfg->width;
     build_param(params, &t->wte, &t->dwte, 0, 2, (int[]){t->V, t->C}, "txt.wte");
     build_param(params, &t->projw, &t->dprojw, 0, 2, (int[]){t->C, t->C}, "txt.proj.weight");

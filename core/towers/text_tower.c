@@ -23,18 +23,18 @@ const TextTowerOps *text_tower_lookup(const char *kind, Err *err) {
     return TEXT_TOWERS[i];
 }
 
-int text_tower_check_sizes(const TextTowerConfig *cfg, Err *err) {
-    if (cfg->vocab < 1) return err_set(err, "text tower: vocab must be >= 1, got %d", cfg->vocab);
-    if (cfg->context < 1) return err_set(err, "text tower: context must be >= 1, got %d", cfg->context);
+int text_tower_check_sizes(const TextTowerConfig *cfg, TextTowerDims dims, Err *err) {
+    if (dims.vocab < 1) return err_set(err, "text tower: vocab must be >= 1, got %d", dims.vocab);
+    if (dims.context < 1) return err_set(err, "text tower: context must be >= 1, got %d", dims.context);
     if (cfg->width < 1) return err_set(err, "text tower: width must be >= 1, got %d", cfg->width);
     return 0;
 }
 
-TextTower *text_tower_create(const TextTowerConfig *cfg, const char *tap, int max_batch, Tensors *params,
+TextTower *text_tower_create(const TextTowerConfig *cfg, TextTowerDims dims, int max_batch, Tensors *params,
                              Tensors *acts, Err *err) {
     const TextTowerOps *ops = text_tower_lookup(cfg->kind, err);
     if (!ops) return NULL;
-    return ops->create(cfg, tap, max_batch, params, acts, err);
+    return ops->create(cfg, dims, max_batch, params, acts, err);
 }
 
 void text_tower_init(TextTower *t, Rng *rng) { t->ops->init(t, rng); }

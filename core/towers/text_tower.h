@@ -17,18 +17,28 @@
 #include "common/rng.h"
 #include "common/tensors.h"
 
+#define TEXT_TOWER_NAME_MAX 24 /* kind names, with the NUL */
+#define TEXT_TOWER_TAP_MAX 32  /* "txt.blockK" */
+
+/* The model.text section of the Config, which is all a text tower reads of it; the vocabulary and
+ * the context come from the dataset (TextTowerDims). */
 typedef struct {
-    char kind[16]; /* "transformer" | "cbow" */
-    int vocab, context, width, layers, heads;
+    char kind[TEXT_TOWER_NAME_MAX]; /* a kind of the registry (text_tower.c) */
+    int width, layers, heads;
+    char tap[TEXT_TOWER_TAP_MAX]; /* the layer the head reads; "" = the last */
 } TextTowerConfig;
+
+typedef struct {
+    int vocab, context; /* token ids in [0, vocab); tokens per caption */
+} TextTowerDims;
 
 typedef struct TextTower TextTower;
 
 typedef struct TextTowerOps {
     const char *name;
-    /* validates cfg and tap (user input: NULL + err), declares params/acts for max_batch */
-    TextTower *(*create)(const TextTowerConfig *cfg, const char *tap, int max_batch, Tensors *params, Tensors *acts,
-                         Err *err);
+    /* validates cfg and its tap (user input: NULL + err), declares params/acts for max_batch */
+    TextTower *(*create)(const TextTowerConfig *cfg, TextTowerDims dims, int max_batch, Tensors *params,
+                         Tensors *acts, Err *err);
     void (*init)(TextTower *t, Rng *rng);
     const float *(*forward)(TextTower *t, const int *tokens, const int *lengths, int B);
     void (*backward)(TextTower *t, const float *dfeat, int B);
@@ -45,7 +55,7 @@ struct TextTower {
 const char *text_tower_kind_name(int i);
 /* Unknown kind -> NULL + "unknown text tower kind 'rnn'; valid: cbow, transformer". */
 const TextTowerOps *text_tower_lookup(const char *kind, Err *err);
-TextTower *text_tower_create(const TextTowerConfig *cfg, const char *tap, int max_batch, Tensors *params,
+TextTower *text_tower_create(const TextTowerConfig *cfg, TextTowerDims dims, int max_batch, Tensors *params,
                              Tensors *acts, Err *err);
 void text_tower_init(TextTower *t, Rng *rng);
 int text_tower_dim(const TextTower *t);
@@ -57,6 +67,6 @@ void text_tower_backward(TextTower *t, const float *dfeat, int B);
 void text_tower_free(TextTower *t);
 
 /* Shared by the kinds: positive sizes; one-line err naming the bad field. */
-int text_tower_check_sizes(const TextTowerConfig *cfg, Err *err);
+int text_tower_check_sizes(const TextTowerConfig *cfg, TextTowerDims dims, Err *err);
 
 #endif

@@ -21,9 +21,10 @@ typedef struct {
     BuildActs acts;
 } TextTransformer;
 
-static TextTower *text_transformer_create(const TextTowerConfig *cfg, const char *tap, int max_batch,
+static TextTower *text_transformer_create(const TextTowerConfig *cfg, TextTowerDims dims, int max_batch,
                                           Tensors *params, Tensors *acts, Err *err) {
-    if (text_tower_check_sizes(cfg, err)) return NULL;
+    if (text_tower_check_sizes(cfg, dims, err)) return NULL;
+    const char *tap = cfg->tap;
     if (cfg->layers < 1) return err_set(err, "text tower: layers must be >= 1, got %d", cfg->layers), NULL;
     if (cfg->heads < 1 || cfg->width % cfg->heads)
         return err_set(err, "text tower: width %d must be a multiple of heads %d", cfg->width, cfg->heads), NULL;
@@ -36,9 +37,9 @@ static TextTower *text_transformer_create(const TextTowerConfig *cfg, const char
     }
     TextTransformer *t = callocCheck(1, sizeof *t);
     t->base = (TextTower){&text_tower_transformer_ops, cfg->width};
-    t->T = cfg->context;
+    t->T = dims.context;
     t->C = cfg->width;
-    TransformerConfig tc = {cfg->vocab, cfg->context, cfg->width, cfg->layers, cfg->heads, 0, built};
+    TransformerConfig tc = {dims.vocab, dims.context, cfg->width, cfg->layers, cfg->heads, 0, built};
     t->tr = transformer_create(&tc, "txt", max_batch, params, acts);
     build_acts_init(&t->acts, acts, max_batch);
     build_act(&t->acts, &t->feat, NULL, (size_t)t->C, "txt.eos");

@@ -56,7 +56,8 @@ int model_build(Model *m, const Config *cfg, Err *err) {
     m->max_batch = m->cfg.train.batch_size;
     tensors_init(&m->params, 4);
     tensors_init(&m->acts, 2);
-    m->obj = ops->create(&m->cfg, m->ds, m->max_batch, &m->params, &m->acts, err);
+    ObjectiveSections sections = {&m->cfg.objective, &m->cfg.model, &m->cfg.loss};
+    m->obj = ops->create(sections, m->ds, m->max_batch, &m->params, &m->acts, err);
     if (!m->obj) goto fail;
     tensors_alloc(&m->params);
     tensors_alloc(&m->acts);
