@@ -44,6 +44,19 @@ typedef struct {
     int class_emb_cap;
 } Contrastive;
 
+/* Also frees a partly built objective (create's error path): every part may still be NULL. */
+static void contrastive_free(Objective *o) {
+    Contrastive *c = (Contrastive *)o;
+    image_tower_free(c->img);
+    text_tower_free(c->txt);
+    head_free(c->img_head);
+    head_free(c->txt_head);
+    free(c->workspace);
+    free(c->g_img), free(c->g_txt), free(c->g_dimg), free(c->g_dtxt), free(c->g_workspace);
+    free(c->class_emb);
+    free(c);
+}
+
 static Objective *contrastive_create(ObjectiveSections cfg, const Dataset *ds, int max_batch, Tensors *params,
                                      Tensors *acts, Err *err) {
     Contrastive *c = callocCheck(1, sizeof *c);
@@ -75,7 +88,7 @@ static Objective *contrastive_create(ObjectiveSections cfg, const Dataset *ds, i
     c->base.ops = &objective_contrastive_ops;
     return &c->base;
 fail:
-    free(c);
+    contrastive_free(&c->base); /* what was built before the failing part */
     return NULL;
 }
 
@@ -201,17 +214,6 @@ static int contrastive_log_scalars(const Objective *o, const char **names, float
     return loss_log_scalars(&c->loss, c->scalars, names, values, cap);
 }
 
-static void contrastive_free(Objective *o) {
-    Contrastive *c = (Contrastive *)o;
-    image_tower_free(c->img);
-    text_tower_free(c->txt);
-    c->img_head->ops->free(c->img_head);
-    c->txt_head->ops->free(c->txt_head);
-    free(c->workspace);
-    free(c->g_img), free(c->g_txt), free(c->g_dimg), free(c->g_dtxt), free(c->g_workspace);
-    free(c->class_emb);
-    free(c);
-}
 
 const ObjectiveOps objective_contrastive_ops = {
     .name = "contrastive",
