@@ -11,7 +11,8 @@
 #define HEAD_REGISTRY(X) \
     X(identity)          \
     X(linear)            \
-    X(mlp)
+    X(mlp)               \
+    /* end of the list: one X(<kind>) line above per kind */
 
 #define HEAD_DECLARE(kind) extern const HeadOps head_##kind##_ops;
 HEAD_REGISTRY(HEAD_DECLARE)

@@ -7,7 +7,8 @@
 #define OBJECTIVE_REGISTRY(X) \
     X(contrastive)            \
     X(bow)                    \
-    X(caption)
+    X(caption)                \
+    /* end of the list: one X(<kind>) line above per kind */
 
 #define OBJECTIVE_DECLARE(name) extern const ObjectiveOps objective_##name##_ops;
 OBJECTIVE_REGISTRY(OBJECTIVE_DECLARE)

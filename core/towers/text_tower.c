@@ -7,7 +7,8 @@
  * and add one line X(<kind>) here. */
 #define TEXT_TOWER_REGISTRY(X) \
     X(cbow)                    \
-    X(transformer)
+    X(transformer)             \
+    /* end of the list: one X(<kind>) line above per kind */
 
 #define TEXT_TOWER_DECLARE(kind) extern const TextTowerOps text_tower_##kind##_ops;
 TEXT_TOWER_REGISTRY(TEXT_TOWER_DECLARE)
