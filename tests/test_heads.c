@@ -1,4 +1,4 @@
-/* test_heads.c — identity / linear / mlp heads: registry and errors (exact messages), parameter
+/* test_heads.c — identity / linear / mlp / gated heads: registry and errors (exact messages), parameter
  * names and shapes, forwards against hand-written loops, finite-difference checks of every
  * parameter tensor and of the input gradient, and that the input gradient accumulates (+=). */
 #include <math.h>
@@ -114,6 +114,11 @@ static void test_gradcheck_identity(void **state) {
     head_gradcheck("identity", 0, 0, IN, &TOL_SMOOTH);
 }
 
+/* The hidden activation in double: ReLU or GELU's tanh approximation. */
+static double act_ref(int act, double h) {
+    return act == HEAD_ACT_RELU ? (h > 0 ? h : 0) : 0.5 * h * (1.0 + tanh(sqrt(2.0 / M_PI) * (h + 0.044715 * h * h * h)));
+}
+
 /* W2 act(W1 h + b1), in double */
 static void mlp2_forward_matches_loops(int act) {
     HeadFixture f;
@@ -129,9 +134,7 @@ static void mlp2_forward_matches_loops(int act) {
             for (int j = 0; j < HID; j++) {
                 double h = b1[j];
                 for (int i = 0; i < IN; i++) h += (double)w1[j * IN + i] * f.in[b * IN + i];
-                double a = act == HEAD_ACT_RELU ? (h > 0 ? h : 0)
-                                                : 0.5 * h * (1.0 + tanh(sqrt(2.0 / M_PI) * (h + 0.044715 * h * h * h)));
-                s += w2[o * HID + j] * a;
+                s += w2[o * HID + j] * act_ref(act, h);
             }
             assert_true(fabs(out[b * OUT + o] - s) < 1e-5);
         }
@@ -146,6 +149,43 @@ static void test_mlp_relu_forward_is_simclr_head(void **state) {
 static void test_mlp_gelu_forward(void **state) {
     (void)state;
     mlp2_forward_matches_loops(HEAD_ACT_GELU);
+}
+
+/* gated: W2 (act(W1 h + b1) * (V h + c)), in double */
+static void gated_forward_matches_loops(int act) {
+    HeadFixture f;
+    fixture_build(&f, "gated", 2, act, OUT);
+    assert_int_equal(f.params.n, 5); /* fc1, gate: weight and bias; fc2: weight only */
+    const float *w1 = param(&f, "img.head.fc1.weight", HID, IN), *b1 = param(&f, "img.head.fc1.bias", HID, 0);
+    const float *v = param(&f, "img.head.gate.weight", HID, IN), *c = param(&f, "img.head.gate.bias", HID, 0);
+    const float *w2 = param(&f, "img.head.fc2.weight", OUT, HID);
+    const float *out = head_forward(f.head, f.in, B);
+    for (int b = 0; b < B; b++)
+        for (int o = 0; o < OUT; o++) {
+            double s = 0;
+            for (int j = 0; j < HID; j++) {
+                double h = b1[j], g = c[j];
+                for (int i = 0; i < IN; i++) {
+                    h += (double)w1[j * IN + i] * f.in[b * IN + i];
+                    g += (double)v[j * IN + i] * f.in[b * IN + i];
+                }
+                s += w2[o * HID + j] * act_ref(act, h) * g;
+            }
+            assert_true(fabs(out[b * OUT + o] - s) < 1e-5);
+        }
+    fixture_free(&f);
+}
+
+static void test_gated_forward(void **state) {
+    (void)state;
+    gated_forward_matches_loops(HEAD_ACT_RELU);
+    gated_forward_matches_loops(HEAD_ACT_GELU);
+}
+
+static void test_gradcheck_gated(void **state) {
+    (void)state;
+    head_gradcheck("gated", 2, HEAD_ACT_RELU, OUT, &TOL_RELU);
+    head_gradcheck("gated", 2, HEAD_ACT_GELU, OUT, &TOL_SMOOTH);
 }
 
 static void test_linear_has_no_bias_and_identity_passes_through(void **state) {
@@ -171,11 +211,10 @@ static void test_linear_has_no_bias_and_identity_passes_through(void **state) {
 /* din is accumulated into, not overwritten: two backwards give twice one */
 static void test_backward_accumulates_into_din(void **state) {
     (void)state;
-    const char *kinds[3] = {"identity", "linear", "mlp"};
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; head_kind_name(k); k++) { /* every head of the registry */
         HeadFixture f;
-        int out_dim = k == 0 ? IN : OUT;
-        fixture_build(&f, kinds[k], 2, HEAD_ACT_GELU, out_dim);
+        int out_dim = !strcmp(head_kind_name(k), "identity") ? IN : OUT;
+        fixture_build(&f, head_kind_name(k), 2, HEAD_ACT_GELU, out_dim);
         float dout[B * IN], once[B * IN] = {0};
         Rng r;
         rng_init(&r, 8);
@@ -224,6 +263,9 @@ static void test_errors(void **state) {
     expect_head_error("mlp", 2, 0, "relu", 16, 8, "mlp head: hidden must be >= 1, got 0");
     expect_head_error("mlp", 2, 8, "swish", 16, 8, "unknown mlp head activation 'swish'; valid: relu, gelu");
     expect_head_error("linear", 1, 8, "relu", 16, 0, "linear head: dims must be >= 1, got 16 -> 0");
+    expect_head_error("gated", 3, 8, "relu", 16, 8, "gated head: depth must be 2 (one gated hidden layer), got 3");
+    expect_head_error("gated", 2, 0, "relu", 16, 8, "gated head: hidden must be >= 1, got 0");
+    expect_head_error("gated", 2, 8, "tanh", 16, 8, "unknown gated head activation 'tanh'; valid: relu, gelu");
     Err err = {""};
     assert_string_equal(head_lookup("mlp", &err)->name, "mlp");
 }
@@ -233,6 +275,8 @@ int main(void) {
         cmocka_unit_test(test_mlp_relu_forward_is_simclr_head),
         cmocka_unit_test(test_mlp_gelu_forward),
         cmocka_unit_test(test_linear_has_no_bias_and_identity_passes_through),
+        cmocka_unit_test(test_gated_forward),
+        cmocka_unit_test(test_gradcheck_gated),
         cmocka_unit_test(test_gradcheck_linear),
         cmocka_unit_test(test_gradcheck_mlp_relu_depth2),
         cmocka_unit_test(test_gradcheck_mlp_gelu_depth3),

@@ -12,6 +12,7 @@
     X(identity)          \
     X(linear)            \
     X(mlp)               \
+    X(gated)             \
     /* end of the list: one X(<kind>) line above per kind */
 
 #define HEAD_DECLARE(kind) extern const HeadOps head_##kind##_ops;
