@@ -610,6 +610,93 @@ static void test_text_cbow_gradcheck(void **state) {
     txt_gradcheck("cbow", "");
 }
 
+/* ngram's documented bigram bucket: ((a * 0x9E3779B1) ^ (b * 0x85EBCA77)) mod 4096 */
+enum { NGRAM_TEST_BUCKETS = 4096 };
+static int ngram_bucket(int a, int b) {
+    return (int)((((uint32_t)a * 0x9E3779B1u) ^ ((uint32_t)b * 0x85EBCA77u)) % NGRAM_TEST_BUCKETS);
+}
+
+/* Sampled elements of the 4096-row bigram table are mostly rows no caption uses (gradient 0, the
+ * tensor counts as flat), so every element of the rows the captions do use is checked too. */
+static void test_text_ngram_gradcheck(void **state) {
+    (void)state;
+    int B = 3, C = 8;
+    Tensors p, a;
+    TextTower *t = txt_build("ngram", "", B, &p, &a);
+    int tokens[15];
+    caption_tokens(tokens);
+    TxtModel m = {t, tokens, LENGTHS, B};
+    GradcheckModel h = {txt_fwd, txt_bwd, &m, (size_t)B * C, NULL};
+    Rng r;
+    rng_init(&r, 77);
+    GradcheckStats st = harness_check(&h, &p, &TOL_SMOOTH, &r);
+    assert_int_equal(st.n_failed, 0);
+    assert_true(st.n_flat <= 1); /* the bigram table's random sample, checked row by row below */
+    int ib = tensors_find(&p, "txt.bigram");
+    float *rows = tensors_ptr(&p, TBUF_VALUE, ib), *grads = tensors_ptr(&p, TBUF_GRAD, ib);
+    GradcheckStats used = {0};
+    GradcheckTol all = TOL_SMOOTH;
+    all.samples = C;
+    for (int b = 0; b < B; b++)
+        for (int s = 0; s + 1 < LENGTHS[b]; s++) {
+            size_t k = (size_t)ngram_bucket(tokens[b * 5 + s], tokens[b * 5 + s + 1]) * C;
+            gradcheck_array(&used, "txt.bigram", rows + k, grads + k, C, gradcheck_model_loss, &h, &all, &r);
+        }
+    print_message("bigram rows in use: %d elements, worst %.3f\n", used.n_checked, used.worst);
+    assert_int_equal(used.n_failed, 0);
+    assert_int_equal(used.n_flat, 0);
+    assert_true(used.n_checked >= 7 * C);
+    free(h.R);
+    text_tower_free(t);
+    tensors_free(&p);
+    tensors_free(&a);
+}
+
+/* ngram: proj(mean of the unigram rows and the hashed bigram rows), in double, with the documented
+ * bucket; word order changes it. */
+static void test_text_ngram_forward_and_order(void **state) {
+    (void)state;
+    enum { B = 3, C = 8, T = 5 };
+    Tensors p, a;
+    TextTower *t = txt_build("ngram", "", B, &p, &a);
+    const float *wte = tensors_ptr(&p, TBUF_VALUE, tensors_find(&p, "txt.wte"));
+    const float *big = tensors_ptr(&p, TBUF_VALUE, tensors_find(&p, "txt.bigram"));
+    const float *w = tensors_ptr(&p, TBUF_VALUE, tensors_find(&p, "txt.proj.weight"));
+    const float *bias = tensors_ptr(&p, TBUF_VALUE, tensors_find(&p, "txt.proj.bias"));
+    assert_int_equal(p.info[tensors_find(&p, "txt.bigram")].shape[0], NGRAM_TEST_BUCKETS);
+    int tokens[B * T];
+    caption_tokens(tokens);
+    float f[B * C];
+    memcpy(f, text_tower_forward(t, tokens, LENGTHS, B), sizeof f);
+    for (int b = 0; b < B; b++) {
+        const int *tok = tokens + b * T;
+        int n = LENGTHS[b];
+        double mean[C] = {0};
+        for (int s = 0; s < n; s++)
+            for (int c = 0; c < C; c++) mean[c] += wte[tok[s] * C + c];
+        for (int s = 0; s + 1 < n; s++) {
+            int k = ngram_bucket(tok[s], tok[s + 1]);
+            for (int c = 0; c < C; c++) mean[c] += big[k * C + c];
+        }
+        for (int o = 0; o < C; o++) {
+            double y = bias[o];
+            for (int c = 0; c < C; c++) y += w[o * C + c] * mean[c] / (2 * n - 1);
+            assert_true(fabs(f[b * C + o] - y) < 1e-5);
+        }
+    }
+    /* swapping two words of caption 0 keeps its unigrams, changes its bigrams */
+    int tmp = tokens[1];
+    tokens[1] = tokens[2];
+    tokens[2] = tmp;
+    assert_true(tokens[1] != tokens[2]);
+    const float *g = text_tower_forward(t, tokens, LENGTHS, B);
+    assert_true(memcmp(g, f, C * sizeof(float)) != 0);
+    assert_memory_equal(g + C, f + C, (B - 1) * C * sizeof(float));
+    text_tower_free(t);
+    tensors_free(&p);
+    tensors_free(&a);
+}
+
 static void test_text_transformer_eos_and_tap(void **state) {
     (void)state;
     int B = 3;
@@ -701,6 +788,7 @@ static void test_text_errors(void **state) {
     expect_text_error("transformer", 2, "img.stage1", "unknown tap 'img.stage1'; valid: txt.block1, txt.block2");
     expect_text_error("transformer", 3, "", "text tower: width 8 must be a multiple of heads 3");
     expect_text_error("cbow", 2, "txt.block1", "unknown tap 'txt.block1'; valid: \"\" (cbow has a single layer)");
+    expect_text_error("ngram", 2, "txt.block1", "unknown tap 'txt.block1'; valid: \"\" (ngram has a single layer)");
 }
 
 int main(void) {
@@ -719,6 +807,8 @@ int main(void) {
         cmocka_unit_test(test_text_transformer_gradcheck),
         cmocka_unit_test(test_text_transformer_tap_gradcheck),
         cmocka_unit_test(test_text_cbow_gradcheck),
+        cmocka_unit_test(test_text_ngram_gradcheck),
+        cmocka_unit_test(test_text_ngram_forward_and_order),
         cmocka_unit_test(test_text_transformer_eos_and_tap),
         cmocka_unit_test(test_text_cbow_forward_and_mask),
         cmocka_unit_test(test_text_errors),

@@ -8,6 +8,7 @@
 #define TEXT_TOWER_REGISTRY(X) \
     X(cbow)                    \
     X(transformer)             \
+    X(ngram)                   \
     /* end of the list: one X(<kind>) line above per kind */
 
 #define TEXT_TOWER_DECLARE(kind) extern const TextTowerOps text_tower_##kind##_ops;
