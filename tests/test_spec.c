@@ -809,6 +809,10 @@ static const SweepErrorCase SWEEP_ERRORS[] = {
     {AB_HEAD "profiles:\n  quick: {seeds: 1, seeds: 2}\n", "quick", "4:21: duplicate key 'seeds' (first at line 4)", NULL},
     {AB_HEAD "report: []\n", "quick", "3:9: empty list for 'report'", NULL},
     {AB_HEAD "name: a b\n", "quick", "3:7: expected letters, digits, '.', '_' or '-' for 'name', got 'a b'", NULL},
+    /* a value with an edge blank: its run's recorded swept entry (an override, trimmed) would give
+     * another config (found by tests/fuzz's ablation target) */
+    {AB_HEAD "sweep:\n  model.text.tap: [\" a\", b]\n", "quick",
+     "4:20: 'model.text.tap' starts or ends with a blank (overrides trim them, so it could not be given again), got ' a'", NULL},
     {"question: q\n", "quick", NULL, "%s: missing 'base:' (the experiment file this ablation starts from)"},
     {"base: ../experiments/base.yaml\n", "quick", NULL, "%s: missing 'question:' (one line: what this ablation answers)"},
     {"base: nothere.yaml\nquestion: q\n", "quick", "1:1: cannot open base '%s/ablations/nothere.yaml': No such file or directory", NULL},

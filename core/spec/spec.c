@@ -467,6 +467,10 @@ static int set_scalar(const SpecKey *k, void *dst, const char *text, const char 
         if (strlen(text) >= cap)
             return err_set(err, "%s: '%s' is too long (at most %zu characters), got '%s'", where,
                            k->name, cap - 1, spec_show(text).s);
+        size_t len = strlen(text);
+        if (len && (isspace((unsigned char)text[0]) || isspace((unsigned char)text[len - 1])))
+            return err_set(err, "%s: '%s' starts or ends with a blank (overrides trim them, so it could "
+                           "not be given again), got '%s'", where, k->name, spec_show(text).s);
         long bad = utf8_invalid_at(text);
         if (bad >= 0)
             return err_set(err, "%s: '%s' is not valid UTF-8 (byte 0x%02x at offset %ld)", where, k->name,
