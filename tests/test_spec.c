@@ -318,6 +318,8 @@ static const ErrorCase ERROR_CASES[] = {
      "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...'"},
     /* base includes */
     {"seed: 2\nbase: missing.yaml\n", "2:1: cannot open base '%s/missing.yaml': No such file or directory"},
+    /* the base's name is user text: control bytes escaped, the message stays one line (tests/fuzz) */
+    {"base: \"a\\tb\\nc.yaml\"\n", "1:1: cannot open base '%s/a\\x09b\\x0ac.yaml': No such file or directory"},
     {"base: [a.yaml]\n", "1:7: expected a file name for 'base', got a list"},
     {"base: self.yaml\n", "1:1: base '%s/self.yaml' includes itself (a cycle)"},
 };

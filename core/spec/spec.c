@@ -248,11 +248,13 @@ static int list_cap(const SpecKey *k) { return (int)(k->size / k->elem_size); }
 
 /* ---------------------------------------------------------------- messages */
 
-SpecShow spec_show(const char *text) {
+/* At most `limit` characters of text, control bytes escaped, "..." when cut (by the limit or by
+ * the buffer: every byte may take four). */
+static SpecShow show_limited(const char *text, size_t limit) {
     SpecShow out;
-    size_t n = 0, limit = 60;
+    size_t n = 0;
     const char *p = text;
-    for (; *p && (size_t)(p - text) < limit; p++) {
+    for (; *p && (size_t)(p - text) < limit && n + 8 < sizeof out.s; p++) {
         unsigned char ch = (unsigned char)*p;
         if (ch < 0x20 || ch == 0x7f) n += (size_t)snprintf(out.s + n, sizeof out.s - n, "\\x%02x", ch);
         else out.s[n++] = (char)ch;
@@ -261,6 +263,8 @@ SpecShow spec_show(const char *text) {
     out.s[n] = 0;
     return out;
 }
+
+SpecShow spec_show(const char *text) { return show_limited(text, 60); }
 
 SpecWhere spec_where(const SpecDoc *d, const yaml_node_t *n) {
     SpecWhere w;
@@ -817,7 +821,8 @@ int spec_load_base(SpecDoc *d, yaml_node_t *key, yaml_node_t *val, SpecChain *ch
     char *text;
     size_t len;
     if (spec_read_file(path, &text, &len))
-        return err_set(err, "%s: cannot open base '%s': %s", wk.s, path, strerror(errno));
+        return err_set(err, "%s: cannot open base '%s': %s", wk.s, show_limited(path, sizeof(SpecShow) - 8).s,
+                       strerror(errno));
     snprintf(chain->paths[chain->n++], sizeof chain->paths[0], "%s", canon);
     int rc = load_experiment(path, text, len, chain, c, err);
     chain->n--;
