@@ -36,7 +36,14 @@ case $name in
     noises=$(ls "$data" | sed -n 's/^objective.kind=bow_data.caption_noise=\(.*\).eval.agg.tsv$/\1/p' | sort -g | tr '\n' ' ')
     # the ratios' metric: the ablation's first reported zero-shot metric, as `cliplab report` uses
     metric=$(sed -n 's/^report: //p' "$results/ablation.txt" | tr ',' '\n' | grep -m1 '^zs\.' || echo zs.colour_shape_seen.top1)
-    render efficiency.gp efficiency "noises='$noises'; metric='$metric'" ;;
+    render efficiency.gp efficiency "noises='$noises'; metric='$metric'"
+    # the ratio-vs-target figure, one panel per ratio (fast/slow), one line per group
+    eff=$data/efficiency.tsv
+    if [ -f "$eff" ]; then
+      ratios=$(awk -F'\t' 'NR > 1 { print $2 }' "$eff" | awk '!seen[$0]++' | tr '\n' ' ')
+      groups=$(awk -F'\t' 'NR > 1 { print $1 }' "$eff" | awk '!seen[$0]++' | tr '\n' ' ')
+      render efficiency-ratio.gp efficiency-ratio "ratios='$ratios'; groups='$groups'"
+    fi ;;
   loss-batch)
     plots/split_series.sh "$sum" train.batch_size "loss.kind" "$data/series"
     render loss-batch.gp loss-batch ;;

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "analysis/analysis.h"
+#include "analysis/efficiency.h"
 #include "analysis/stats.h"
 #include "common/rng.h"
 #include "log/runlog.h"
@@ -220,43 +221,111 @@ static void test_no_true_difference_flags_at_most_5_percent(void **state) {
     assert_true(power >= 0.8);
 }
 
-/* Fig. 2 ratio by hand: caption LM best 0.30 reached at 8000 images; BoW reaches 0.30 between its
- * evaluations at 2000 (0.2) and 4000 (0.4): at 3000 -> 8000 / 3000 = 2.667x. BoW best 0.6 at 8000;
- * contrastive reaches 0.6 at 2000 -> 4.0x. */
+/* A finished run file for the efficiency tests: constant schedule, accuracy over 1000 images. */
+static void write_curve_run(const char *id, const char *swept, long seed, const double *x, const double *y, int n) {
+    Err err;
+    RunLog *l = runlog_create(g_dir, id, &err);
+    assert_non_null(l);
+    runlog_attr_str(l, "swept", swept);
+    runlog_attr_int(l, "seed", seed);
+    runlog_attr_str(l, "schedule", "constant");
+    runlog_attr_double(l, "budget_free_until_images", x[n - 1]);
+    for (int i = 0; i < n; i++) {
+        runlog_append(l, "eval", "images", x[i]);
+        runlog_append(l, "eval", "zs.top1", y[i]);
+    }
+    runlog_describe(l, "eval", "zs.top1", 1000, 0.1);
+    runlog_summary(l, "zs.top1", y[n - 1]);
+    assert_int_equal(runlog_finish(l, "completed", &err), 0);
+}
+
+static void test_isotonic_crossing_and_selectors(void **state) {
+    (void)state;
+    const double y[6] = {1, 3, 2, 4, 3, 5}, x[6] = {0, 10, 20, 30, 40, 50};
+    double fit[6];
+    efficiency_isotonic(fit, y, 6);
+    const double want[6] = {1, 2.5, 2.5, 3.5, 3.5, 5};
+    for (int i = 0; i < 6; i++) assert_true(fabs(fit[i] - want[i]) < 1e-12);
+    assert_true(fabs(efficiency_crossing(x, fit, 6, 2.0) - (0 + 1.0 / 1.5 * 10)) < 1e-12);
+    assert_true(efficiency_crossing(x, fit, 6, 3.5) == 30); /* reached exactly at a fitted point */
+    assert_true(efficiency_crossing(x, fit, 6, 0.5) == 0);
+    assert_true(isnan(efficiency_crossing(x, fit, 6, 5.5)));
+    const char *cbow = "objective.kind=contrastive,data.caption_noise=0.5";
+    const char *tf = "objective.kind=contrastive,model.text.kind=transformer,data.caption_noise=0.5";
+    assert_true(efficiency_selects("objective.kind=contrastive,model.text.kind!=transformer", cbow));
+    assert_false(efficiency_selects("objective.kind=contrastive,model.text.kind!=transformer", tf));
+    assert_true(efficiency_selects("objective.kind=contrastive,model.text.kind=transformer", tf));
+    assert_false(efficiency_selects("objective.kind=bow", cbow));
+    EfficiencySpec spec = {0};
+    Err err;
+    assert_int_equal(efficiency_add_arm(&spec, "fast objective.kind=contrastive", &err), 0);
+    assert_int_equal(efficiency_add_arm(&spec, "slow objective.kind=bow", &err), 0);
+    assert_int_equal(efficiency_add_ratio(&spec, "fast/slow", &err), 0);
+    assert_int_equal(efficiency_add_ratio(&spec, "fast/nope", &err), -1);
+    assert_int_equal(efficiency_add_arm(&spec, "noselector", &err), -1);
+}
+
+/* Ratio by hand. Slow arm (bow) 0.1 0.2 0.35 0.3 0.5 0.45 at 0..5000 images: isotonic fit 0.1 0.2
+ * 0.325 0.325 0.475 0.475, best 0.475, reached at 4000. Fast arm (seed 1) 0.1 0.5 0.6 ...: 0.475
+ * at 937.5 -> 4.267x; at 50% (0.2375) slow 1300, fast 343.75 -> 3.782x. Seed 2: the same slow
+ * curve, a fast arm that tops out at 0.4: undefined at 100%, shown as "1 of 2 seeds never
+ * reached"; at 50% it crosses at 1375/... (checked through the geometric mean). */
 static void test_efficiency_ratios_by_hand(void **state) {
     (void)state;
-    double x[] = {0, 2000, 4000, 8000};
-    double cap[] = {0.1, 0.15, 0.2, 0.3}, bow[] = {0.1, 0.2, 0.4, 0.6}, con[] = {0.1, 0.6, 0.7, 0.8};
-    const char *m = "zs.shape.top1";
-    write_run("cap", "objective.kind=caption,data.caption_noise=0.5,seed=1", 1, x, cap, 4, m, 0.3);
-    write_run("bow", "objective.kind=bow,data.caption_noise=0.5,seed=1", 1, x, bow, 4, m, 0.6);
-    write_run("con", "objective.kind=contrastive,data.caption_noise=0.5,seed=1", 1, x, con, 4, m, 0.8);
+    double x[] = {0, 1000, 2000, 3000, 4000, 5000};
+    double slow[] = {0.1, 0.2, 0.35, 0.3, 0.5, 0.45}, fast1[] = {0.1, 0.5, 0.6, 0.7, 0.8, 0.9},
+           fast2[] = {0.1, 0.3, 0.4, 0.4, 0.4, 0.4};
+    write_curve_run("bow1", "objective.kind=bow,data.caption_noise=0.5,seed=1", 1, x, slow, 6);
+    write_curve_run("bow2", "objective.kind=bow,data.caption_noise=0.5,seed=2", 2, x, slow, 6);
+    write_curve_run("con1", "objective.kind=contrastive,data.caption_noise=0.5,seed=1", 1, x, fast1, 6);
+    write_curve_run("con2", "objective.kind=contrastive,data.caption_noise=0.5,seed=2", 2, x, fast2, 6);
     RunInfo *ri;
     int n;
     Err err;
     assert_int_equal(report_scan(g_dir, &ri, &n, &err), 0);
+    EfficiencySpec spec = {0};
+    assert_int_equal(efficiency_add_arm(&spec, "bow objective.kind=bow", &err), 0);
+    assert_int_equal(efficiency_add_arm(&spec, "contrastive objective.kind=contrastive", &err), 0);
+    assert_int_equal(efficiency_add_ratio(&spec, "contrastive/bow", &err), 0);
     char *out = NULL, *tsv = NULL;
     size_t lo, lt;
     FILE *fo = open_memstream(&out, &lo), *ft = open_memstream(&tsv, &lt);
-    analysis_efficiency(fo, ft, ri, n, m);
+    analysis_efficiency(fo, ft, ri, n, "zs.top1", &spec);
     fclose(fo);
     fclose(ft);
-    assert_non_null(strstr(out, "2.67x"));
-    assert_non_null(strstr(out, "4.00x"));
-    assert_non_null(strstr(out, "not reached (0/1)")); /* no transformer arm */
-    /* TSV row: noise, then per ratio mean, std, seeds, best, images_slow, images_fast */
-    char *row = strchr(tsv, '\n') + 1;
-    double v[19];
-    int k = sscanf(row, "%lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-                   &v[6], &v[7], &v[8], &v[9], &v[10], &v[11], &v[12]);
-    assert_int_equal(k, 13);
-    assert_true(fabs(v[0] - 0.5) < 1e-12);
-    assert_true(fabs(v[1] - 8000.0 / 3000.0) < 1e-9);
-    assert_true(fabs(v[4] - 0.3) < 1e-12 && fabs(v[5] - 8000) < 1e-9 && fabs(v[6] - 3000) < 1e-9);
-    assert_true(fabs(v[7] - 4.0) < 1e-9);
-    assert_true(fabs(v[10] - 0.6) < 1e-12 && fabs(v[11] - 8000) < 1e-9 && fabs(v[12] - 2000) < 1e-9);
-    free(out);
-    free(tsv);
+    print_message("%s", out);
+    assert_non_null(strstr(out, "1 of 2 seeds never reached"));
+    assert_null(strstr(out, "warning: some runs used a cosine schedule"));
+    /* TSV rows: group, ratio, frac, target, geomean, lo, hi, defined, seeds, images_slow, images_fast */
+    double r50[9], r100[9];
+    char g[64], name[64];
+    const char *row50 = strstr(tsv, "\tcontrastive/bow\t0.5\t"), *row100 = strstr(tsv, "\tcontrastive/bow\t1\t");
+    assert_non_null(row50);
+    assert_non_null(row100);
+    while (row50 > tsv && row50[-1] != '\n') row50--;
+    while (row100 > tsv && row100[-1] != '\n') row100--;
+    const char *fmt = "%63[^\t]\t%63[^\t]\t%lf\t%lf\t%lf\t%lf\t%lf\t%lf\t%lf\t%lf\t%lf";
+    assert_int_equal(sscanf(row100, fmt, g, name, &r100[0], &r100[1], &r100[2], &r100[3], &r100[4], &r100[5], &r100[6],
+                            &r100[7], &r100[8]), 11);
+    assert_string_equal(g, "data.caption_noise=0.5");
+    assert_true(fabs(r100[1] - 0.475) < 1e-12);
+    assert_true(fabs(r100[2] - 4000 / 937.5) < 1e-9); /* only seed 1 is defined */
+    assert_true(r100[5] == 1 && r100[6] == 2);
+    assert_true(r100[3] <= r100[2] && r100[2] <= r100[4]); /* the interval holds the estimate */
+    assert_int_equal(sscanf(row50, fmt, g, name, &r50[0], &r50[1], &r50[2], &r50[3], &r50[4], &r50[5], &r50[6], &r50[7],
+                            &r50[8]), 11);
+    /* seed 2 at 50%: fast fit 0.1 0.3 0.4 ... crosses 0.2375 at 1000 * 0.1375 / 0.2 = 687.5 */
+    double want50 = sqrt((1300 / 343.75) * (1300 / 687.5));
+    assert_true(fabs(r50[2] - want50) < 1e-9);
+    assert_true(r50[5] == 2);
+    /* deterministic: the same bootstrap interval again */
+    char *again = NULL;
+    size_t la;
+    FILE *fa = open_memstream(&again, &la);
+    analysis_efficiency(fa, NULL, ri, n, "zs.top1", &spec);
+    fclose(fa);
+    assert_string_equal(out, again);
+    free(out), free(tsv), free(again);
     report_free(ri, n);
 }
 
@@ -266,6 +335,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_compare_axis_verdicts, setup_dir, teardown_dir),
         cmocka_unit_test(test_stats_t_holm_paired),
         cmocka_unit_test(test_no_true_difference_flags_at_most_5_percent),
+        cmocka_unit_test(test_isotonic_crossing_and_selectors),
         cmocka_unit_test_setup_teardown(test_efficiency_ratios_by_hand, setup_dir, teardown_dir),
     };
     return cmocka_run_group_tests_name("analysis", tests, NULL, NULL);

@@ -810,6 +810,12 @@ static const SweepErrorCase SWEEP_ERRORS[] = {
     {AB_HEAD "sweep: {train.lr: [0.1]}\nprofiles:\n  quick: {train.lr: []}\n", "quick", "5:21: empty list for 'train.lr'", NULL},
     {AB_HEAD "profiles:\n  quick: {seeds: 1, seeds: 2}\n", "quick", "4:21: duplicate key 'seeds' (first at line 4)", NULL},
     {AB_HEAD "report: []\n", "quick", "3:9: empty list for 'report'", NULL},
+    {AB_HEAD "arms: {a: objective.kind=bow, b: objective.kind=caption}\nratios: [a/c]\n", "quick",
+     "4:10: expected fast/slow naming two of the arms", NULL},
+    {AB_HEAD "arms: {a: objective.kind=bow}\n", "quick", "3:1: 'arms' and 'ratios' go together", NULL},
+    {AB_HEAD "arms: {a: bow}\nratios: [a/a]\n", "quick",
+     "3:11: expected a selector such as objective.kind=bow,model.text.kind!=transformer", NULL},
+    {AB_HEAD "arms: [a]\nratios: []\n", "quick", "3:7: expected a mapping of arm name -> selector for 'arms'", NULL},
     {AB_HEAD "name: a b\n", "quick", "3:7: expected letters, digits, '.', '_' or '-' for 'name', got 'a b'", NULL},
     /* a value with an edge blank: its run's recorded swept entry (an override, trimmed) would give
      * another config (found by tests/fuzz's ablation target) */

@@ -7,7 +7,6 @@
 
 #include "analysis/stats.h"
 #include "log/runtable.h"
-#include "train/trainer.h"
 
 int swept_get(const char *swept, const char *key, char *out, size_t n) {
     size_t kl = strlen(key);
@@ -251,125 +250,6 @@ int analysis_compare_axis(FILE *f, const RunInfo *runs, int n, const char *axis,
     free(values);
     runtable_free(&t);
     return printed;
-}
-
-/* Fig. 2 arms. */
-enum { ARM_CAPTION, ARM_BOW, ARM_CONTRASTIVE_CBOW, ARM_CONTRASTIVE_TRANSFORMER, N_ARMS };
-static const char *const ARM_NAMES[N_ARMS] = {"caption", "bow", "contrastive-cbow", "contrastive-transformer"};
-
-static int run_arm(const RunInfo *r) {
-    char kind[64] = "", text[64] = "cbow";
-    if (swept_get(r->swept, "objective.kind", kind, sizeof kind)) return -1;
-    swept_get(r->swept, "model.text.kind", text, sizeof text);
-    if (!strcmp(kind, "caption")) return ARM_CAPTION;
-    if (!strcmp(kind, "bow")) return ARM_BOW;
-    if (!strcmp(kind, "contrastive")) return strcmp(text, "transformer") ? ARM_CONTRASTIVE_CBOW : ARM_CONTRASTIVE_TRANSFORMER;
-    return -1;
-}
-
-typedef struct {
-    long n;
-    double *x, *y;
-} Series;
-
-/* One of Fig. 2's arrows: B's best accuracy, the images B needed for it and the images A needed
- * to reach it; ratio = images_b / images_a (A is that many times more efficient). The ratio is NaN
- * when B never improved on its first evaluation or A never gets there. */
-typedef struct {
-    double best, images_b, images_a, ratio;
-} Arrow;
-
-static Arrow efficiency_arrow(const Series *a, const Series *b) {
-    Arrow r = {NAN, NAN, NAN, NAN};
-    if (a->n <= 0 || b->n <= 0) return r;
-    r.best = b->y[0];
-    for (long i = 1; i < b->n; i++) r.best = b->y[i] > r.best ? b->y[i] : r.best;
-    if (!(r.best > b->y[0])) return r;
-    r.images_b = images_to_reach(b->x, b->y, (int)b->n, r.best);
-    r.images_a = images_to_reach(a->x, a->y, (int)a->n, r.best);
-    r.ratio = r.images_a > 0 ? r.images_b / r.images_a : NAN;
-    return r;
-}
-
-static void mean_std(const double *v, int n, double *mean, double *std, int *k) {
-    double s = 0, s2 = 0;
-    *k = 0;
-    for (int i = 0; i < n; i++)
-        if (!isnan(v[i])) s += v[i], s2 += v[i] * v[i], (*k)++;
-    *mean = *k ? s / *k : NAN;
-    *std = *k > 1 ? sqrt(fmax(0, (s2 - s * s / *k) / (*k - 1))) : NAN;
-}
-
-void analysis_efficiency(FILE *f, FILE *tsv, const RunInfo *runs, int n, const char *metric) {
-    char noises[16][32];
-    int nn = 0;
-    for (int i = 0; i < n && nn < 16; i++) {
-        char v[32] = "-";
-        swept_get(runs[i].swept, "data.caption_noise", v, sizeof v);
-        add_unique(noises[0], sizeof noises[0], &nn, 16, v);
-    }
-    fprintf(f, "\nCLIP Fig. 2 efficiency ratios on %s (images B needs to reach its best / images A needs to reach "
-               "it; paper: BoW vs caption LM ~3x, contrastive vs BoW ~4x):\n", metric);
-    fprintf(f, "  %-14s %-26s %-26s %-26s\n", "caption_noise", "bow vs caption", "contrastive(cbow) vs bow",
-            "contrastive(transf.) vs bow");
-    static const char *const RATIO_NAMES[3] = {"bow_vs_caption", "con_cbow_vs_bow", "con_tf_vs_bow"};
-    if (tsv) {
-        fprintf(tsv, "caption_noise");
-        for (int k = 0; k < 3; k++)
-            fprintf(tsv, "\t%s_mean\t%s_std\t%s_seeds\t%s_best\t%s_images_slow\t%s_images_fast", RATIO_NAMES[k],
-                    RATIO_NAMES[k], RATIO_NAMES[k], RATIO_NAMES[k], RATIO_NAMES[k], RATIO_NAMES[k]);
-        fputc('\n', tsv);
-    }
-    for (int ni = 0; ni < nn; ni++) {
-        Arrow ar[3][64];
-        int nr = 0;
-        for (long seed = 0; seed < 1000 && nr < 64; seed++) {
-            Series s[N_ARMS] = {{0}};
-            int found = 0;
-            for (int i = 0; i < n; i++) {
-                char v[32] = "-";
-                swept_get(runs[i].swept, "data.caption_noise", v, sizeof v);
-                int arm = run_arm(&runs[i]);
-                if (runs[i].seed != seed || strcmp(v, noises[ni]) || arm < 0 || strcmp(runs[i].status, "completed")) continue;
-                s[arm].n = report_read_series(runs[i].path, "eval", "images", &s[arm].x);
-                long ny = report_read_series(runs[i].path, "eval", metric, &s[arm].y);
-                if (ny != s[arm].n) s[arm].n = -1;
-                found = 1;
-            }
-            if (found) {
-                ar[0][nr] = efficiency_arrow(&s[ARM_BOW], &s[ARM_CAPTION]);
-                ar[1][nr] = efficiency_arrow(&s[ARM_CONTRASTIVE_CBOW], &s[ARM_BOW]);
-                ar[2][nr] = efficiency_arrow(&s[ARM_CONTRASTIVE_TRANSFORMER], &s[ARM_BOW]);
-                nr++;
-            }
-            for (int a = 0; a < N_ARMS; a++) free(s[a].x), free(s[a].y);
-        }
-        fprintf(f, "  %-14s", noises[ni]);
-        if (tsv) fprintf(tsv, "%s", noises[ni]);
-        for (int k = 0; k < 3; k++) {
-            double ratio[64], best[64], slow[64], fast[64], mean, std, best_m, slow_m, fast_m, unused;
-            int valid, ignored;
-            for (int i = 0; i < nr; i++) {
-                ratio[i] = ar[k][i].ratio;
-                best[i] = ar[k][i].best;
-                slow[i] = ar[k][i].images_b;
-                fast[i] = ar[k][i].images_a;
-            }
-            mean_std(ratio, nr, &mean, &std, &valid);
-            mean_std(best, nr, &best_m, &unused, &ignored);
-            mean_std(slow, nr, &slow_m, &unused, &ignored);
-            mean_std(fast, nr, &fast_m, &unused, &ignored);
-            char cell[64];
-            if (valid) snprintf(cell, sizeof cell, "%.2fx ± %.2f (%d/%d seeds)", mean, std, valid, nr);
-            else snprintf(cell, sizeof cell, "not reached (0/%d)", nr);
-            fprintf(f, " %-26s", cell);
-            if (tsv) fprintf(tsv, "\t%.10g\t%.10g\t%d\t%.10g\t%.10g\t%.10g", mean, std, valid, best_m, slow_m, fast_m);
-        }
-        fputc('\n', f);
-        if (tsv) fputc('\n', tsv);
-    }
-    fprintf(f, "  (arms: %s, %s, %s, %s; 'not reached' = A never reached B's best within the budget, or B never "
-               "improved on its untrained accuracy)\n", ARM_NAMES[0], ARM_NAMES[1], ARM_NAMES[2], ARM_NAMES[3]);
 }
 
 /* The summary TSV's header: config, the swept keys of the first configuration, then

@@ -1,8 +1,7 @@
 /* analysis.h — the answers of the ablations, computed from finished run files:
  *  - a comparison along one swept axis (e.g. head = linear vs mlp) with everything else held
  *    equal, per metric: paired differences over seeds with t intervals and Holm-adjusted verdicts;
- *  - CLIP Fig. 2's efficiency ratios (images for arm A to reach arm B's best zero-shot accuracy vs
- *    B's own images), per caption_noise value and seed, then mean ± std over seeds;
+ *  - CLIP Fig. 2's efficiency ratios: analysis/efficiency.h;
  *  - a summary TSV (a row per configuration: swept values, then mean/min/max of each metric) that
  *    the gnuplot scripts read.
  * And the `report` / `export` subcommands on top of log/report.h.
@@ -42,11 +41,6 @@ typedef struct {
  * comparisons printed. */
 int analysis_compare_axis(FILE *f, const RunInfo *runs, int n, const char *axis, const char *baseline,
                           const char *const *metrics, int n_metrics, AxisTally *tallies);
-
-/* Fig. 2 ratios over the runs of an efficiency ablation (objective.kind and model.text.kind arms,
- * grouped by data.caption_noise and seed). metric: the zero-shot series (e.g.
- * "zs.colour_shape_seen.top1"). Prints them; if tsv != NULL also writes one row per noise value. */
-void analysis_efficiency(FILE *f, FILE *tsv, const RunInfo *runs, int n, const char *metric);
 
 /* The summary TSV described above. */
 int analysis_write_summary_tsv(const char *path, const RunInfo *runs, int n);

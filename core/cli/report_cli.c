@@ -10,10 +10,12 @@
 #include <sys/stat.h>
 
 #include "analysis/analysis.h"
+#include "analysis/efficiency.h"
 #include "cli/cli.h"
 
 typedef struct {
     char name[128], question[1024], report[1024], axes[1024], baseline[128];
+    EfficiencySpec eff; /* arm: and ratio: lines (Fig. 2 ablations) */
 } AblationInfo;
 
 /* Reads DIR/ablation.txt if present ("key: value" lines); missing fields stay empty. */
@@ -23,6 +25,7 @@ static void read_ablation_info(const char *dir, AblationInfo *a) {
     snprintf(path, sizeof path, "%s/ablation.txt", dir);
     FILE *f = fopen(path, "r");
     if (!f) return;
+    Err err;
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = 0;
         char *v = strstr(line, ": ");
@@ -34,6 +37,10 @@ static void read_ablation_info(const char *dir, AblationInfo *a) {
         else if (!strcmp(line, "report")) snprintf(a->report, sizeof a->report, "%s", v);
         else if (!strcmp(line, "axes")) snprintf(a->axes, sizeof a->axes, "%s", v);
         else if (!strcmp(line, "baseline")) snprintf(a->baseline, sizeof a->baseline, "%s", v);
+        else if (!strcmp(line, "arm") && efficiency_add_arm(&a->eff, v, &err))
+            fprintf(stderr, "warning: %s: %s\n", path, err.msg);
+        else if (!strcmp(line, "ratio") && efficiency_add_ratio(&a->eff, v, &err))
+            fprintf(stderr, "warning: %s: %s\n", path, err.msg);
     }
     fclose(f);
 }
@@ -43,16 +50,6 @@ static int split_list(char *s, const char **out, int max) {
     int n = 0;
     for (char *tok = strtok(s, ","); tok && n < max; tok = strtok(NULL, ",")) out[n++] = tok;
     return n;
-}
-
-static int has_axis(const AblationInfo *a, const char *axis) {
-    char copy[1024];
-    const char *axes[32];
-    snprintf(copy, sizeof copy, "%s", a->axes);
-    int n = split_list(copy, axes, 32);
-    for (int i = 0; i < n; i++)
-        if (!strcmp(axes[i], axis)) return 1;
-    return 0;
 }
 
 /* The zero-shot metric the Fig. 2 ratios are measured on: the ablation's first reported "zs."
@@ -108,10 +105,10 @@ int report_main(int argc, char **argv) {
     if (a.name[0]) printf("ablation: %s (%d runs)\n", a.name, n);
     report_print(stdout, runs, n, nm ? metrics : NULL, nm);
     if (a.question[0]) printf("\nquestion: %s\n", a.question);
-    if (has_axis(&a, "objective.kind")) {
+    if (a.eff.n_ratios) {
         char metric[128];
         efficiency_metric(&a, metric, sizeof metric);
-        analysis_efficiency(stdout, NULL, runs, n, metric);
+        analysis_efficiency(stdout, NULL, runs, n, metric, &a.eff);
     } else if (a.axes[0]) {
         char copy[1024];
         const char *axes[32];
@@ -152,13 +149,13 @@ int export_main(int argc, char **argv) {
     if (rc) fprintf(stderr, "cliplab export: cannot write %s\n", path);
     AblationInfo a;
     read_ablation_info(dir, &a);
-    if (!rc && has_axis(&a, "objective.kind")) {
+    if (!rc && a.eff.n_ratios) {
         snprintf(path, sizeof path, "%s/efficiency.tsv", out);
         FILE *tsv = fopen(path, "w");
         FILE *devnull = fopen("/dev/null", "w");
         char metric[128];
         efficiency_metric(&a, metric, sizeof metric);
-        if (tsv && devnull) analysis_efficiency(devnull, tsv, runs, n, metric);
+        if (tsv && devnull) analysis_efficiency(devnull, tsv, runs, n, metric, &a.eff);
         if (devnull) fclose(devnull);
         if (!tsv || fclose(tsv)) rc = -1, fprintf(stderr, "cliplab export: cannot write %s\n", path);
     }

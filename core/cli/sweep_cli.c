@@ -61,6 +61,8 @@ static int write_ablation_info(const char *dir, const Sweep *s) {
         swept_for_log(raw, baseline, sizeof baseline);
     }
     fprintf(f, "\nbaseline: %s\nsource: %s\n", baseline, s->path);
+    for (int i = 0; i < s->n_arms; i++) fprintf(f, "arm: %s\n", s->arms[i]);
+    for (int i = 0; i < s->n_ratios; i++) fprintf(f, "ratio: %s\n", s->ratios[i]);
     return fclose(f);
 }
 

@@ -75,6 +75,8 @@ static int read_run(const char *path, const char *file_name, RunInfo *r) {
     if (h5io_attr_get_str(f, "swept", r->swept, sizeof r->swept)) r->swept[0] = '\0';
     if (h5io_attr_get_str(f, "warning", r->warning, sizeof r->warning)) r->warning[0] = '\0';
     if (h5io_attr_get_str(f, "tuned", r->tuned, sizeof r->tuned)) r->tuned[0] = '\0';
+    if (h5io_attr_get_str(f, "schedule", r->schedule, sizeof r->schedule)) r->schedule[0] = '\0';
+    if (h5io_attr_get_f64(f, "budget_free_until_images", &r->budget_free_until)) r->budget_free_until = NAN;
     int64_t seed;
     r->seed = h5io_attr_get_i64(f, "seed", &seed) ? -1 : (long)seed;
     read_summary(f, r);

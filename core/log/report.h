@@ -22,6 +22,8 @@ typedef struct {
     char status[16];   /* "completed" | "diverged" | "failed" ("unknown" if absent) */
     char swept[512];   /* "k=v,k=v" ("" if absent) */
     long seed;         /* -1 if absent */
+    char schedule[16];        /* train.schedule of the run ("" if not recorded) */
+    double budget_free_until; /* images up to which its rate ignores the budget (NaN if not recorded) */
     char warning[256]; /* the run's `warning` attribute, e.g. "never left chance" ("" if none) */
     char tuned[256];   /* what a sweep's tuning stage chose for it, "train.lr=0.001; ..." ("" if none) */
     int n_summary;

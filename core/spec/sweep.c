@@ -14,9 +14,9 @@
 
 #include "spec/spec_internal.h"
 
-static const char *const ABLATION_KEYS[] = {"base", "question", "name", "sweep", "seeds",
-                                            "set", "profiles", "report", "tune", NULL};
-enum { K_BASE, K_QUESTION, K_NAME, K_SWEEP, K_SEEDS, K_SET, K_PROFILES, K_REPORT, K_TUNE, K_COUNT };
+static const char *const ABLATION_KEYS[] = {"base", "question", "name", "sweep", "seeds", "set",
+                                            "profiles", "report", "tune", "arms", "ratios", NULL};
+enum { K_BASE, K_QUESTION, K_NAME, K_SWEEP, K_SEEDS, K_SET, K_PROFILES, K_REPORT, K_TUNE, K_ARMS, K_RATIOS, K_COUNT };
 static const char *const TUNE_KEYS[] = {"images", "metric", "grid", NULL};
 enum { T_IMAGES, T_METRIC, T_GRID, T_COUNT };
 /* The profiles, the only list of their names; the first two are the CI and default sizes, `long`
@@ -225,6 +225,41 @@ static int load_profiles(Builder *b, yaml_node_t *key_node, yaml_node_t *map, co
         return err_set(err, "%s: profile '%s' is not defined (defined: %s)", spec_where(d, key_node).s, profile,
                        defined);
     snprintf(out->profile, sizeof out->profile, "%s", profile);
+    return 0;
+}
+
+/* arms: a mapping name -> selector ("key=value[,key!=value...]" over the swept values). */
+static int load_arms(SpecDoc *d, yaml_node_t *map, Sweep *out, Err *err) {
+    if (map->type != YAML_MAPPING_NODE) return err_set(err, "%s: expected a mapping of arm name -> selector for 'arms'", spec_where(d, map).s);
+    for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top; pr++) {
+        yaml_node_t *k = spec_node(d, pr->key), *v = spec_node(d, pr->value);
+        const char *name = spec_scalar(k), *sel = spec_scalar(v);
+        if (out->n_arms == SWEEP_ARMS_MAX) return err_set(err, "%s: more than %d arms", spec_where(d, k).s, SWEEP_ARMS_MAX);
+        if (!name || !name[0] || strchr(name, ' ') || strchr(name, '/') || strlen(name) >= 40)
+            return err_set(err, "%s: expected an arm name (no spaces or '/', under 40 characters)", spec_where(d, k).s);
+        if (!sel || !strchr(sel, '=') || strchr(sel, ' ') || strlen(name) + strlen(sel) + 2 > sizeof out->arms[0])
+            return err_set(err, "%s: expected a selector such as objective.kind=bow,model.text.kind!=transformer", spec_where(d, v).s);
+        snprintf(out->arms[out->n_arms++], sizeof out->arms[0], "%s %s", name, sel);
+    }
+    return 0;
+}
+
+/* ratios: a list of "fast/slow" arm names. */
+static int load_ratios(SpecDoc *d, yaml_node_t *list, Sweep *out, Err *err) {
+    if (list->type != YAML_SEQUENCE_NODE) return err_set(err, "%s: expected a list of fast/slow arm pairs for 'ratios'", spec_where(d, list).s);
+    for (yaml_node_item_t *it = list->data.sequence.items.start; it < list->data.sequence.items.top; it++) {
+        yaml_node_t *v = spec_node(d, *it);
+        const char *r = spec_scalar(v), *slash = r ? strchr(r, '/') : NULL;
+        int found[2] = {0, 0};
+        for (int a = 0; slash && a < out->n_arms; a++) {
+            size_t len = strcspn(out->arms[a], " ");
+            found[0] |= len == (size_t)(slash - r) && !strncmp(out->arms[a], r, len);
+            found[1] |= len == strlen(slash + 1) && !strncmp(out->arms[a], slash + 1, len);
+        }
+        if (!found[0] || !found[1]) return err_set(err, "%s: expected fast/slow naming two of the arms", spec_where(d, v).s);
+        if (out->n_ratios == SWEEP_ARMS_MAX) return err_set(err, "%s: more than %d ratios", spec_where(d, v).s, SWEEP_ARMS_MAX);
+        snprintf(out->ratios[out->n_ratios++], sizeof out->ratios[0], "%s", r);
+    }
     return 0;
 }
 
@@ -520,6 +555,10 @@ static int build(Builder *b, const char *profile, Sweep *out, Err *err) {
     if (keys[K_PROFILES] && load_profiles(b, keys[K_PROFILES], vals[K_PROFILES], profile, out, err)) return -1;
     if (keys[K_REPORT] && load_report(b, vals[K_REPORT], out, err)) return -1;
     if (keys[K_TUNE] && load_tune(b, keys[K_TUNE], vals[K_TUNE], out, err)) return -1;
+    if (keys[K_ARMS] && load_arms(d, vals[K_ARMS], out, err)) return -1;
+    if (keys[K_RATIOS] && load_ratios(d, vals[K_RATIOS], out, err)) return -1;
+    if (!keys[K_ARMS] != !keys[K_RATIOS])
+        return err_set(err, "%s: 'arms' and 'ratios' go together", spec_where(d, keys[K_ARMS] ? keys[K_ARMS] : keys[K_RATIOS]).s);
     if (b->selected_tune_images) {
         if (!keys[K_TUNE])
             return err_set(err, "%s: profile '%s' sets tune.images but the ablation has no 'tune:' stage",

@@ -16,6 +16,9 @@
  *     images: 10000           #   training images per candidate
  *     metric: zs.colour_shape_seen.top1   # maximised; a metric of the final evaluation
  *     grid: {train.lr: [5e-4, 1e-3, 2e-3, 4e-3]}   # candidates: the full grid of these keys
+ *   arms:                     # efficiency ratios (with ratios:): arm name -> selector over the
+ *     bow: objective.kind=bow #   swept values; "k!=v" also matches runs that do not sweep k
+ *   ratios: [contrastive/bow] # fast/slow arm pairs: `cliplab report` prints their ratios
  * Tuning never sees a reported number: each configuration (a grid point of `sweep:`) trains every
  * candidate on ONE seed that no reported run uses (the experiment's seed + seeds) and scores it on
  * the validation sets (eval.validation: a seed space disjoint from the test sets); the best
@@ -41,6 +44,7 @@
 #define SWEEP_SWEPT_MAX 1024
 #define SWEEP_REPORT_MAX 16
 #define SWEEP_KEY_MAX 64
+#define SWEEP_ARMS_MAX 8
 
 typedef struct {
     /* e.g. "head=mlp_tap=img.stage3_bs=256_seed=1": short key names, file-system safe */
@@ -68,6 +72,9 @@ typedef struct {
     int seeds;
     int n_report;
     char report[SWEEP_REPORT_MAX][64];
+    int n_arms, n_ratios;
+    char arms[SWEEP_ARMS_MAX][300];  /* "name selector" */
+    char ratios[SWEEP_ARMS_MAX][96]; /* "fast/slow" */
     int n_runs;
     SweepRun *runs; /* n_runs, grid order (first axis slowest, seed fastest) */
     /* tuning stage: candidates configuration-major (n_runs / seeds configurations), 0 if none */

@@ -211,6 +211,7 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
                             .warmup_images = (double)cfg->train.warmup_images, .total_images = (double)total,
                             .decay_fraction = cfg->train.decay_fraction, .peak_lr = adam.lr};
     /* curves are comparable across budgets only up to here (the efficiency ratios read it) */
+    runlog_attr_str(log, "schedule", cfg->train.schedule);
     runlog_attr_double(log, "budget_free_until_images", schedule_budget_free_until(&sched));
     if (images == 0) {
         evaluate_model(&m, cfg->eval.probe, cfg->eval.all_tasks, &mt);
