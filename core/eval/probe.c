@@ -128,6 +128,100 @@ static double objective_eval(Objective *o, float *g, const float *p) {
     return probe_loss_grad(g, o->logits, o->row_loss, p, o->x, o->y, o->n, o->d, o->C, o->lambda);
 }
 
+/* L-BFGS state: a ring buffer of the last LBFGS_M (s, y) pairs and the scratch of one iteration. */
+typedef struct {
+    long P;
+    float *S, *Y;  /* [LBFGS_M, P]: steps and gradient changes */
+    double rho[LBFGS_M], alpha[LBFGS_M];
+    int n_pairs, newest;
+    float *g, *g_new, *p_new, *dir; /* [P] each */
+} Lbfgs;
+
+static void lbfgs_init(Lbfgs *q, long P) {
+    memset(q, 0, sizeof *q);
+    q->P = P;
+    q->newest = -1;
+    q->S = mallocCheck((size_t)LBFGS_M * P * sizeof(float));
+    q->Y = mallocCheck((size_t)LBFGS_M * P * sizeof(float));
+    q->g = mallocCheck((size_t)P * sizeof(float));
+    q->g_new = mallocCheck((size_t)P * sizeof(float));
+    q->p_new = mallocCheck((size_t)P * sizeof(float));
+    q->dir = mallocCheck((size_t)P * sizeof(float));
+}
+
+static void lbfgs_free(Lbfgs *q) {
+    free(q->S), free(q->Y), free(q->g), free(q->g_new), free(q->p_new), free(q->dir);
+}
+
+/* q->dir = -H g by the two-loop recursion; falls back to the normalised -g (and forgets the
+ * memory) when round-off has lost the descent property. Returns gᵀdir (< 0). */
+static double lbfgs_direction(Lbfgs *q) {
+    const long P = q->P;
+    float *dir = q->dir;
+    for (long k = 0; k < P; k++) dir[k] = -q->g[k];
+    for (int j = 0; j < q->n_pairs; j++) {
+        int s = (q->newest - j + LBFGS_M) % LBFGS_M;
+        q->alpha[s] = q->rho[s] * dot(q->S + s * P, dir, P);
+        for (long k = 0; k < P; k++) dir[k] -= (float)q->alpha[s] * q->Y[s * P + k];
+    }
+    /* initial Hessian scale: sᵀy/yᵀy of the newest pair; before any pair, a unit-length step */
+    double gamma = q->n_pairs ? 1.0 / (q->rho[q->newest] * dot(q->Y + q->newest * P, q->Y + q->newest * P, P))
+                              : 1.0 / sqrt(dot(q->g, q->g, P));
+    for (long k = 0; k < P; k++) dir[k] *= (float)gamma;
+    for (int j = q->n_pairs - 1; j >= 0; j--) {
+        int s = (q->newest - j + LBFGS_M) % LBFGS_M;
+        double beta = q->rho[s] * dot(q->Y + s * P, dir, P);
+        for (long k = 0; k < P; k++) dir[k] += (float)(q->alpha[s] - beta) * q->S[s * P + k];
+    }
+    double gd = dot(q->g, dir, P);
+    if (!(gd < 0.0)) {
+        q->n_pairs = 0;
+        double inv_norm = 1.0 / sqrt(dot(q->g, q->g, P));
+        for (long k = 0; k < P; k++) dir[k] = (float)(-q->g[k] * inv_norm);
+        gd = dot(q->g, dir, P);
+    }
+    return gd;
+}
+
+/* Backtracking Armijo search from the quasi-Newton step t = 1: q->p_new and q->g_new at the
+ * accepted point, *f_new its loss. Returns 0 if no decrease is representable in fp32. */
+static int line_search(Objective *o, Lbfgs *q, const float *params, double f, double gd, double *f_new) {
+    double t = 1.0;
+    for (int ls = 0; ls < MAX_BACKTRACKS; ls++, t *= 0.5) {
+        for (long k = 0; k < q->P; k++) q->p_new[k] = params[k] + (float)t * q->dir[k];
+        *f_new = objective_eval(o, q->g_new, q->p_new);
+        if (*f_new <= f + ARMIJO_C1 * t * gd) return 1;
+    }
+    return 0;
+}
+
+/* Records the pair (p_new - params, g_new - g) unless it would break positive definiteness, then
+ * moves to the new point (params = p_new, g = g_new). */
+static void lbfgs_step(Lbfgs *q, float *params) {
+    const long P = q->P;
+    int s = (q->newest + 1) % LBFGS_M;
+    for (long k = 0; k < P; k++) {
+        q->S[s * P + k] = q->p_new[k] - params[k];
+        q->Y[s * P + k] = q->g_new[k] - q->g[k];
+    }
+    double sy = dot(q->S + s * P, q->Y + s * P, P);
+    if (sy > 1e-12 * dot(q->Y + s * P, q->Y + s * P, P) && sy > 0.0) {
+        q->rho[s] = 1.0 / sy;
+        q->newest = s;
+        q->n_pairs = q->n_pairs < LBFGS_M ? q->n_pairs + 1 : LBFGS_M;
+    }
+    memcpy(params, q->p_new, (size_t)P * sizeof(float));
+    float *tmp = q->g;
+    q->g = q->g_new;
+    q->g_new = tmp;
+}
+
+static double max_abs(const float *g, long P) {
+    double m = 0.0;
+    for (long k = 0; k < P; k++) m = fmax(m, fabs(g[k]));
+    return m;
+}
+
 int probe_train(float *params, const float *x, const int *y, int n, int d, int n_classes, float lambda,
                 int max_iter) {
     CHECK(n > 0 && d > 0 && n_classes > 0 && lambda >= 0.0f && max_iter >= 0, "n=%d d=%d classes=%d lambda=%g max_iter=%d",
@@ -136,69 +230,14 @@ int probe_train(float *params, const float *x, const int *y, int n, int d, int n
     const long P = probe_n_params(d, n_classes);
     Objective o = {x, y, n, d, n_classes, lambda, mallocCheck((size_t)n * n_classes * sizeof(float)),
                    mallocCheck((size_t)n * sizeof(double))};
-    float *g = mallocCheck((size_t)P * sizeof(float)), *g_new = mallocCheck((size_t)P * sizeof(float));
-    float *p_new = mallocCheck((size_t)P * sizeof(float)), *dir = mallocCheck((size_t)P * sizeof(float));
-    float *S = mallocCheck((size_t)LBFGS_M * P * sizeof(float)), *Yd = mallocCheck((size_t)LBFGS_M * P * sizeof(float));
-    double rho[LBFGS_M], alpha[LBFGS_M];
-    int n_pairs = 0, newest = -1; /* ring buffer of (s, y) pairs */
-
-    double f = objective_eval(&o, g, params);
+    Lbfgs q;
+    lbfgs_init(&q, P);
+    double f = objective_eval(&o, q.g, params), f_new;
     int it = 0;
-    for (; it < max_iter; it++) {
-        double gmax = 0.0;
-        for (long k = 0; k < P; k++) gmax = fmax(gmax, fabs(g[k]));
-        if (gmax <= LBFGS_GTOL) break;
-
-        /* two-loop recursion: dir = -H g */
-        for (long k = 0; k < P; k++) dir[k] = -g[k];
-        for (int j = 0; j < n_pairs; j++) {
-            int s = (newest - j + LBFGS_M) % LBFGS_M;
-            alpha[s] = rho[s] * dot(S + s * P, dir, P);
-            for (long k = 0; k < P; k++) dir[k] -= (float)alpha[s] * Yd[s * P + k];
-        }
-        /* initial Hessian scale: sᵀy/yᵀy of the newest pair; before any pair, a unit-length step */
-        double gamma = n_pairs ? 1.0 / (rho[newest] * dot(Yd + newest * P, Yd + newest * P, P))
-                               : 1.0 / sqrt(dot(g, g, P));
-        for (long k = 0; k < P; k++) dir[k] *= (float)gamma;
-        for (int j = n_pairs - 1; j >= 0; j--) {
-            int s = (newest - j + LBFGS_M) % LBFGS_M;
-            double beta = rho[s] * dot(Yd + s * P, dir, P);
-            for (long k = 0; k < P; k++) dir[k] += (float)(alpha[s] - beta) * S[s * P + k];
-        }
-        double gd = dot(g, dir, P);
-        if (!(gd < 0.0)) { /* lost descent (round-off): forget the memory, step along -g */
-            n_pairs = 0;
-            double inv_norm = 1.0 / sqrt(dot(g, g, P));
-            for (long k = 0; k < P; k++) dir[k] = (float)(-g[k] * inv_norm);
-            gd = dot(g, dir, P);
-        }
-
-        /* backtracking Armijo line search from the quasi-Newton step t = 1 */
-        double t = 1.0, f_new = f;
-        int accepted = 0;
-        for (int ls = 0; ls < MAX_BACKTRACKS && !accepted; ls++) {
-            for (long k = 0; k < P; k++) p_new[k] = params[k] + (float)t * dir[k];
-            f_new = objective_eval(&o, g_new, p_new);
-            accepted = f_new <= f + ARMIJO_C1 * t * gd;
-            t *= 0.5;
-        }
-        if (!accepted) break; /* no decrease representable in fp32: converged as far as it goes */
-
-        int s = (newest + 1) % LBFGS_M;
-        for (long k = 0; k < P; k++) {
-            S[s * P + k] = p_new[k] - params[k];
-            Yd[s * P + k] = g_new[k] - g[k];
-        }
-        double sy = dot(S + s * P, Yd + s * P, P);
-        if (sy > 1e-12 * dot(Yd + s * P, Yd + s * P, P) && sy > 0.0) { /* keep H positive definite */
-            rho[s] = 1.0 / sy;
-            newest = s;
-            n_pairs = n_pairs < LBFGS_M ? n_pairs + 1 : LBFGS_M;
-        }
-        memcpy(params, p_new, (size_t)P * sizeof(float));
-        float *tmp = g;
-        g = g_new;
-        g_new = tmp;
+    for (; it < max_iter && max_abs(q.g, P) > LBFGS_GTOL; it++) {
+        double gd = lbfgs_direction(&q);
+        if (!line_search(&o, &q, params, f, gd, &f_new)) break; /* converged as far as fp32 goes */
+        lbfgs_step(&q, params);
         double f_prev = f;
         f = f_new;
         if (f_prev - f <= LBFGS_FTOL * fmax(1.0, fabs(f))) {
@@ -208,12 +247,7 @@ int probe_train(float *params, const float *x, const int *y, int n, int d, int n
     }
     free(o.logits);
     free(o.row_loss);
-    free(g);
-    free(g_new);
-    free(p_new);
-    free(dir);
-    free(S);
-    free(Yd);
+    lbfgs_free(&q);
     return it;
 }
 
