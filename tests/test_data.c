@@ -448,6 +448,46 @@ static void test_batches_and_eval_pairs(void **state) {
     dataset_free(ds);
 }
 
+/* The probe's own set: the task's classes and labelling, other images than the zero-shot task's
+ * (a separate seed stream), the same images again for the same (name, n), the zero-shot tasks
+ * untouched by building it. */
+static void test_probe_task_is_its_own_set(void **state) {
+    (void)state;
+    Dataset *ds = open_shapes(0.5f, 40);
+    int n_tasks;
+    const ZeroShotTask *tasks = dataset_zeroshot_tasks(ds, &n_tasks);
+    const ZeroShotTask *shape = NULL;
+    for (int i = 0; i < n_tasks; i++)
+        if (!strcmp(tasks[i].name, "shape")) shape = &tasks[i];
+    assert_non_null(shape);
+    size_t stride = (size_t)dataset_config(ds)->image_size * dataset_config(ds)->image_size * 3;
+    float *before = malloc(stride * sizeof(float));
+    memcpy(before, shape->images, stride * sizeof(float));
+    const ZeroShotTask *p = dataset_probe_task(ds, "shape", 90);
+    assert_non_null(p);
+    assert_string_equal(p->name, "shape");
+    assert_int_equal(p->n_images, 90);
+    assert_int_equal(p->n_classes, shape->n_classes);
+    int counts[64] = {0};
+    for (int k = 0; k < 90; k++) counts[p->labels[k]]++;
+    for (int c = 0; c < p->n_classes; c++) assert_int_equal(counts[c], 90 / p->n_classes); /* balanced */
+    int same = 0;
+    for (int k = 0; k < 40; k++) same += !memcmp(p->images + k * stride, shape->images + k * stride, stride * sizeof(float));
+    assert_int_equal(same, 0); /* not the zero-shot task's images */
+    assert_true(dataset_probe_task(ds, "shape", 90) == p); /* cached */
+    assert_memory_equal(shape->images, before, stride * sizeof(float));
+    int n2;
+    assert_true(dataset_zeroshot_tasks(ds, &n2) == tasks && n2 == n_tasks);
+    assert_null(dataset_probe_task(ds, "nope", 90));
+    const ZeroShotTask *again = dataset_probe_task(ds, "shape", 90); /* rebuilt: identical */
+    Dataset *ds2 = open_shapes(0.5f, 40);
+    const ZeroShotTask *p2 = dataset_probe_task(ds2, "shape", 90);
+    assert_memory_equal(again->images, p2->images, 90 * stride * sizeof(float));
+    free(before);
+    dataset_free(ds);
+    dataset_free(ds2);
+}
+
 static void test_zeroshot_tasks(void **state) {
     (void)state;
     Dataset *ds = open_shapes(0.5f, 100);
@@ -823,6 +863,7 @@ int main(void) {
         cmocka_unit_test(test_tokenizer_round_trip_truncation_bow),
         cmocka_unit_test(test_batches_and_eval_pairs),
         cmocka_unit_test(test_zeroshot_tasks),
+        cmocka_unit_test(test_probe_task_is_its_own_set),
         cmocka_unit_test(test_validation_sets_disjoint_from_test),
         cmocka_unit_test(test_fmnist_real_files_load),
         cmocka_unit_test(test_fmnist_resize_keeps_mean),

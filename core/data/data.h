@@ -95,6 +95,12 @@ typedef struct {
  * position. fashion-mnist: fmnist (10 classes, test split). Freed by dataset_free. */
 const ZeroShotTask *dataset_zeroshot_tasks(Dataset *ds, int *n_tasks);
 
+/* The linear probe's labelled images for task `name` (as in dataset_zeroshot_tasks): n images
+ * drawn like the task's own but from a separate eval seed stream (shapes), or the first n of the
+ * test split (fashion-mnist: at most its 10,000). Built on first use and cached while name and n
+ * stay the same; NULL if the dataset has no such task. */
+const ZeroShotTask *dataset_probe_task(Dataset *ds, const char *name, int n);
+
 /* A fixed held-out set of n image–caption pairs (eval seed space; `which` selects one of many
  * such sets) for retrieval / probes; out->max_batch >= n. */
 void dataset_eval_pairs(const Dataset *ds, Batch *out, int n, uint64_t which);

@@ -112,6 +112,8 @@ void dataset_free(Dataset *ds) {
     if (!ds) return;
     for (int i = 0; i < ds->n_tasks; i++) task_free(&ds->tasks[i]);
     free(ds->tasks);
+    if (ds->probe) task_free(ds->probe);
+    free(ds->probe);
     ds->ops->close(ds);
     tokenizer_free(&ds->tok);
     free(ds);
@@ -194,8 +196,43 @@ const ZeroShotTask *dataset_zeroshot_tasks(Dataset *ds, int *n_tasks) {
     return ds->tasks;
 }
 
+/* Salt of the data seed the probe set is drawn with: its images come from an eval seed space
+ * disjoint from the zero-shot tasks' (and, like theirs, from training). */
+#define PROBE_SEED_SALT 0x9B0BE5E7D00DULL
+
+const ZeroShotTask *dataset_probe_task(Dataset *ds, const char *name, int n) {
+    if (ds->probe && !strcmp(ds->probe->name, name) && ds->probe->n_images == n) return ds->probe;
+    if (ds->probe) task_free(ds->probe);
+    free(ds->probe);
+    ds->probe = NULL;
+    ZeroShotTask *saved = ds->tasks;
+    const int saved_n = ds->n_tasks;
+    const DataConfig saved_cfg = ds->cfg;
+    ds->tasks = callocCheck(DATA_MAX_TASKS, sizeof *ds->tasks);
+    ds->n_tasks = 0;
+    ds->cfg.eval_images = n;
+    ds->cfg.seed ^= PROBE_SEED_SALT;
+    ds->build_only = name;
+    ds->ops->build_tasks(ds);
+    for (int i = 0; i < ds->n_tasks; i++) {
+        if (!ds->probe && !strcmp(ds->tasks[i].name, name)) {
+            ds->probe = mallocCheck(sizeof *ds->probe);
+            *ds->probe = ds->tasks[i];
+        } else {
+            task_free(&ds->tasks[i]);
+        }
+    }
+    free(ds->tasks);
+    ds->tasks = saved;
+    ds->n_tasks = saved_n;
+    ds->cfg = saved_cfg;
+    ds->build_only = NULL;
+    return ds->probe;
+}
+
 ZeroShotTask *data_task_add(Dataset *ds, const char *name, int n_images, int n_classes,
                             const char *const *class_names, const char *const *templates, int n_templates) {
+    if (ds->build_only && strcmp(name, ds->build_only)) n_images = 0;
     CHECK(ds->n_tasks < DATA_MAX_TASKS, "more than %d zero-shot tasks", DATA_MAX_TASKS);
     ZeroShotTask *t = &ds->tasks[ds->n_tasks++];
     int R = ds->cfg.image_size, T = ds->cfg.context, V = dataset_vocab_size(ds), P = n_classes * n_templates;

@@ -40,6 +40,8 @@ struct Dataset {
     void *impl;
     ZeroShotTask *tasks;
     int n_tasks;
+    ZeroShotTask *probe;    /* dataset_probe_task's set (NULL until asked) */
+    const char *build_only; /* while building the probe set: the one task that gets images */
 };
 
 extern const DatasetOps SHAPES_OPS;
@@ -58,7 +60,8 @@ uint64_t data_eval_seed(const DataConfig *cfg, uint64_t stream);
 #define DATA_MAX_TASKS 8
 
 /* Appends a task with its prompts tokenized (each template's "{}" replaced by the class name);
- * the caller fills images (raw, then data_normalize_image) and labels. */
+ * the caller fills images (raw, then data_normalize_image) and labels. While dataset_probe_task
+ * builds its set, every task but the one asked for gets 0 images (nothing to render). */
 ZeroShotTask *data_task_add(Dataset *ds, const char *name, int n_images, int n_classes,
                             const char *const *class_names, const char *const *templates, int n_templates);
 /* Replaces t's generative-scoring sentences by n new ones, set with data_task_gen_set. */

@@ -56,13 +56,6 @@ void zeroshot_accuracy(const float *scores, const int *labels, int n, int nc, do
     *top5 = n ? hit5 / n : 0;
 }
 
-/* The names were checked when the model was built (model_build). */
-static const ZeroShotTask *find_task(const ZeroShotTask *tasks, int n, const char *name) {
-    for (int i = 0; i < n; i++)
-        if (!strcmp(tasks[i].name, name)) return &tasks[i];
-    CHECK(0, "no zero-shot task '%s'", name);
-}
-
 /* Features of a task's images in chunks of max_batch: per tap, pre- and post-head. */
 typedef struct {
     int n_sets;
@@ -100,13 +93,16 @@ static void free_features(FeatureSets *fs) {
     for (int k = 0; k < fs->n_sets; k++) free(fs->x[k]);
 }
 
-/* Linear probes on the probe task's images: first half train, next quarter validation (for the
- * L2 strength), last quarter test. The tapped stage is the pre-head representation (SimCLR's h),
- * post_head the embedding z. */
+/* Linear probes on the probe set (dataset_probe_task: its own images, not the zero-shot task's):
+ * PROBE_TRAIN_NINTHS/9 train, PROBE_VAL_NINTHS/9 validation (for the L2 strength), the rest test.
+ * The tapped stage is the pre-head representation (SimCLR's h), post_head the embedding z.
+ * Features of every tap are extracted in one pass over the images. */
+#define PROBE_TRAIN_NINTHS 4
+#define PROBE_VAL_NINTHS 1
 static void evaluate_probes(Model *m, const ZeroShotTask *task, Metrics *out) {
     FeatureSets fs;
     collect_features(m, task->images, task->n_images, &fs);
-    int n = task->n_images, ntr = n / 2, nva = n / 4, nte = n - ntr - nva;
+    int n = task->n_images, ntr = n * PROBE_TRAIN_NINTHS / 9, nva = n * PROBE_VAL_NINTHS / 9, nte = n - ntr - nva;
     for (int k = 0; k < fs.n_sets; k++) {
         int d = fs.dims[k];
         ProbeResult r = probe_fit_eval(fs.x[k], task->labels, ntr, fs.x[k] + (size_t)ntr * d, task->labels + ntr, nva,
@@ -183,6 +179,10 @@ void evaluate_model(Model *m, int with_probe, int all_tasks, Metrics *out) {
         }
         free(scores);
     }
-    if (with_probe) evaluate_probes(m, find_task(tasks, n_tasks, m->cfg.eval.probe_task), out);
+    if (with_probe) {
+        const ZeroShotTask *probe = dataset_probe_task(m->ds, m->cfg.eval.probe_task, m->cfg.eval.probe_images);
+        CHECK(probe, "no zero-shot task '%s'", m->cfg.eval.probe_task); /* model_build checked the name */
+        evaluate_probes(m, probe, out);
+    }
     if (m->obj->ops->text_embeddings) evaluate_retrieval(m, out);
 }

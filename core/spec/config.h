@@ -63,6 +63,7 @@ typedef struct {
     struct {
         int64_t every_images;
         bool probe;
+        int probe_images; /* the probe's own set: 4/9 train, 1/9 validation, 4/9 test */
         bool all_tasks; /* false: evaluations score only `task` */
         int retrieval_n;
         double target_top1;

@@ -203,6 +203,9 @@ static const SpecKey SCHEMA[] = {
      .max = 1e12, .help = "evaluation period in images"},
     {"eval.probe", SPEC_BOOL, FIELD(eval.probe), .def = "true",
      .help = "run linear probes at every tap"},
+    {"eval.probe_images", SPEC_INT, FIELD(eval.probe_images), .def = "9000", .min = 9, .max = 100000,
+     .help = "images of the linear probe's own set (4/9 train, 1/9 validation, 4/9 test); fashion-mnist: at most its "
+             "10,000 test images"},
     {"eval.all_tasks", SPEC_BOOL, FIELD(eval.all_tasks), .def = "true",
      .help = "score every zero-shot task (false: only eval.task, for objectives whose scoring is costly)"},
     {"eval.retrieval_n", SPEC_INT, FIELD(eval.retrieval_n), .def = "512", .min = 2, .max = 100000,

@@ -3,7 +3,8 @@
  * A step: fill the batch (sample indices = images processed so far, so the data stream is a pure
  * function of the seed and the cursor), zero the gradients (one memset), forward+backward of the
  * objective, clip by global norm, AdamW with warm-up + cosine. A non-finite loss or gradient norm
- * stops the run as "diverged". Evaluation runs at 0 images, every eval.every_images and at the end.
+ * stops the run as "diverged". Evaluation runs at 0 images, every eval.every_images and at the end;
+ * the linear probes only at the end.
  * Resume restores parameters, Adam moments, step and cursor from the checkpoint and truncates the
  * log to the checkpoint's rows, so a resumed run equals an uninterrupted one (wall_s, the one
  * measured series, continues from the checkpoint's value).
@@ -214,7 +215,7 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
     runlog_attr_str(log, "schedule", cfg->train.schedule);
     runlog_attr_double(log, "budget_free_until_images", schedule_budget_free_until(&sched));
     if (images == 0) {
-        evaluate_model(&m, cfg->eval.probe, cfg->eval.all_tasks, &mt);
+        evaluate_model(&m, 0, cfg->eval.all_tasks, &mt);
         log_eval(log, &curve, task_metric, 0, &mt);
         print_eval_line(0, &mt, cfg->eval.task);
     }
@@ -259,7 +260,9 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
         progress_update(&prog, (double)images, extra);
         int at_end = images >= total;
         if (at_end || images / every != (images - B) / every) {
-            evaluate_model(&m, cfg->eval.probe, cfg->eval.all_tasks, &mt);
+            /* the probe (thousands of images, five fits per feature set) only at the end: the
+             * reports read its final value, and evaluating it less often keeps its size */
+            evaluate_model(&m, cfg->eval.probe && at_end, cfg->eval.all_tasks, &mt);
             log_eval(log, &curve, task_metric, (double)images, &mt);
             if (prog.line_open) fputc('\n', stderr);
             print_eval_line((double)images, &mt, cfg->eval.task);
