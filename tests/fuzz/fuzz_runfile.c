@@ -11,6 +11,7 @@
  * good run; the scan and the export succeed.
  */
 #include "analysis/analysis.h"
+#include "analysis/efficiency.h"
 #include "fuzz_util.h"
 #include "log/h5io.h"
 #include "log/report.h"
@@ -63,7 +64,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_capture_begin();
     report_print(devnull, runs, n, NULL, 0);
     analysis_compare_axis(devnull, runs, n, "model.head.kind", NULL, NULL, 0, NULL);
-    analysis_efficiency(devnull, devnull, runs, n, "zs.colour_shape_seen.top1");
+    static EfficiencySpec spec; /* the Fig. 2 arms of ablations/efficiency.yaml */
+    if (!spec.n_ratios) {
+        Err e;
+        const char *arms[] = {"caption objective.kind=caption", "bow objective.kind=bow",
+                              "contrastive objective.kind=contrastive,model.text.kind!=transformer"};
+        for (int i = 0; i < 3; i++) efficiency_add_arm(&spec, arms[i], &e);
+        efficiency_add_ratio(&spec, "bow/caption", &e);
+        efficiency_add_ratio(&spec, "contrastive/bow", &e);
+    }
+    analysis_efficiency(devnull, devnull, runs, n, "zs.colour_shape_seen.top1", &spec);
     check_warnings(fuzz_capture_end(), 0, "report_print / analysis");
     fclose(devnull);
 
