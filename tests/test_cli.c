@@ -696,6 +696,70 @@ static void test_sweep_never_overwrites_without_force(void **state) {
     assert_int_equal(before.st_size, after.st_size);
 }
 
+/* Byte offset in a run file of the first chunk of /<series> (a chunked dataset). */
+static long chunk_offset(const char *run_file, const char *series) {
+    hid_t f = H5Fopen(run_file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(f >= 0);
+    hid_t d = H5Dopen2(f, series, H5P_DEFAULT);
+    assert_true(d >= 0);
+    hid_t sp = H5Dget_space(d);
+    hsize_t off[1], size;
+    unsigned mask;
+    haddr_t addr;
+    assert_true(H5Dget_chunk_info(d, sp, 0, off, &mask, &addr, &size) >= 0);
+    H5Sclose(sp);
+    H5Dclose(d);
+    H5Fclose(f);
+    return (long)addr;
+}
+
+/* A finished run file with one flipped bit in its /train/loss data: report and export call it
+ * corrupt (one line), and sweep --resume neither counts it as finished nor overwrites it. */
+static void test_bit_flipped_run_is_corrupt_not_finished(void **state) {
+    (void)state;
+    char path[PATH_MAX];
+    const char *abl = write_tiny_sweep(path, "tiny.yaml");
+    const char *res = tmp("res");
+    Cmd c = cli("sweep", abl, "--out", res, NULL);
+    if (c.status != 0) fail_msg("sweep failed (%d):\n%s", c.status, c.err);
+    cmd_free(&c);
+    char run[PATH_MAX];
+    snprintf(run, sizeof run, "%s", tmp("res/widths=4-8_seed=1.h5"));
+    long at = chunk_offset(run, "/train/loss") + 13;
+    size_t len = 0;
+    char *bytes = read_all(run, &len);
+    assert_non_null(bytes);
+    bytes[at] ^= 0x10;
+    FILE *f = fopen(run, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(bytes, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+
+    c = cli("report", res, NULL);
+    assert_int_equal(c.status, 0);
+    assert_int_equal(count_lines(c.err), 1);
+    assert_contains(c.err, "widths=4-8_seed=1.h5': corrupt: /train/loss fails its checksum");
+    assert_null(strstr(c.out, "widths=4-8_seed=1"));
+    assert_contains(c.out, "widths=8-8_seed=1");
+    cmd_free(&c);
+    c = cli("export", res, "--out", tmp("tsv"), NULL);
+    assert_int_equal(c.status, 0);
+    assert_contains(c.err, "corrupt: /train/loss");
+    assert_false(exists(tmp("tsv/widths=4-8_seed=1.train.tsv")));
+    cmd_free(&c);
+    c = cli("sweep", abl, "--out", res, "--resume", NULL);
+    assert_int_not_equal(c.status, 0);
+    assert_contains(c.err, "widths=4-8_seed=1.h5 is not a readable cliplab run file");
+    assert_contains(c.err, "0 to run, 1 already finished");
+    cmd_free(&c);
+    size_t len2 = 0;
+    char *now = read_all(run, &len2);
+    assert_int_equal(len2, len);
+    assert_memory_equal(now, bytes, len);
+    free(now);
+    free(bytes);
+}
+
 /* ---- 7. usage ------------------------------------------------------------------------------------ */
 
 static void test_usage_errors_and_help(void **state) {
@@ -1044,6 +1108,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_unwritable_results_folder_is_one_line, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_report_skips_corrupt_and_foreign_files, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_sweep_never_overwrites_without_force, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_bit_flipped_run_is_corrupt_not_finished, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_usage_errors_and_help, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_every_subcommand_has_help, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_unknown_flags_and_bad_numbers_are_one_line, setup_dir, teardown_dir),

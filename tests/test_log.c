@@ -23,6 +23,7 @@
 #include "common/check.h"
 #include "common/rng.h"
 #include "log/checkpoint.h"
+#include "log/h5io.h"
 #include "log/report.h"
 #include "log/runlog.h"
 
@@ -55,6 +56,13 @@ static const char *path_of(char *buf, size_t n, const char *fmt, ...) {
 }
 
 static int exists(const char *path) { return access(path, F_OK) == 0; }
+
+/* "/group/name" in a static buffer. */
+static const char *tmp_name(const char *group, const char *name) {
+    static char buf[160];
+    snprintf(buf, sizeof buf, "/%s/%s", group, name);
+    return buf;
+}
 
 /* Whole stdout of a shell command (malloc'd, NUL-terminated). */
 static char *run_cmd(const char *cmd) {
@@ -665,10 +673,239 @@ static void test_report_scan_skips_corrupt_and_foreign_files(void **state) {
     assert_string_equal(runs[1].status, "diverged");
     assert_int_equal(count_lines(err_out), 2);
     assert_non_null(strstr(err_out, "warning: skipping '"));
-    assert_non_null(strstr(err_out, "scan/x.h5': not a readable HDF5 file\n"));
+    assert_non_null(strstr(err_out, "scan/x.h5': corrupt or not an HDF5 file ("));
     assert_non_null(strstr(err_out, "scan/foreign.h5': not a cliplab run file"));
     free(err_out);
     report_free(runs, n);
+}
+
+/* ---- integrity: bit flips, crafted files ------------------------------------------------------- */
+
+/* Everything a reader can learn from a run file, as text (NULL if report_verify refuses it):
+ * the attributes make_run and runlog_finish write, and every value of every dataset. */
+static char *run_fingerprint(const char *path) {
+    Err e;
+    if (report_verify(path, &e)) return NULL;
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    out[0] = '\0';
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(f >= 0);
+    const char *str_attrs[] = {"format", "run_id", "swept", "status", "end_time"};
+    for (size_t i = 0; i < sizeof str_attrs / sizeof *str_attrs; i++) {
+        char v[256] = "?";
+        h5io_attr_get_str(f, str_attrs[i], v, sizeof v);
+        len += (size_t)snprintf(out + len, cap - len, "%s=%s\n", str_attrs[i], v);
+    }
+    const char *int_attrs[] = {"format_version", "seed"};
+    for (size_t i = 0; i < 2; i++) {
+        int64_t v = -99;
+        h5io_attr_get_i64(f, int_attrs[i], &v);
+        len += (size_t)snprintf(out + len, cap - len, "%s=%lld\n", int_attrs[i], (long long)v);
+    }
+    const char *groups[] = {"train", "eval", "summary"};
+    for (int gi = 0; gi < 3; gi++) {
+        hid_t g = H5Gopen2(f, groups[gi], H5P_DEFAULT);
+        assert_true(g >= 0);
+        char(*names)[H5IO_NAME_MAX];
+        int n = h5io_list(g, &names);
+        H5Gclose(g);
+        for (int i = 0; i < n; i++) {
+            hid_t d = H5Dopen2(f, tmp_name(groups[gi], names[i]), H5P_DEFAULT);
+            assert_true(d >= 0);
+            hid_t sp = H5Dget_space(d);
+            hssize_t k = H5Sget_simple_extent_npoints(sp);
+            double *v = malloc((size_t)k * sizeof *v);
+            assert_true(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+            len += (size_t)snprintf(out + len, cap - len, "/%s/%s:", groups[gi], names[i]);
+            for (hssize_t j = 0; j < k; j++) len += (size_t)snprintf(out + len, cap - len, " %a", v[j]);
+            len += (size_t)snprintf(out + len, cap - len, "\n");
+            assert_true(len < cap - 256);
+            free(v);
+            H5Sclose(sp);
+            H5Dclose(d);
+        }
+        free(names);
+    }
+    H5Fclose(f);
+    return out;
+}
+
+/* A flipped bit anywhere in a finished run file either leaves everything a reader sees unchanged
+ * (unused bytes) or makes report_verify, hence report, export and sweep --resume, call the file
+ * corrupt: never a "completed" run with different content. Before checksums, flips in series data,
+ * summaries and string attributes passed. */
+static void test_bit_flips_are_detected_or_harmless(void **state) {
+    (void)state;
+    char dir[512], fin[600], flip[600];
+    path_of(dir, sizeof dir, "flip");
+    path_of(fin, sizeof fin, "flip/a.h5");
+    path_of(flip, sizeof flip, "flip/b.h5");
+    make_run(dir, "a", "head=linear,seed=3", 3, "completed", 20, 5, 0.5);
+    char *want = run_fingerprint(fin);
+    assert_non_null(want);
+    size_t n;
+    FILE *fp = fopen(fin, "rb");
+    assert_non_null(fp);
+    fseek(fp, 0, SEEK_END);
+    n = (size_t)ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    unsigned char *bytes = malloc(n);
+    assert_int_equal(fread(bytes, 1, n, fp), n);
+    fclose(fp);
+    int corrupt = 0, harmless = 0;
+    /* a dense stride through the first 4 KiB (superblock, headers, attributes, chunk indexes) and a
+     * sparse one through the rest (mostly chunks); co-prime strides vary the bit flipped */
+    for (size_t pos = 0; pos < n; pos += pos < 4096 ? 13 : 97) {
+        bytes[pos] ^= (unsigned char)(1u << (pos % 8));
+        write_bytes(flip, bytes, n);
+        bytes[pos] ^= (unsigned char)(1u << (pos % 8));
+        char *got = run_fingerprint(flip);
+        if (!got) {
+            corrupt++;
+            continue;
+        }
+        if (strcmp(got, want)) fail_msg("bit flip at byte %zu passed as a valid run with other content:\n%s", pos, got);
+        harmless++;
+        free(got);
+    }
+    /* the data and its checksums are most of the file: most flips must be caught */
+    assert_true(corrupt > harmless / 4);
+    free(bytes);
+    free(want);
+}
+
+/* A run file's skeleton (format attributes, the three groups) plus one crafted object made by
+ * `craft`: what a foreign tool or an attacker could put under a run's name. */
+static void write_crafted(const char *path, void (*craft)(hid_t f)) {
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(f >= 0);
+    assert_int_equal(h5io_attr_set_str(f, "format", RUNLOG_FORMAT), 0);
+    assert_int_equal(h5io_attr_set_i64(f, "format_version", 1), 0);
+    assert_int_equal(h5io_attr_set_str(f, "status", "completed"), 0);
+    const char *groups[] = {"train", "eval", "summary"};
+    for (int i = 0; i < 3; i++) H5Gclose(H5Gcreate2(f, groups[i], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    craft(f);
+    assert_true(H5Fclose(f) >= 0);
+}
+
+static void crafted_dataset(hid_t f, const char *name, hid_t type, int rank, const hsize_t *dims, const hsize_t *maxdims) {
+    hid_t sp = rank ? H5Screate_simple(rank, dims, maxdims) : H5Screate(H5S_SCALAR);
+    hid_t pl = H5Pcreate(H5P_DATASET_CREATE);
+    if (maxdims) {
+        hsize_t chunk[2] = {1024, 1};
+        H5Pset_chunk(pl, rank, chunk);
+    }
+    hid_t d = H5Dcreate2(f, name, type, sp, H5P_DEFAULT, pl, H5P_DEFAULT);
+    assert_true(d >= 0);
+    H5Dclose(d);
+    H5Pclose(pl);
+    H5Sclose(sp);
+}
+
+/* /summary/x with 100000 values: report used to read it into one double on the stack. */
+static void craft_summary_array(hid_t f) {
+    hsize_t dims[1] = {100000};
+    crafted_dataset(f, "/summary/x", H5T_IEEE_F64LE, 1, dims, NULL);
+}
+
+/* a 2^31-row series (no chunk allocated: the file stays tiny); export allocated 16 GiB for it */
+static void craft_huge_series(hid_t f) {
+    hsize_t dims[1] = {(hsize_t)1 << 31}, maxdims[1] = {H5S_UNLIMITED};
+    crafted_dataset(f, "/train/loss", H5T_IEEE_F64LE, 1, dims, maxdims);
+}
+
+static void craft_int_series(hid_t f) {
+    hsize_t dims[1] = {4};
+    crafted_dataset(f, "/eval/acc", H5T_STD_I32LE, 1, dims, NULL);
+}
+
+static void craft_2d_series(hid_t f) {
+    hsize_t dims[2] = {4, 3};
+    crafted_dataset(f, "/train/loss", H5T_IEEE_F64LE, 2, dims, NULL);
+}
+
+static void craft_string_summary(hid_t f) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, 64);
+    crafted_dataset(f, "/summary/x", t, 0, NULL, NULL);
+    H5Tclose(t);
+}
+
+static void craft_group_summary(hid_t f) { H5Gclose(H5Gcreate2(f, "/summary/x", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)); }
+
+/* Each crafted file is skipped by report and export with one warning naming it and what is wrong,
+ * no read allocates more than the file could hold, and the good run next to it is unaffected. */
+static void test_crafted_run_files_are_skipped_with_one_line(void **state) {
+    (void)state;
+    struct {
+        void (*craft)(hid_t);
+        const char *why;
+    } cases[] = {{craft_summary_array, "/summary/x is not a scalar"},
+                 {craft_huge_series, "/train/loss claims more values than the file can hold"},
+                 {craft_int_series, "/eval/acc is not a floating-point dataset"},
+                 {craft_2d_series, "/train/loss is not a 1-D series"},
+                 {craft_string_summary, "/summary/x is not a floating-point dataset"},
+                 {craft_group_summary, "/summary/x is not a dataset"}};
+    char dir[512], p[700], out[600];
+    path_of(dir, sizeof dir, "crafted");
+    path_of(out, sizeof out, "crafted_tsv");
+    make_run(dir, "good", "head=linear,seed=0", 0, "completed", 3, 5, 0.5);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        path_of(p, sizeof p, "crafted/bad.h5");
+        write_crafted(p, cases[i].craft);
+        double *v;
+        assert_int_equal(report_read_series(p, "train", "loss", &v), -1);
+        assert_null(v);
+        RunInfo *runs;
+        int n;
+        Err e;
+        capture_begin();
+        int rc = report_scan(dir, &runs, &n, &e);
+        int rc_export = report_export(dir, out, &e);
+        char *err_out = capture_end();
+        assert_int_equal(rc, 0);
+        assert_int_equal(rc_export, 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(runs[0].run_id, "good");
+        report_free(runs, n);
+        /* one line per reader (scan, export), naming the file and the fault */
+        assert_int_equal(count_lines(err_out), 2);
+        if (!strstr(err_out, "bad.h5': corrupt: ") || !strstr(err_out, cases[i].why))
+            fail_msg("case %zu: expected '%s' in:\n%s", i, cases[i].why, err_out);
+        free(err_out);
+    }
+}
+
+/* --resume of a .tmp whose data fails its checksum is refused with one line, not continued. */
+static void test_resume_refuses_corrupt_tmp(void **state) {
+    (void)state;
+    char dir[512], tmp[600];
+    path_of(dir, sizeof dir, "rc");
+    path_of(tmp, sizeof tmp, "rc/k.h5.tmp");
+    Err e;
+    RunLog *l = runlog_create(dir, "k", &e);
+    assert_non_null(l);
+    for (int i = 0; i < 10; i++) runlog_append(l, "train", "step", i);
+    runlog_abandon(l);
+    hid_t f = H5Fopen(tmp, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, "/train/step", H5P_DEFAULT), sp = H5Dget_space(d);
+    hsize_t off[1], size;
+    unsigned mask;
+    haddr_t addr;
+    assert_true(H5Dget_chunk_info(d, sp, 0, off, &mask, &addr, &size) >= 0);
+    H5Sclose(sp);
+    H5Dclose(d);
+    H5Fclose(f);
+    int fd = open(tmp, O_RDWR);
+    unsigned char b;
+    assert_int_equal(pread(fd, &b, 1, (off_t)addr + 17), 1);
+    b ^= 4;
+    assert_int_equal(pwrite(fd, &b, 1, (off_t)addr + 17), 1);
+    close(fd);
+    assert_null(runlog_resume(dir, "k", 5, 0, &e));
+    assert_one_line(&e);
+    assert_non_null(strstr(e.msg, "corrupt: /train/step fails its checksum"));
 }
 
 static void test_report_config_key_drops_seed(void **state) {
@@ -822,6 +1059,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_checkpoint_failed_save_keeps_old_one, setup_ckpt, teardown_ckpt),
         cmocka_unit_test_setup_teardown(test_unwritable_dirs_give_one_line_errors, setup_ckpt, teardown_ckpt),
         cmocka_unit_test_setup_teardown(test_report_scan_skips_corrupt_and_foreign_files, setup_ckpt, teardown_ckpt),
+        cmocka_unit_test_setup_teardown(test_bit_flips_are_detected_or_harmless, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_crafted_run_files_are_skipped_with_one_line, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_resume_refuses_corrupt_tmp, setup_dir, teardown_dir),
         cmocka_unit_test(test_report_config_key_drops_seed),
         cmocka_unit_test(test_report_print_aggregates_match_hand_computation),
         cmocka_unit_test_setup_teardown(test_report_export_writes_per_run_and_aggregate_tsv, setup_dir, teardown_dir),

@@ -77,7 +77,9 @@ int checkpoint_save(const char *path, const CheckpointMeta *meta, int n_bufs, co
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return err_set(err, "checkpoint path too long: '%s'", path);
     if (h5io_probe_create(tmp, "checkpoint", err)) return -1;
     char why[256] = "";
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t fapl = h5io_fapl_checksummed();
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
     int rc = f >= 0 ? write_meta(f, meta) : -1;
     for (int i = 0; i < n_bufs && rc == 0; i++) rc = write_buf(f, buf_names[i], bufs[i], count);
     if (rc == 0 && n_tensors > 0) rc = write_index(f, n_tensors, tensor_names, tensor_offsets, tensor_counts);
@@ -135,7 +137,7 @@ int checkpoint_load(const char *path, CheckpointMeta *meta, int n_bufs, const ch
                     float *const *bufs, size_t count, Err *err) {
     h5io_quiet();
     if (access(path, R_OK) != 0) return err_set(err, "cannot read checkpoint '%s': %s", path, strerror(errno));
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t f = h5io_open(path, H5F_ACC_RDONLY);
     if (f < 0) return err_set(err, "checkpoint '%s' is corrupt: not a readable HDF5 file", path);
     char fmt[32] = "";
     int64_t version = 0;

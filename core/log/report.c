@@ -30,9 +30,156 @@ static void describe(hid_t d, long *n, double *chance) {
     if (h5io_attr_get_f64(d, "chance", chance)) *chance = NAN;
 }
 
-/* Reads every scalar numeric dataset of /summary (missing group = no summary, e.g. a failed run). */
+/* The most values one dataset of file f can hold: runlog allocates every chunk it writes, so a
+ * dataset claiming more rows than the file has bytes for (plus one chunk of slack) is crafted, and
+ * no read allocates more than the file's size. */
+static hsize_t file_max_values(hid_t f) {
+    hsize_t size = 0;
+    if (H5Fget_filesize(f, &size) < 0) return 0;
+    return size / sizeof(double) + RUNLOG_CHUNK_ROWS;
+}
+
+/* Opens g/name if it is a float dataset that is 1-D (a scalar or one element when `scalar`) with
+ * at most max values; returns it and *n, or -1 with *why saying what is wrong. */
+static hid_t values_open(hid_t g, const char *name, int scalar, hsize_t max, hsize_t *n, const char **why) {
+    H5O_info_t oi;
+    if (H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_DATASET) {
+        *why = "is not a dataset";
+        return -1;
+    }
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+    if (d < 0) {
+        *why = "cannot be opened";
+        return -1;
+    }
+    hid_t sp = H5Dget_space(d), t = H5Dget_type(d);
+    int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    hssize_t npts = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    *why = NULL;
+    if (t < 0 || H5Tget_class(t) != H5T_FLOAT) *why = "is not a floating-point dataset";
+    else if (scalar && !(rank == 0 || (rank == 1 && npts == 1))) *why = "is not a scalar";
+    else if (!scalar && rank != 1) *why = "is not a 1-D series";
+    else if (npts < 0 || (hsize_t)npts > max) *why = "claims more values than the file can hold";
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    if (*why) {
+        H5Dclose(d);
+        return -1;
+    }
+    *n = (hsize_t)npts;
+    return d;
+}
+
+/* Reads all of g/name (checked by values_open) into a malloc'd array; -1 + *why on failure,
+ * e.g. a chunk failing its Fletcher-32 checksum. */
+static long values_read(hid_t g, const char *name, int scalar, hsize_t max, double **out, const char **why) {
+    hsize_t n;
+    *out = NULL;
+    hid_t d = values_open(g, name, scalar, max, &n, why);
+    if (d < 0) return -1;
+    *out = mallocCheck(n ? (size_t)n * sizeof **out : 1);
+    long rc = (long)n;
+    if (n > 0 && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0) {
+        *why = "fails its checksum or cannot be read";
+        free(*out);
+        *out = NULL;
+        rc = -1;
+    }
+    H5Dclose(d);
+    return rc;
+}
+
+/* The chunk index of a series in a version-2 file: one chunk per started RUNLOG_CHUNK_ROWS rows
+ * (runlog allocates them early), in order, all filters applied. The 1.8 file format's chunk index
+ * (a v1 B-tree) has no checksum: a flipped key there would silently turn a chunk into NaN fill. */
+static int chunks_ok(hid_t d, hsize_t rows) {
+    hid_t pl = H5Dget_create_plist(d);
+    hsize_t cdim = 0;
+    int chunked = pl >= 0 && H5Pget_layout(pl) == H5D_CHUNKED && H5Pget_chunk(pl, 1, &cdim) == 1 && cdim > 0;
+    if (pl >= 0) H5Pclose(pl);
+    if (!chunked) return 0;
+    hid_t sp = H5Dget_space(d);
+    hsize_t n = 0;
+    int ok = sp >= 0 && H5Dget_num_chunks(d, sp, &n) >= 0 && n == (rows + cdim - 1) / cdim;
+    for (hsize_t i = 0; ok && i < n; i++) {
+        hsize_t off[1], size;
+        unsigned mask;
+        haddr_t addr;
+        ok = H5Dget_chunk_info(d, sp, i, off, &mask, &addr, &size) >= 0 && off[0] == i * cdim && mask == 0;
+    }
+    if (sp >= 0) H5Sclose(sp);
+    return ok;
+}
+
+static const char *const RUN_GROUPS[] = {"train", "eval", "summary"};
+
+/* Every dataset of /train, /eval and /summary has its expected type and shape and reads back
+ * through its checksum (and, from version 2 on, its chunk index is whole). */
+static int verify_groups(hid_t f, const char *path, int64_t version, Err *err) {
+    hsize_t max = file_max_values(f);
+    for (int gi = 0; gi < 3; gi++) {
+        const char *group = RUN_GROUPS[gi];
+        H5G_info_t info;
+        hid_t g = H5Lexists(f, group, H5P_DEFAULT) > 0 ? H5Gopen2(f, group, H5P_DEFAULT) : -1;
+        if (g < 0 || H5Gget_info(g, &info) < 0 || info.nlinks > H5IO_LIST_MAX) {
+            if (g >= 0) H5Gclose(g);
+            return err_set(err, "'%s': corrupt: /%s is missing or unreadable", path, group);
+        }
+        char(*names)[H5IO_NAME_MAX];
+        int n = h5io_list(g, &names), rc = 0;
+        for (int i = 0; i < n && rc == 0; i++) {
+            double *v;
+            const char *why;
+            long rows = values_read(g, names[i], gi == 2, max, &v, &why);
+            free(v);
+            if (rows >= 0 && gi < 2 && version >= 2) {
+                hid_t d = H5Dopen2(g, names[i], H5P_DEFAULT);
+                if (!chunks_ok(d, (hsize_t)rows)) rows = -1, why = "has a damaged chunk index";
+                H5Dclose(d);
+            }
+            if (rows < 0) rc = err_set(err, "'%s': corrupt: /%s/%s %s", path, group, names[i], why);
+        }
+        free(names);
+        H5Gclose(g);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static int verify_file(hid_t f, const char *path, Err *err) {
+    char fmt[32] = "";
+    int64_t version = 0, stored;
+    uint32_t crc;
+    if (h5io_attr_get_str(f, "format", fmt, sizeof fmt) || strcmp(fmt, RUNLOG_FORMAT) != 0)
+        return err_set(err, "'%s': not a cliplab run file (no format=\"%s\" attribute)", path, RUNLOG_FORMAT);
+    if (h5io_attr_get_i64(f, "format_version", &version) || version < 1 || version > RUNLOG_FORMAT_VERSION)
+        return err_set(err, "'%s': run-file format version %lld; this build reads 1 to %d", path, (long long)version,
+                       RUNLOG_FORMAT_VERSION);
+    /* version 1 files predate the checksums: only their structure can be checked */
+    if (version >= 2 && H5Aexists(f, "status") > 0) {
+        if (h5io_attr_get_i64(f, RUNLOG_ATTRS_CRC, &stored))
+            return err_set(err, "'%s': corrupt: it has a status but no %s attribute", path, RUNLOG_ATTRS_CRC);
+        if (h5io_attrs_crc32(f, RUNLOG_ATTRS_CRC, &crc) || (uint32_t)stored != crc)
+            return err_set(err, "'%s': corrupt: its attributes fail their checksum", path);
+    }
+    return verify_groups(f, path, version, err);
+}
+
+int report_verify(const char *path, Err *err) {
+    h5io_quiet();
+    hid_t f = h5io_open(path, H5F_ACC_RDONLY);
+    if (f < 0) {
+        char why[256];
+        h5io_error(why, sizeof why);
+        return err_set(err, "'%s': corrupt or not an HDF5 file (%s)", path, why);
+    }
+    int rc = verify_file(f, path, err);
+    H5Fclose(f);
+    return rc;
+}
+
+/* Reads /summary of a verified run file (every entry a readable float scalar). */
 static void read_summary(hid_t f, RunInfo *r) {
-    if (H5Lexists(f, "summary", H5P_DEFAULT) <= 0) return;
     hid_t g = H5Gopen2(f, "summary", H5P_DEFAULT);
     if (g < 0) return;
     char(*names)[H5IO_NAME_MAX];
@@ -42,30 +189,32 @@ static void read_summary(hid_t f, RunInfo *r) {
     r->summary_counts = callocCheck(n ? (size_t)n : 1, sizeof *r->summary_counts);
     r->summary_chance = callocCheck(n ? (size_t)n : 1, sizeof *r->summary_chance);
     for (int i = 0; i < n; i++) {
-        hid_t d = H5Dopen2(g, names[i], H5P_DEFAULT);
-        double v;
-        if (d >= 0 && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v) >= 0) {
+        double *v;
+        const char *why;
+        if (values_read(g, names[i], 1, 1, &v, &why) == 1) {
             h5io_copy(r->summary_names[r->n_summary], sizeof *r->summary_names, names[i]);
+            hid_t d = H5Dopen2(g, names[i], H5P_DEFAULT);
             describe(d, &r->summary_counts[r->n_summary], &r->summary_chance[r->n_summary]);
-            r->summary_values[r->n_summary++] = v;
+            H5Dclose(d);
+            r->summary_values[r->n_summary++] = v[0];
         }
-        if (d >= 0) H5Dclose(d);
+        free(v);
     }
     free(names);
     H5Gclose(g);
 }
 
-/* Fills r from the run file at path; -1 (with a warning on stderr) if it is not a readable run. */
+/* Fills r from the run file at path; -1 (with one warning line on stderr) unless it is a run file
+ * that passes report_verify. */
 static int read_run(const char *path, const char *file_name, RunInfo *r) {
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) {
-        fprintf(stderr, "warning: skipping '%s': not a readable HDF5 file\n", path);
+    Err err;
+    if (report_verify(path, &err)) {
+        fprintf(stderr, "warning: skipping %s\n", err.msg);
         return -1;
     }
-    char fmt[32] = "";
-    if (h5io_attr_get_str(f, "format", fmt, sizeof fmt) || strcmp(fmt, RUNLOG_FORMAT) != 0) {
-        fprintf(stderr, "warning: skipping '%s': not a cliplab run file (no format=\"%s\" attribute)\n", path, RUNLOG_FORMAT);
-        H5Fclose(f);
+    hid_t f = h5io_open(path, H5F_ACC_RDONLY);
+    if (f < 0) {
+        fprintf(stderr, "warning: skipping '%s': not a readable HDF5 file\n", path);
         return -1;
     }
     memset(r, 0, sizeof *r);
@@ -123,27 +272,15 @@ void report_free(RunInfo *runs, int n) {
 long report_read_series(const char *path, const char *group, const char *name, double **out) {
     h5io_quiet();
     *out = NULL;
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t f = h5io_open(path, H5F_ACC_RDONLY);
     if (f < 0) return -1;
     char full[256];
     snprintf(full, sizeof full, "/%s/%s", group, name);
     long n = -1;
     /* H5Lexists on "/g/x" fails (not just returns 0) when /g is missing, hence both checks. */
     if (H5Lexists(f, group, H5P_DEFAULT) > 0 && H5Lexists(f, full, H5P_DEFAULT) > 0) {
-        hid_t d = H5Dopen2(f, full, H5P_DEFAULT);
-        hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
-        hssize_t npts = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
-        if (npts >= 0) {
-            *out = mallocCheck((size_t)npts * sizeof **out);
-            if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) >= 0) {
-                n = (long)npts;
-            } else {
-                free(*out);
-                *out = NULL;
-            }
-        }
-        if (sp >= 0) H5Sclose(sp);
-        if (d >= 0) H5Dclose(d);
+        const char *why;
+        n = values_read(f, full, !strcmp(group, "summary"), file_max_values(f), out, &why);
     }
     H5Fclose(f);
     return n;
@@ -153,7 +290,7 @@ int report_read_description(const char *path, const char *group, const char *nam
     h5io_quiet();
     *n = 0;
     *chance = NAN;
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t f = h5io_open(path, H5F_ACC_RDONLY);
     if (f < 0) return -1;
     char full[256];
     snprintf(full, sizeof full, "/%s/%s", group, name);
@@ -358,7 +495,7 @@ typedef struct {
 
 static void table_read(const char *path, const char *group, Table *t) {
     memset(t, 0, sizeof *t);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t f = h5io_open(path, H5F_ACC_RDONLY);
     if (f < 0) return;
     hid_t g = H5Lexists(f, group, H5P_DEFAULT) > 0 ? H5Gopen2(f, group, H5P_DEFAULT) : -1;
     if (g >= 0) {

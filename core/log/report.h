@@ -2,8 +2,8 @@
  * (`cliplab report`) and TSV export for gnuplot (`cliplab export`).
  *
  * Only finished runs (<run_id>.h5) are read; .h5.tmp (running or crashed) and .ckpt.h5 are skipped.
- * A corrupt or foreign .h5 is skipped with one warning line on stderr naming it, so one bad file
- * never hides the good runs next to it. Runs are returned sorted by run id.
+ * A corrupt (report_verify fails) or foreign .h5 is skipped with one warning line on stderr naming
+ * it, so one bad file never hides the good runs next to it and never counts as a finished run. Runs are returned sorted by run id.
  * Configurations: runs whose `swept` attribute is equal once its "seed=..." entry is removed.
  * Aggregates use only runs with status "completed" and ignore NaN values.
  * Deliberately left out: plotting (the gnuplot scripts in plots/ do it) and the ablation-specific answers (ratios,
@@ -33,12 +33,20 @@ typedef struct {
     double *summary_chance; /* attribute chance (NaN if absent: not an accuracy) */
 } RunInfo;
 
+/* Checks a run file (.h5 or .h5.tmp) end to end before anyone trusts it: HDF5's metadata
+ * checksums (on open), the format attributes, RUNLOG_ATTRS_CRC over the root attributes of a
+ * finished file, and every /train, /eval (1-D float) and /summary (float scalar) dataset's type,
+ * shape, size (bounded by the file's size, so no read allocates more than the file could hold)
+ * and Fletcher-32 checksums. Returns 0, or -1 + one line "'<path>': corrupt: ..." (or "not a cliplab
+ * run file", "corrupt or not an HDF5 file"). */
+int report_verify(const char *path, Err *err);
 /* Scans <dir>/ *.h5. Returns 0 (n_runs may be 0), or -1 + err if the directory cannot be read.
  * Free the result with report_free. */
 int report_scan(const char *dir, RunInfo **runs, int *n_runs, Err *err);
 void report_free(RunInfo *runs, int n);
 /* Reads /<group>/<name> of a run file fully: returns the count and a malloc'd *out, or -1 (and
- * *out = NULL) if the file or dataset is missing or unreadable. */
+ * *out = NULL) if the file or dataset is missing, unreadable, not a 1-D float series (a float scalar
+ * in "summary"), larger than the file could hold, or fails its checksum. */
 long report_read_series(const char *path, const char *group, const char *name, double **out);
 /* The description of /<group>/<name> (runlog_describe): *n (0 if absent) and *chance (NaN if
  * absent). Returns 0, or -1 if the file or dataset is missing. */

@@ -17,10 +17,9 @@
 
 #include "common/runtime.h"
 #include "h5io.h"
+#include "report.h"
 
 char *openblas_get_config(void); /* declared here: Debian's cblas.h belongs to the pthread flavour */
-
-#define RUNLOG_CHUNK_ROWS 1024 /* 8 KiB chunks: small files for short runs, few chunks for long ones */
 
 enum { GROUP_TRAIN, GROUP_EVAL, GROUP_COUNT };
 static const char *const GROUP_NAMES[GROUP_COUNT] = {"train", "eval"};
@@ -95,6 +94,7 @@ static long group_rows(const RunLog *l, int group) {
 static hid_t create_group(hid_t file, const char *name) {
     hid_t pl = H5Pcreate(H5P_GROUP_CREATE);
     H5Pset_link_creation_order(pl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+    H5Pset_link_phase_change(pl, H5IO_COMPACT_MAX, 0);
     hid_t g = H5Gcreate2(file, name, H5P_DEFAULT, pl, H5P_DEFAULT);
     H5Pclose(pl);
     return g;
@@ -132,7 +132,10 @@ RunLog *runlog_create(const char *dir, const char *run_id, Err *err) {
         runlog_free(l);
         return NULL;
     }
-    l->file = H5Fcreate(l->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t fapl = h5io_fapl_checksummed(), fcpl = h5io_fcpl_compact();
+    l->file = H5Fcreate(l->tmp_path, H5F_ACC_TRUNC, fcpl, fapl);
+    H5Pclose(fcpl);
+    H5Pclose(fapl);
     if (l->file < 0) {
         char why[256];
         h5io_error(why, sizeof why);
@@ -186,7 +189,13 @@ RunLog *runlog_resume(const char *dir, const char *run_id, long n_train, long n_
         runlog_free(l);
         return NULL;
     }
-    l->file = H5Fopen(l->tmp_path, H5F_ACC_RDWR, H5P_DEFAULT);
+    Err why;
+    if (report_verify(l->tmp_path, &why)) {
+        err_set(err, "cannot resume run '%s': %s", run_id, why.msg);
+        runlog_free(l);
+        return NULL;
+    }
+    l->file = h5io_open(l->tmp_path, H5F_ACC_RDWR);
     char fmt[32] = "";
     if (l->file < 0 || h5io_attr_get_str(l->file, "format", fmt, sizeof fmt) || strcmp(fmt, RUNLOG_FORMAT) != 0) {
         err_set(err, "cannot resume run '%s': '%s' is %s", run_id, l->tmp_path,
@@ -211,6 +220,7 @@ RunLog *runlog_resume(const char *dir, const char *run_id, long n_train, long n_
     for (int i = 0; i < n; i++) H5Ldelete(l->summary, names[i], H5P_DEFAULT);
     free(names);
     if (H5Aexists(l->file, "status") > 0) H5Adelete(l->file, "status");
+    if (H5Aexists(l->file, RUNLOG_ATTRS_CRC) > 0) H5Adelete(l->file, RUNLOG_ATTRS_CRC);
     if (H5Fflush(l->file, H5F_SCOPE_LOCAL) < 0) {
         err_set(err, "cannot resume run '%s': flushing '%s' failed", run_id, l->tmp_path);
         runlog_free(l);
@@ -240,6 +250,9 @@ static hid_t create_series(RunLog *l, int g, const char *name, long pad) {
     H5Pset_chunk(pl, 1, chunk);
     H5Pset_fill_value(pl, H5T_NATIVE_DOUBLE, &nan);
     H5Pset_fill_time(pl, H5D_FILL_TIME_ALLOC);
+    H5Pset_fletcher32(pl);
+    /* every chunk of the extent exists on disk, so report_verify can demand one per 1024 rows */
+    H5Pset_alloc_time(pl, H5D_ALLOC_TIME_EARLY);
     hid_t d = H5Dcreate2(l->groups[g], name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, pl, H5P_DEFAULT);
     H5Pclose(pl);
     H5Sclose(sp);
@@ -255,9 +268,11 @@ static void write_out(RunLog *l) {
         if (s->dset >= 0 && !l->error.msg[0]) {
             hsize_t start[1] = {(hsize_t)s->file_rows}, count[1] = {(hsize_t)s->n_pending};
             hsize_t total[1] = {start[0] + count[0]};
+            /* every API call clears HDF5's error stack, so the memory space comes first and the
+             * failing call is the last one before set_error reads the stack */
+            hid_t ms = H5Screate_simple(1, count, NULL);
             int ok = H5Dset_extent(s->dset, total) >= 0;
             hid_t fs = ok ? H5Dget_space(s->dset) : -1;
-            hid_t ms = H5Screate_simple(1, count, NULL);
             ok = ok && fs >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
                  H5Dwrite(s->dset, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, s->pending) >= 0;
             if (!ok) set_error(l, s->name);
@@ -305,8 +320,11 @@ void runlog_summary(RunLog *l, const char *name, double value) {
     if (H5Lexists(l->summary, name, H5P_DEFAULT) > 0) {
         d = H5Dopen2(l->summary, name, H5P_DEFAULT);
     } else {
-        hid_t sp = H5Screate(H5S_SCALAR);
-        d = H5Dcreate2(l->summary, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        /* compact: the value lives in the dataset's object header, under its checksum */
+        hid_t sp = H5Screate(H5S_SCALAR), pl = H5Pcreate(H5P_DATASET_CREATE);
+        H5Pset_layout(pl, H5D_COMPACT);
+        d = H5Dcreate2(l->summary, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, pl, H5P_DEFAULT);
+        H5Pclose(pl);
         H5Sclose(sp);
     }
     if (d < 0 || H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &value) < 0) set_error(l, name);
@@ -348,6 +366,9 @@ int runlog_finish(RunLog *l, const char *status, Err *err) {
     iso_time_now(now, sizeof now);
     runlog_attr_str(l, "status", status);
     runlog_attr_str(l, "end_time", now);
+    uint32_t crc;
+    if (h5io_attrs_crc32(l->file, RUNLOG_ATTRS_CRC, &crc) == 0) runlog_attr_int(l, RUNLOG_ATTRS_CRC, (long)crc);
+    else set_error(l, RUNLOG_ATTRS_CRC);
     write_out(l);
     /* Close everything before the rename: H5Fclose writes the last metadata. */
     for (int i = 0; i < l->n_series; i++) {

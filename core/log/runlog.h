@@ -12,6 +12,11 @@
  * for a metric that has no value at that row); violations are CHECK failures. A dataset first used
  * at row k is padded with NaN for rows 0..k-1, so all datasets of a group stay aligned by row index.
  *
+ * Integrity: the file uses HDF5's checksummed metadata format, every series chunk carries a
+ * Fletcher-32 checksum, summaries are compact (inside their checksummed object header) and
+ * runlog_finish stores RUNLOG_ATTRS_CRC over the root attributes, so report_verify detects a
+ * flipped bit anywhere in what a run wrote.
+ *
  * Write failures (disk full) do not abort the run: the first one is kept as a sticky error,
  * runlog_flush returns -1 from then on and runlog_finish reports it, leaving the .tmp in place.
  * Deliberately left out: multi-dimensional series, compression (rows are few and small), SWMR.
@@ -22,8 +27,10 @@
 #include "common/check.h"
 
 #define RUNLOG_FORMAT "cliplab-run"
-#define RUNLOG_FORMAT_VERSION 1
+#define RUNLOG_FORMAT_VERSION 2 /* 2: checksummed metadata, Fletcher-32 series, attrs_crc32 */
 #define RUNLOG_PENDING_ROWS 256 /* rows buffered per dataset before an automatic write-out */
+#define RUNLOG_CHUNK_ROWS 1024  /* 8 KiB chunks: small files for short runs, few chunks for long ones */
+#define RUNLOG_ATTRS_CRC "attrs_crc32" /* root attribute: h5io_attrs_crc32 of the others, set at finish */
 
 typedef struct RunLog RunLog;
 
@@ -31,7 +38,7 @@ typedef struct RunLog RunLog;
  * format_version and run_id; NULL + one-line err if the directory or file cannot be created.
  * An existing .tmp is overwritten (runlog_resume continues one instead). */
 RunLog *runlog_create(const char *dir, const char *run_id, Err *err);
-/* Reopens an unfinished run's .tmp for --resume, truncating every /train dataset to n_train rows
+/* Reopens an unfinished run's .tmp for --resume (after report_verify passes on it), truncating every /train dataset to n_train rows
  * and every /eval dataset to n_eval rows (the state of the last checkpoint) and clearing /summary.
  * NULL + err if the .tmp is missing, unreadable, not a run file, or holds fewer rows than asked. */
 RunLog *runlog_resume(const char *dir, const char *run_id, long n_train, long n_eval, Err *err);
