@@ -214,8 +214,11 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
     /* curves are comparable across budgets only up to here (the efficiency ratios read it) */
     runlog_attr_str(log, "schedule", cfg->train.schedule);
     runlog_attr_double(log, "budget_free_until_images", schedule_budget_free_until(&sched));
+    /* evaluation's share of the wall time (issue 15 wants < 10%): this session's seconds */
+    double eval_s = 0, session_t0 = time_now(), te = session_t0;
     if (images == 0) {
         evaluate_model(&m, 0, cfg->eval.all_tasks, &mt);
+        eval_s += time_now() - te;
         log_eval(log, &curve, task_metric, 0, &mt);
         print_eval_line(0, &mt, cfg->eval.task);
     }
@@ -262,7 +265,9 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
         if (at_end || images / every != (images - B) / every) {
             /* the probe (thousands of images, five fits per feature set) only at the end: the
              * reports read its final value, and evaluating it less often keeps its size */
+            te = time_now();
             evaluate_model(&m, cfg->eval.probe && at_end, cfg->eval.all_tasks, &mt);
+            eval_s += time_now() - te;
             log_eval(log, &curve, task_metric, (double)images, &mt);
             if (prog.line_open) fputc('\n', stderr);
             print_eval_line((double)images, &mt, cfg->eval.task);
@@ -274,6 +279,11 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
     out->images = (double)images;
     out->wall_s = time_now() - t0;
     out->images_per_s = train_s > 0 ? (double)(images - images_at_start) / train_s : 0;
+    const double session_s = time_now() - session_t0;
+    runlog_attr_double(log, "eval_s", eval_s);
+    runlog_attr_double(log, "session_wall_s", session_s);
+    fprintf(stderr, "%s: evaluation took %.1f s of %.1f s (%.1f%%)\n", opt->run_id, eval_s, session_s,
+            session_s > 0 ? 100 * eval_s / session_s : 0.0);
     if (runlog_flush(log)) {
         err_set(err, "%s", runlog_error(log));
         goto fail_log;
