@@ -145,6 +145,9 @@ static void test_every_registry_name_loads_is_listed_and_builds(void **state) {
         char valid[256];
         names_join(valid, sizeof valid, k->names);
         assert_string_equal(help_list, valid); /* the whole list, in registry order */
+        Config defaults;
+        config_defaults(&defaults);
+        assert_string_equal((const char *)&defaults + k->offset, k->names(0)); /* the first is the default */
         int count = 0;
         for (; k->names(count); count++) check_name(k, k->names(count), help_list);
         print_message("%-24s %d names: %s\n", k->name, count, valid);

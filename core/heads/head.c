@@ -5,12 +5,13 @@
 #include <stdio.h>
 
 
-/* The registry, the only list of head kinds (the spec, help-spec and error messages read it).
+/* The registry, the only list of head kinds (the spec, help-spec and error messages read it; the
+ * first is the default).
  * To add a head: write heads/<kind>.c defining `const HeadOps head_<kind>_ops` and add one line
  * X(<kind>) here. */
 #define HEAD_REGISTRY(X) \
-    X(identity)          \
     X(linear)            \
+    X(identity)          \
     X(mlp)               \
     X(gated)             \
     /* end of the list: one X(<kind>) line above per kind */

@@ -2,7 +2,8 @@
  *
  * Kinds (registry in head.c): "identity" (out_dim must equal in_dim), "linear" (no bias, as CLIP),
  * "mlp" (depth d = number of linear layers: W_d act(... act(W_1 h)), hidden width, bias on the
- * hidden layers only; depth 2 with ReLU is SimCLR's W2 relu(W1 h); depth 1 is the linear head).
+ * hidden layers only; depth 2 with ReLU is SimCLR's W2 relu(W1 h); depth 1 is the linear head),
+ * "gated" (a GLU MLP, gated.c). The registry's first kind is the spec's default.
  * Parameter names "<prefix>.fcK.weight" / "<prefix>.fcK.bias" (K 1-based), e.g. "img.head.fc1.weight".
  * The L2 normalisation into the joint space is the caller's (objectives), not a head's.
  * Deliberately left out: norms and dropout inside the MLP.
@@ -51,7 +52,7 @@ typedef struct Head {
 
 /* The registry (head.c): the i-th kind's name, NULL past the last. */
 const char *head_kind_name(int i);
-/* Unknown kind -> NULL + "unknown head kind 'x'; valid: identity, linear, mlp". */
+/* Unknown kind -> NULL + "unknown head kind 'x'; valid: linear, identity, ...". */
 const HeadOps *head_lookup(const char *kind, Err *err);
 /* The hidden-layer activations by HEAD_ACT_* index ("relu", "gelu"), NULL past the last. */
 const char *head_activation_name(int i);

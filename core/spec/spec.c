@@ -102,7 +102,7 @@ static const SpecKey SCHEMA[] = {
     {"seed", SPEC_INT, FIELD(seed), .def = "1", .min = 0, .max = INT_MAX,
      .help = "seed of parameter initialization and of the data stream"},
 
-    {"data.dataset", SPEC_ENUM, FIELD(data.dataset), .def = "shapes", .names = dataset_name,
+    {"data.dataset", SPEC_ENUM, FIELD(data.dataset), .names = dataset_name,
      .help = "synthetic shapes world or Fashion-MNIST"},
     {"data.image_size", SPEC_INT, FIELD(data.image_size), .def = "32", .min = 16, .max = 64,
      .help = "image side in pixels (shapes)"},
@@ -126,12 +126,12 @@ static const SpecKey SCHEMA[] = {
      .min = 1, .max = 4, .help = "3x3 convolutions per stage", .id = "convs"},
     {"model.image.residual", SPEC_BOOL, FIELD(model.image.residual), .def = "false",
      .help = "residual connections around each stage's convolutions"},
-    {"model.image.norm", SPEC_ENUM, FIELD(model.image.norm), .def = "none", .names = image_tower_norm_name,
+    {"model.image.norm", SPEC_ENUM, FIELD(model.image.norm), .names = image_tower_norm_name,
      .help = "normalization after each convolution"},
     {"model.image.tap", SPEC_STRING, FIELD(model.image.tap), .def = "img.stage4",
      .help = "image layer the head reads (stage K's pooled features)", .valid = valid_image_tap,
      .format = "img.stageK (K = 1..8)"},
-    {"model.text.kind", SPEC_ENUM, FIELD(model.text.kind), .def = "cbow", .names = text_tower_kind_name,
+    {"model.text.kind", SPEC_ENUM, FIELD(model.text.kind), .names = text_tower_kind_name,
      .help = "text tower"},
     {"model.text.width", SPEC_INT, FIELD(model.text.width), .def = "128", .min = 8, .max = 4096,
      .help = "text tower width"},
@@ -141,27 +141,27 @@ static const SpecKey SCHEMA[] = {
      .help = "attention heads per block"},
     {"model.text.tap", SPEC_STRING, FIELD(model.text.tap), .def = "",
      .help = "text layer the head reads (txt.blockK; empty = last)"},
-    {"model.head.kind", SPEC_ENUM, FIELD(model.head.kind), .def = "linear", .names = head_kind_name,
+    {"model.head.kind", SPEC_ENUM, FIELD(model.head.kind), .names = head_kind_name,
      .help = "projection head on each side"},
     {"model.head.depth", SPEC_INT, FIELD(model.head.depth), .def = "2", .min = 2, .max = 4,
-     .help = "mlp head: linear layers"},
+     .help = "mlp head: linear layers (gated: 2)"},
     {"model.head.hidden", SPEC_INT, FIELD(model.head.hidden), .def = "256", .min = 1, .max = 8192,
-     .help = "mlp head: hidden width"},
-    {"model.head.activation", SPEC_ENUM, FIELD(model.head.activation), .def = "relu",
-     .names = head_activation_name, .help = "mlp head: activation"},
+     .help = "mlp and gated heads: hidden width"},
+    {"model.head.activation", SPEC_ENUM, FIELD(model.head.activation),
+     .names = head_activation_name, .help = "mlp and gated heads: activation"},
     {"model.embed_dim", SPEC_INT, FIELD(model.embed_dim), .def = "64", .min = 2, .max = 4096,
      .help = "joint embedding dimension"},
 
-    {"objective.kind", SPEC_ENUM, FIELD(objective.kind), .def = "contrastive", .names = objective_kind_name,
+    {"objective.kind", SPEC_ENUM, FIELD(objective.kind), .names = objective_kind_name,
      .help = "training objective"},
     {"objective.prefix_tokens", SPEC_INT, FIELD(objective.prefix_tokens), .def = "4", .min = 1,
      .max = 16, .help = "caption: image prefix tokens of the decoder"},
 
-    {"loss.kind", SPEC_ENUM, FIELD(loss.kind), .def = "infonce", .names = loss_registry_name,
+    {"loss.kind", SPEC_ENUM, FIELD(loss.kind), .names = loss_registry_name,
      .help = "contrastive loss"},
     {"loss.one_sided", SPEC_BOOL, FIELD(loss.one_sided), .def = "false",
      .help = "image-to-text direction only"},
-    {"loss.temperature", SPEC_ENUM, FIELD(loss.temperature), .def = "learned", .names = objective_temperature_name,
+    {"loss.temperature", SPEC_ENUM, FIELD(loss.temperature), .names = objective_temperature_name,
      .help = "learn the logit scale or keep it fixed"},
     {"loss.init_temperature", SPEC_FLOAT, FIELD(loss.init_temperature), .def = "0.07", .min = 0,
      .max = 10, .bounds = SPEC_MIN_OPEN, .help = "initial temperature (logit scale = 1/T)", .id = "temp"},
@@ -180,7 +180,7 @@ static const SpecKey SCHEMA[] = {
      .help = "AdamW decoupled weight decay", .id = "wd"},
     {"train.warmup_images", SPEC_INT64, FIELD(train.warmup_images), .def = "10000", .min = 0,
      .max = 1e12, .help = "linear warm-up length, then train.schedule", .id = "warmup"},
-    {"train.schedule", SPEC_ENUM, FIELD(train.schedule), .def = "cosine", .names = schedule_kind_name,
+    {"train.schedule", SPEC_ENUM, FIELD(train.schedule), .names = schedule_kind_name,
      .help = "after warm-up: cosine (to 0 at the budget), constant, or wsd (constant, then a linear decay over "
              "the last train.decay_fraction); constant and wsd do not depend on the budget before the decay",
      .id = "sched"},
@@ -616,11 +616,14 @@ int spec_apply_text(Config *c, const SpecKey *k, const char *text, const char *w
     return set_list(c, k, n, texts, wheres, where, err);
 }
 
+/* The default of key k: its row's, or for an enum its registry's first name. */
+static const char *default_text(const SpecKey *k) { return k->type == SPEC_ENUM ? k->names(0) : k->def; }
+
 void config_defaults(Config *c) {
     memset(c, 0, sizeof *c);
     Err err;
     for (int i = 0; i < N_SCHEMA; i++)
-        CHECK(!spec_apply_text(c, &SCHEMA[i], SCHEMA[i].def, "schema default", &err), "%s", err.msg);
+        CHECK(!spec_apply_text(c, &SCHEMA[i], default_text(&SCHEMA[i]), "schema default", &err), "%s", err.msg);
 }
 
 /* ---------------------------------------------------------------- YAML files */

@@ -42,7 +42,8 @@ typedef struct {
     size_t size;         /* sizeof the field (lists: of the whole array) */
     size_t elem_size;    /* lists: sizeof one entry */
     size_t count_offset; /* lists: offset of the int entry count */
-    const char *def;     /* default, in override syntax ("a,b" for lists) */
+    const char *def;     /* default, in override syntax ("a,b" for lists); none for an enum, whose
+                          * default is its registry's first name */
     double min, max;     /* numbers and list entries */
     unsigned bounds;     /* SPEC_MIN_OPEN | SPEC_MAX_OPEN */
     NameFn names; /* SPEC_ENUM: the registry that lists the valid values */

@@ -7,6 +7,7 @@
  *  - "cbow": mean of word embeddings over the positions t < lengths[b] (BOS and EOS included: they
  *    are in every caption, so they only add a length-dependent offset the linear layer can use;
  *    PAD positions are masked out), then a linear layer width -> width with bias. No taps ("" only).
+ *  - "ngram": mean of unigram and hashed-bigram embeddings, then a linear layer (text_ngram.c).
  * Parameter names start with "txt.".
  * Deliberately left out: tokenisation (data/), pooling choices other than EOS / mean.
  */
