@@ -125,7 +125,7 @@ $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIB_OBJS)
 FUZZ_SMOKE_S ?= $(if $(filter command line,$(origin MODS) $(origin TESTS)),0,3)
 FUZZ_SMOKE := $(if $(filter-out 0,$(FUZZ_SMOKE_S)),tests/fuzz/run_fuzz.sh)
 test: $(DEPS_STAMP) $(if $(filter command line,$(origin MODS)),,$(CLI)) $(TEST_BINS) $(if $(FUZZ_SMOKE),fuzz-build)
-	@CLIPLAB=$(CLI) FUZZ_SECONDS=$(FUZZ_SMOKE_S) FUZZ_SEED=1 tests/run_tests.sh $(TEST_BINS) $(FUZZ_SMOKE)
+	@CLIPLAB=$(CLI) FUZZ_SECONDS=$(FUZZ_SMOKE_S) FUZZ_SEED=1 tests/run_tests.sh $(TEST_BINS) tests/test_layers.sh $(FUZZ_SMOKE)
 
 bench: $(DEPS_STAMP) $(CLI) $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done

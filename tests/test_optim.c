@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "common/tensors.h"
-#include "train/optim.h"
+#include "optim/optim.h"
 
 static void assert_near(double got, double want, double rel) {
     if (!(fabs(got - want) <= rel * fabs(want) + 1e-12)) fail_msg("got %.9g, want %.9g", got, want);

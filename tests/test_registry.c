@@ -22,7 +22,7 @@
 #include "objectives/objective.h"
 #include "spec/spec.h"
 #include "towers/text_tower.h"
-#include "train/model.h"
+#include "model/model.h"
 
 /* Tiny dims under which every plug-in builds: 8 features on both sides and an 8-d joint space, so
  * the identity head fits too; two pairs per batch at least, for the losses that need a negative. */

@@ -13,12 +13,13 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "analysis/curve.h"
 #include "eval/evaluate.h"
 #include "log/report.h"
+#include "model/model.h"
 #include "spec/spec.h"
 #include "towers/gradcheck.h"
-#include "train/model.h"
-#include "train/optim.h"
+#include "optim/optim.h"
 #include "train/trainer.h"
 
 /* A tiny but complete model: 16 px images, two stages, small text towers. */

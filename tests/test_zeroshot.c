@@ -15,7 +15,7 @@
 #include "data/shapes.h"
 #include "eval/evaluate.h"
 #include "spec/spec.h"
-#include "train/model.h"
+#include "model/model.h"
 
 /* Tree vs full decode: the same kernels on the same rows; the products' blocking differs with the
  * number of rows, so hidden states agree to a few fp32 ulps (~1e-6 relative), and a sentence's

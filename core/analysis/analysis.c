@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/curve.h"
 #include "analysis/stats.h"
 #include "log/runtable.h"
 

@@ -55,7 +55,7 @@ int cli_parse_long(const char *s, long min, long max, long *out);
 
 /* Run ids name files inside a results folder: non-empty, at most RUN_ID_MAX characters from
  * [A-Za-z0-9._,=+-], not starting with '.', so no id reaches outside the folder. */
-#define RUN_ID_MAX 200
+#define RUN_ID_MAX 120 /* RunInfo (log/report.h) holds ids of up to 127 characters */
 bool cli_run_id_valid(const char *id);
 
 /* The default id of `cliplab run`, derived from the overrides as Hydra names its output folders:

@@ -6,7 +6,7 @@
 #ifndef CLIPLAB_EVALUATE_H
 #define CLIPLAB_EVALUATE_H
 
-#include "train/model.h"
+#include "model/model.h"
 
 #define METRICS_MAX 128
 #define METRIC_NAME_MAX 48

@@ -269,6 +269,19 @@ void report_free(RunInfo *runs, int n) {
     free(runs);
 }
 
+int report_list_series(const char *path, const char *group, char (**names)[REPORT_NAME_MAX]) {
+    _Static_assert(REPORT_NAME_MAX == H5IO_NAME_MAX, "report names are h5io names");
+    *names = NULL;
+    h5io_quiet();
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return 0;
+    hid_t g = H5Gopen2(f, group, H5P_DEFAULT);
+    int n = g >= 0 ? h5io_list(g, names) : 0;
+    if (g >= 0) H5Gclose(g);
+    H5Fclose(f);
+    return n;
+}
+
 long report_read_series(const char *path, const char *group, const char *name, double **out) {
     h5io_quiet();
     *out = NULL;

@@ -48,6 +48,10 @@ void report_free(RunInfo *runs, int n);
  * *out = NULL) if the file or dataset is missing, unreadable, not a 1-D float series (a float scalar
  * in "summary"), larger than the file could hold, or fails its checksum. */
 long report_read_series(const char *path, const char *group, const char *name, double **out);
+/* The names of the series in /<group> of a run file, in creation order: returns the count and
+ * *names, one malloc'd block of REPORT_NAME_MAX slots (NULL and 0 if the file or group is missing). */
+#define REPORT_NAME_MAX 64
+int report_list_series(const char *path, const char *group, char (**names)[REPORT_NAME_MAX]);
 /* The description of /<group>/<name> (runlog_describe): *n (0 if absent) and *chance (NaN if
  * absent). Returns 0, or -1 if the file or dataset is missing. */
 int report_read_description(const char *path, const char *group, const char *name, long *n, double *chance);

@@ -26,7 +26,7 @@
 #include "spec/spec_internal.h"
 #include "towers/image_cnn.h"
 #include "towers/text_tower.h"
-#include "train/optim.h"
+#include "optim/optim.h"
 
 #define SPEC_FILE_MAX (1u << 20)
 #define SPEC_NAME_CHARS "letters, digits, '.', '_' or '-'"

@@ -8,6 +8,9 @@
  * Resume restores parameters, Adam moments, step and cursor from the checkpoint and truncates the
  * log to the checkpoint's rows, so a resumed run equals an uninterrupted one (wall_s, the one
  * measured series, continues from the checkpoint's value).
+ * train_run is its steps in order: start or resume, then per step trainer_step,
+ * trainer_maybe_evaluate and trainer_maybe_checkpoint, then finish; one Trainer holds the run's
+ * state and one failure path frees it.
  */
 #include "train/trainer.h"
 
@@ -23,24 +26,14 @@
 #include "common/check.h"
 #include "common/timer.h"
 #include "log/checkpoint.h"
-#include "log/h5io.h"
 #include "log/report.h"
 #include "log/runlog.h"
 #include "spec/spec.h"
-#include "train/model.h"
-#include "train/optim.h"
+#include "analysis/curve.h"
+#include "model/model.h"
+#include "optim/optim.h"
 
 void openblas_set_num_threads(int n);
-
-double images_to_reach(const double *x, const double *y, int n, double target) {
-    for (int i = 0; i < n; i++) {
-        if (!(y[i] >= target)) continue;
-        if (i == 0) return x[0];
-        double f = (target - y[i - 1]) / (y[i] - y[i - 1]);
-        return x[i - 1] + f * (x[i] - x[i - 1]);
-    }
-    return NAN;
-}
 
 static const char *const CKPT_BUFS[] = {"params", "adam_m", "adam_v"};
 
@@ -94,14 +87,8 @@ static void log_eval(RunLog *log, Curve *curve, const char *task_metric, double 
  * metrics as an uninterrupted one. Empty if the log has none. */
 static void restore_last_eval(const char *tmp_path, long n_eval, Metrics *mt) {
     mt->n = 0;
-    h5io_quiet();
-    hid_t f = n_eval > 0 ? H5Fopen(tmp_path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
-    if (f < 0) return;
-    hid_t g = H5Gopen2(f, "eval", H5P_DEFAULT);
-    char(*names)[H5IO_NAME_MAX] = NULL;
-    int n = g >= 0 ? h5io_list(g, &names) : 0;
-    if (g >= 0) H5Gclose(g);
-    H5Fclose(f);
+    char(*names)[REPORT_NAME_MAX] = NULL;
+    int n = n_eval > 0 ? report_list_series(tmp_path, "eval", &names) : 0;
     for (int i = 0; i < n; i++) {
         if (!strcmp(names[i], "images")) continue;
         double *v;
@@ -148,175 +135,236 @@ static void print_eval_line(double images, const Metrics *mt, const char *task) 
     fputc('\n', stderr);
 }
 
+/* The state of one run while it trains. */
+typedef struct {
+    const Config *cfg;
+    const RunOptions *opt;
+    Model m;
+    RunLog *log;
+    Curve curve;          /* eval.task's top-1 at every evaluation */
+    Metrics mt;           /* the last evaluation */
+    AdamWConfig adam;
+    Schedule sched;
+    Progress prog;
+    char ckpt_path[1024], task_metric[METRIC_NAME_MAX];
+    long step, images, n_clipped; /* n_clipped: steps whose gradient was clipped */
+    long images_at_start;
+    double t0, train_s; /* t0: wall clock of images 0 (earlier than now on a resume); seconds in steps */
+    double session_t0, eval_s; /* this session's start and its seconds in evaluations */
+} Trainer;
+
+/* Resume: parameters and Adam moments from the checkpoint, the curve, wall_s and clipped counts
+ * from the log's rows the checkpoint counts, then the log truncated to those rows. */
+static int trainer_resume(Trainer *t, double *wall_offset, Err *err) {
+    CheckpointMeta meta;
+    float *const bufs[3] = {t->m.params.buf[TBUF_VALUE], t->m.params.buf[TBUF_ADAM_M], t->m.params.buf[TBUF_ADAM_V]};
+    if (checkpoint_load(t->ckpt_path, &meta, 3, CKPT_BUFS, bufs, t->m.params.total, err)) return -1;
+    char tmp_path[1024];
+    snprintf(tmp_path, sizeof tmp_path, "%s/%s.h5.tmp", t->opt->results_dir, t->opt->run_id);
+    double *ex = NULL, *ey = NULL, *wall = NULL, *clip = NULL;
+    long ne = report_read_series(tmp_path, "eval", "images", &ex);
+    long ny = report_read_series(tmp_path, "eval", t->task_metric, &ey);
+    for (long i = 0; i < meta.n_eval_rows && i < ne && i < ny; i++) curve_push(&t->curve, ex[i], ey[i]);
+    /* wall_s continues from the checkpoint's row, so the series stays the run's elapsed time */
+    long nw = report_read_series(tmp_path, "train", "wall_s", &wall);
+    if (meta.n_train_rows > 0 && nw >= meta.n_train_rows) *wall_offset = wall[meta.n_train_rows - 1];
+    long nc = report_read_series(tmp_path, "train", "clipped", &clip);
+    for (long i = 0; i < meta.n_train_rows && i < nc; i++) t->n_clipped += clip[i] > 0;
+    free(clip);
+    free(ex);
+    free(ey);
+    free(wall);
+    restore_last_eval(tmp_path, meta.n_eval_rows, &t->mt);
+    t->log = runlog_resume(t->opt->results_dir, t->opt->run_id, meta.n_train_rows, meta.n_eval_rows, err);
+    if (!t->log) return -1;
+    t->step = meta.step;
+    t->images = meta.images;
+    fprintf(stderr, "%s: resuming at %ld images (step %ld)\n", t->opt->run_id, t->images, t->step);
+    return 0;
+}
+
+/* A new run file with the run's provenance and resolved spec. */
+static int trainer_create_log(Trainer *t, Err *err) {
+    t->log = runlog_create(t->opt->results_dir, t->opt->run_id, err);
+    if (!t->log) return -1;
+    runlog_provenance(t->log);
+    char *yaml = config_to_yaml(t->cfg);
+    runlog_attr_str(t->log, "spec", yaml);
+    free(yaml);
+    runlog_attr_str(t->log, "swept", t->opt->swept ? t->opt->swept : "");
+    runlog_attr_str(t->log, "tuned", t->opt->tuned ? t->opt->tuned : "");
+    runlog_attr_int(t->log, "seed", t->cfg->seed);
+    runlog_attr_str(t->log, "name", t->cfg->name);
+    runlog_attr_int(t->log, "n_params", (long)t->m.params.total);
+    return 0;
+}
+
+/* Builds the model and the optimiser, then resumes from the checkpoint or starts a new log (and
+ * evaluates at 0 images). On failure the caller frees what was built (trainer_free). */
+static int trainer_start_or_resume(Trainer *t, const Config *cfg, const RunOptions *opt, Err *err) {
+    t->cfg = cfg;
+    t->opt = opt;
+    set_threads(cfg->train.threads);
+    if (model_build(&t->m, cfg, err)) return -1;
+    snprintf(t->task_metric, sizeof t->task_metric, "zs.%.38s.top1", cfg->eval.task);
+    snprintf(t->ckpt_path, sizeof t->ckpt_path, "%s/%s.ckpt.h5", opt->results_dir, opt->run_id);
+    double wall_offset = 0; /* seconds the run had already taken before a resume */
+    if (opt->resume && access(t->ckpt_path, F_OK) == 0 ? trainer_resume(t, &wall_offset, err) : trainer_create_log(t, err))
+        return -1;
+    t->adam = (AdamWConfig){.lr = (float)cfg->train.lr, .beta1 = (float)cfg->train.beta1, .beta2 = (float)cfg->train.beta2,
+                            .eps = (float)cfg->train.eps, .weight_decay = (float)cfg->train.weight_decay};
+    t->sched = (Schedule){.kind = (ScheduleKind)schedule_kind_find(cfg->train.schedule),
+                          .warmup_images = (double)cfg->train.warmup_images, .total_images = (double)cfg->train.images,
+                          .decay_fraction = cfg->train.decay_fraction, .peak_lr = t->adam.lr};
+    /* curves are comparable across budgets only up to here (the efficiency ratios read it) */
+    runlog_attr_str(t->log, "schedule", cfg->train.schedule);
+    runlog_attr_double(t->log, "budget_free_until_images", schedule_budget_free_until(&t->sched));
+    /* evaluation's share of the wall time (issue 15 wants < 10%): this session's seconds */
+    t->session_t0 = time_now();
+    if (t->images == 0) {
+        evaluate_model(&t->m, 0, cfg->eval.all_tasks, &t->mt);
+        t->eval_s += time_now() - t->session_t0;
+        log_eval(t->log, &t->curve, t->task_metric, 0, &t->mt);
+        print_eval_line(0, &t->mt, cfg->eval.task);
+    }
+    progress_start(&t->prog, opt->progress_label ? opt->progress_label : "train", "img", (double)cfg->train.images);
+    t->t0 = time_now() - wall_offset;
+    t->images_at_start = t->images;
+    return 0;
+}
+
+/* One optimisation step and its row of /train. Returns 0, or -1 if the loss or the gradient is
+ * not finite (the update is skipped and the run has diverged). */
+static int trainer_step(Trainer *t) {
+    Model *m = &t->m;
+    double ts = time_now();
+    dataset_fill_batch(m->ds, &m->batch, (uint64_t)t->images, t->cfg->train.batch_size);
+    tensors_zero(&m->params, TBUF_GRAD);
+    float loss = m->obj->ops->forward_backward(m->obj, &m->batch, comm_serial());
+    float gnorm = grad_clip_global_norm(&m->params, (float)t->cfg->train.grad_clip);
+    float lr = schedule_at(&t->sched, (double)t->images);
+    t->step++;
+    t->images += t->cfg->train.batch_size;
+    int finite = isfinite(loss) && isfinite(gnorm);
+    if (finite) adamw_step(&m->params, &t->adam, lr, t->step);
+    t->train_s += time_now() - ts;
+    runlog_append(t->log, "train", "step", (double)t->step);
+    runlog_append(t->log, "train", "images", (double)t->images);
+    runlog_append(t->log, "train", "loss", loss);
+    runlog_append(t->log, "train", "lr", lr);
+    runlog_append(t->log, "train", "grad_norm", gnorm);
+    int clipped = grad_clip_applies(gnorm, (float)t->cfg->train.grad_clip);
+    t->n_clipped += clipped;
+    runlog_append(t->log, "train", "clipped", clipped);
+    runlog_append(t->log, "train", "wall_s", time_now() - t->t0);
+    const char *snames[OBJECTIVE_MAX_LOG_SCALARS];
+    float svals[OBJECTIVE_MAX_LOG_SCALARS];
+    int ns = m->obj->ops->log_scalars ? m->obj->ops->log_scalars(m->obj, snames, svals, OBJECTIVE_MAX_LOG_SCALARS) : 0;
+    for (int i = 0; i < ns; i++) runlog_append(t->log, "train", snames[i], svals[i]);
+    if (!finite) {
+        fprintf(stderr, "%s: non-finite %s at step %ld: run diverged\n", t->opt->run_id,
+                isfinite(loss) ? "gradient" : "loss", t->step);
+        return -1;
+    }
+    char extra[64];
+    snprintf(extra, sizeof extra, "loss %.4f", loss);
+    progress_update(&t->prog, (double)t->images, extra);
+    return 0;
+}
+
+/* Whether the last step crossed a multiple of period images. */
+static int trainer_crossed(const Trainer *t, long period) {
+    long B = t->cfg->train.batch_size;
+    return period > 0 && t->images / period != (t->images - B) / period;
+}
+
+/* Evaluates every eval.every_images and at the end of the budget. */
+static void trainer_maybe_evaluate(Trainer *t, int at_end) {
+    if (!at_end && !trainer_crossed(t, (long)t->cfg->eval.every_images)) return;
+    /* the probe (thousands of images, five fits per feature set) only at the end: the reports
+     * read its final value, and evaluating it less often keeps its size */
+    double te = time_now();
+    evaluate_model(&t->m, t->cfg->eval.probe && at_end, t->cfg->eval.all_tasks, &t->mt);
+    t->eval_s += time_now() - te;
+    log_eval(t->log, &t->curve, t->task_metric, (double)t->images, &t->mt);
+    if (t->prog.line_open) fputc('\n', stderr);
+    print_eval_line((double)t->images, &t->mt, t->cfg->eval.task);
+}
+
+/* Checkpoints every train.checkpoint_every_images, except at the end (the run file follows). */
+static int trainer_maybe_checkpoint(Trainer *t, int at_end, Err *err) {
+    if (at_end || !trainer_crossed(t, (long)t->cfg->train.checkpoint_every_images)) return 0;
+    return save_checkpoint(t->ckpt_path, &t->m, t->log, t->step, t->images, err);
+}
+
+/* The summary (last evaluation, throughput, images to reach the target accuracy, which a run that
+ * never left chance has not reached whatever the target), the status, and the run file renamed
+ * into place; the checkpoint is then deleted. The log is consumed either way. */
+static int trainer_finish(Trainer *t, const char *status, RunOutcome *out, Err *err) {
+    progress_finish(&t->prog, (double)t->images, NULL);
+    out->images = (double)t->images;
+    out->wall_s = time_now() - t->t0;
+    out->images_per_s = t->train_s > 0 ? (double)(t->images - t->images_at_start) / t->train_s : 0;
+    const double session_s = time_now() - t->session_t0;
+    runlog_attr_double(t->log, "eval_s", t->eval_s);
+    runlog_attr_double(t->log, "session_wall_s", session_s);
+    fprintf(stderr, "%s: evaluation took %.1f s of %.1f s (%.1f%%)\n", t->opt->run_id, t->eval_s, session_s,
+            session_s > 0 ? 100 * t->eval_s / session_s : 0.0);
+    if (runlog_flush(t->log)) {
+        err_set(err, "%s", runlog_error(t->log));
+        runlog_abandon(t->log);
+        return -1;
+    }
+    const Metrics *mt = &t->mt;
+    out->left_chance = check_left_chance(t->log, t->opt->run_id, &t->curve, mt, t->task_metric);
+    out->images_to_target = out->left_chance
+                                ? images_to_reach(t->curve.images, t->curve.value, t->curve.n, t->cfg->eval.target_top1)
+                                : NAN;
+    out->final = *mt;
+    for (int i = 0; i < mt->n; i++) {
+        runlog_summary(t->log, mt->names[i], mt->values[i]);
+        runlog_describe(t->log, "summary", mt->names[i], mt->counts[i], mt->chance[i]);
+    }
+    runlog_summary(t->log, "left_chance", out->left_chance);
+    runlog_summary(t->log, "images", out->images);
+    runlog_summary(t->log, "images_per_s", out->images_per_s);
+    runlog_summary(t->log, "images_to_target", out->images_to_target);
+    /* gradient clipping hits the arms unequally (issue 11): the share of steps it scaled */
+    runlog_summary(t->log, "clipped_fraction", t->step > 0 ? (double)t->n_clipped / t->step : NAN);
+    snprintf(out->status, sizeof out->status, "%s", status);
+    if (runlog_finish(t->log, status, err)) return -1;
+    unlink(t->ckpt_path); /* a finished run needs no checkpoint; its results are in the .h5 */
+    return 0;
+}
+
+static void trainer_free(Trainer *t) {
+    free(t->curve.images);
+    free(t->curve.value);
+    model_free(&t->m);
+}
+
 int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *err) {
     memset(out, 0, sizeof *out);
     snprintf(out->status, sizeof out->status, "failed");
     out->images_to_target = NAN;
-    set_threads(cfg->train.threads);
-    Model m;
-    if (model_build(&m, cfg, err)) return -1;
-
-    char ckpt_path[1024], task_metric[METRIC_NAME_MAX];
-    snprintf(task_metric, sizeof task_metric, "zs.%.38s.top1", cfg->eval.task);
-    Curve curve = {0};
-    snprintf(ckpt_path, sizeof ckpt_path, "%s/%s.ckpt.h5", opt->results_dir, opt->run_id);
-    long step = 0, images = 0, n_clipped = 0; /* steps whose gradient was clipped */
-    double wall_offset = 0; /* seconds the run had already taken before a resume */
-    RunLog *log = NULL;
-    Metrics mt; /* the last evaluation */
-    if (opt->resume && access(ckpt_path, F_OK) == 0) {
-        CheckpointMeta meta;
-        float *const bufs[3] = {m.params.buf[TBUF_VALUE], m.params.buf[TBUF_ADAM_M], m.params.buf[TBUF_ADAM_V]};
-        if (checkpoint_load(ckpt_path, &meta, 3, CKPT_BUFS, bufs, m.params.total, err)) goto fail_model;
-        char tmp_path[1024];
-        snprintf(tmp_path, sizeof tmp_path, "%s/%s.h5.tmp", opt->results_dir, opt->run_id);
-        double *ex = NULL, *ey = NULL, *wall = NULL, *clip = NULL;
-        long ne = report_read_series(tmp_path, "eval", "images", &ex);
-        long ny = report_read_series(tmp_path, "eval", task_metric, &ey);
-        for (long i = 0; i < meta.n_eval_rows && i < ne && i < ny; i++) curve_push(&curve, ex[i], ey[i]);
-        /* wall_s continues from the checkpoint's row, so the series stays the run's elapsed time */
-        long nw = report_read_series(tmp_path, "train", "wall_s", &wall);
-        if (meta.n_train_rows > 0 && nw >= meta.n_train_rows) wall_offset = wall[meta.n_train_rows - 1];
-        long nc = report_read_series(tmp_path, "train", "clipped", &clip);
-        for (long i = 0; i < meta.n_train_rows && i < nc; i++) n_clipped += clip[i] > 0;
-        free(clip);
-        free(ex);
-        free(ey);
-        free(wall);
-        restore_last_eval(tmp_path, meta.n_eval_rows, &mt);
-        log = runlog_resume(opt->results_dir, opt->run_id, meta.n_train_rows, meta.n_eval_rows, err);
-        if (!log) goto fail_model;
-        step = meta.step;
-        images = meta.images;
-        fprintf(stderr, "%s: resuming at %ld images (step %ld)\n", opt->run_id, images, step);
-    } else {
-        log = runlog_create(opt->results_dir, opt->run_id, err);
-        if (!log) goto fail_model;
-        runlog_provenance(log);
-        char *yaml = config_to_yaml(cfg);
-        runlog_attr_str(log, "spec", yaml);
-        free(yaml);
-        runlog_attr_str(log, "swept", opt->swept ? opt->swept : "");
-        runlog_attr_str(log, "tuned", opt->tuned ? opt->tuned : "");
-        runlog_attr_int(log, "seed", cfg->seed);
-        runlog_attr_str(log, "name", cfg->name);
-        runlog_attr_int(log, "n_params", (long)m.params.total);
-    }
-
-    const long total = (long)cfg->train.images, B = cfg->train.batch_size;
-    const long every = (long)cfg->eval.every_images;
-    const long ckpt_every = (long)cfg->train.checkpoint_every_images;
-    AdamWConfig adam = {.lr = (float)cfg->train.lr, .beta1 = (float)cfg->train.beta1, .beta2 = (float)cfg->train.beta2,
-                        .eps = (float)cfg->train.eps, .weight_decay = (float)cfg->train.weight_decay};
-    const Schedule sched = {.kind = (ScheduleKind)schedule_kind_find(cfg->train.schedule),
-                            .warmup_images = (double)cfg->train.warmup_images, .total_images = (double)total,
-                            .decay_fraction = cfg->train.decay_fraction, .peak_lr = adam.lr};
-    /* curves are comparable across budgets only up to here (the efficiency ratios read it) */
-    runlog_attr_str(log, "schedule", cfg->train.schedule);
-    runlog_attr_double(log, "budget_free_until_images", schedule_budget_free_until(&sched));
-    /* evaluation's share of the wall time (issue 15 wants < 10%): this session's seconds */
-    double eval_s = 0, session_t0 = time_now(), te = session_t0;
-    if (images == 0) {
-        evaluate_model(&m, 0, cfg->eval.all_tasks, &mt);
-        eval_s += time_now() - te;
-        log_eval(log, &curve, task_metric, 0, &mt);
-        print_eval_line(0, &mt, cfg->eval.task);
-    }
+    Trainer t = {0};
+    if (trainer_start_or_resume(&t, cfg, opt, err)) goto fail;
     const char *status = "completed";
-    Progress prog;
-    progress_start(&prog, opt->progress_label ? opt->progress_label : "train", "img", (double)total);
-    double t0 = time_now() - wall_offset, train_s = 0;
-    long images_at_start = images;
-    while (images < total) {
-        double ts = time_now();
-        dataset_fill_batch(m.ds, &m.batch, (uint64_t)images, (int)B);
-        tensors_zero(&m.params, TBUF_GRAD);
-        float loss = m.obj->ops->forward_backward(m.obj, &m.batch, comm_serial());
-        float gnorm = grad_clip_global_norm(&m.params, (float)cfg->train.grad_clip);
-        float lr = schedule_at(&sched, (double)images);
-        step++;
-        images += B;
-        int finite = isfinite(loss) && isfinite(gnorm);
-        if (finite) adamw_step(&m.params, &adam, lr, step);
-        train_s += time_now() - ts;
-        runlog_append(log, "train", "step", (double)step);
-        runlog_append(log, "train", "images", (double)images);
-        runlog_append(log, "train", "loss", loss);
-        runlog_append(log, "train", "lr", lr);
-        runlog_append(log, "train", "grad_norm", gnorm);
-        int clipped = grad_clip_applies(gnorm, (float)cfg->train.grad_clip);
-        n_clipped += clipped;
-        runlog_append(log, "train", "clipped", clipped);
-        runlog_append(log, "train", "wall_s", time_now() - t0);
-        const char *snames[OBJECTIVE_MAX_LOG_SCALARS];
-        float svals[OBJECTIVE_MAX_LOG_SCALARS];
-        int ns = m.obj->ops->log_scalars ? m.obj->ops->log_scalars(m.obj, snames, svals, OBJECTIVE_MAX_LOG_SCALARS) : 0;
-        for (int i = 0; i < ns; i++) runlog_append(log, "train", snames[i], svals[i]);
-        if (!finite) {
+    while (t.images < (long)cfg->train.images) {
+        if (trainer_step(&t)) {
             status = "diverged";
-            fprintf(stderr, "%s: non-finite %s at step %ld: run diverged\n", opt->run_id,
-                    isfinite(loss) ? "gradient" : "loss", step);
             break;
         }
-        char extra[64];
-        snprintf(extra, sizeof extra, "loss %.4f", loss);
-        progress_update(&prog, (double)images, extra);
-        int at_end = images >= total;
-        if (at_end || images / every != (images - B) / every) {
-            /* the probe (thousands of images, five fits per feature set) only at the end: the
-             * reports read its final value, and evaluating it less often keeps its size */
-            te = time_now();
-            evaluate_model(&m, cfg->eval.probe && at_end, cfg->eval.all_tasks, &mt);
-            eval_s += time_now() - te;
-            log_eval(log, &curve, task_metric, (double)images, &mt);
-            if (prog.line_open) fputc('\n', stderr);
-            print_eval_line((double)images, &mt, cfg->eval.task);
-        }
-        if (!at_end && ckpt_every > 0 && images / ckpt_every != (images - B) / ckpt_every)
-            if (save_checkpoint(ckpt_path, &m, log, step, images, err)) goto fail_log;
+        int at_end = t.images >= (long)cfg->train.images;
+        trainer_maybe_evaluate(&t, at_end);
+        if (trainer_maybe_checkpoint(&t, at_end, err)) goto fail;
     }
-    progress_finish(&prog, (double)images, NULL);
-    out->images = (double)images;
-    out->wall_s = time_now() - t0;
-    out->images_per_s = train_s > 0 ? (double)(images - images_at_start) / train_s : 0;
-    const double session_s = time_now() - session_t0;
-    runlog_attr_double(log, "eval_s", eval_s);
-    runlog_attr_double(log, "session_wall_s", session_s);
-    fprintf(stderr, "%s: evaluation took %.1f s of %.1f s (%.1f%%)\n", opt->run_id, eval_s, session_s,
-            session_s > 0 ? 100 * eval_s / session_s : 0.0);
-    if (runlog_flush(log)) {
-        err_set(err, "%s", runlog_error(log));
-        goto fail_log;
-    }
-
-    /* summary: the last evaluation, throughput and images to reach the target accuracy, which a
-     * run that never left chance has not reached whatever the target */
-    out->left_chance = check_left_chance(log, opt->run_id, &curve, &mt, task_metric);
-    out->images_to_target =
-        out->left_chance ? images_to_reach(curve.images, curve.value, curve.n, cfg->eval.target_top1) : NAN;
-    free(curve.images);
-    free(curve.value);
-    out->final = mt;
-    for (int i = 0; i < mt.n; i++) {
-        runlog_summary(log, mt.names[i], mt.values[i]);
-        runlog_describe(log, "summary", mt.names[i], mt.counts[i], mt.chance[i]);
-    }
-    runlog_summary(log, "left_chance", out->left_chance);
-    runlog_summary(log, "images", out->images);
-    runlog_summary(log, "images_per_s", out->images_per_s);
-    runlog_summary(log, "images_to_target", out->images_to_target);
-    /* gradient clipping hits the arms unequally (issue 11): the share of steps it scaled */
-    runlog_summary(log, "clipped_fraction", step > 0 ? (double)n_clipped / step : NAN);
-    snprintf(out->status, sizeof out->status, "%s", status);
-    model_free(&m);
-    if (runlog_finish(log, status, err)) return -1;
-    unlink(ckpt_path); /* a finished run needs no checkpoint; its results are in the .h5 */
-    return 0;
-fail_log:
-    runlog_abandon(log);
-fail_model:
-    free(curve.images);
-    free(curve.value);
-    model_free(&m);
+    int rc = trainer_finish(&t, status, out, err);
+    t.log = NULL; /* finished or abandoned by trainer_finish */
+    trainer_free(&t);
+    return rc;
+fail:
+    if (t.log) runlog_abandon(t.log);
+    trainer_free(&t);
     return -1;
 }

@@ -28,8 +28,4 @@ typedef struct {
  * err when it could not run or its results could not be written (status "failed"). */
 int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *err);
 
-/* Images at which series y (sampled at x, ascending) first reaches target, linearly interpolated
- * between evaluations; NaN if it never does. */
-double images_to_reach(const double *x, const double *y, int n, double target);
-
 #endif

@@ -21,7 +21,7 @@
 #include "common/timer.h"
 #include "objectives/objective.h"
 #include "spec/spec.h"
-#include "train/model.h"
+#include "model/model.h"
 
 #define FULL_IMAGES 16
 #define REPS 2

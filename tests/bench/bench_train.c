@@ -50,8 +50,8 @@
 #include "common/rng.h"
 #include "common/timer.h"
 #include "spec/spec.h"
-#include "train/model.h"
-#include "train/optim.h"
+#include "model/model.h"
+#include "optim/optim.h"
 
 #define WARMUP_STEPS 2
 #define MIN_STEPS 3

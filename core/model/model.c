@@ -1,5 +1,5 @@
 /* model.c — building a Model from a Config (see model.h). */
-#include "train/model.h"
+#include "model/model.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -4,7 +4,7 @@
  * not depend on the thread count. The gradient norm is a per-tensor double sum, added in table
  * order, for the same reason.
  * Deliberately left out: AMSGrad, fused multi-tensor kernels, loss scaling. */
-#include "train/optim.h"
+#include "optim/optim.h"
 
 #include <math.h>
 #include <string.h>
