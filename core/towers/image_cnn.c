@@ -1,9 +1,10 @@
 /* image_cnn.c — the staged CNN image tower (see image_cnn.h for the architecture).
  *
- * Every conv is one ImageConv record: its parameters, its activations (conv output, optional
- * normalised output with saved statistics, optional residual sum, ReLU output) and their
- * gradients. Buffers that a config does not need are not declared; the forward/backward alias
- * them away (no norm: "normed" is the conv output; no residual: "sum" is the normed output).
+ * Every conv is one ImageConv record: its parameters, its activations (ReLU output; with norm the
+ * conv output and the normalised output with saved statistics) and the gradients of the ReLU's
+ * input. Without norm the conv writes into the ReLU output's buffer and the residual add and the
+ * ReLU run in place there: the ReLU backward needs only its output (out > 0 exactly where its
+ * input was), so nothing else is kept.
  * On T OpenMP threads the tower is data-parallel: thread k runs samples [B k/T, B (k+1)/T) through
  * every layer with single-threaded kernels and BLAS (inside a parallel region the inner OpenMP
  * loops and OpenBLAS's OpenMP build run on one thread), so no barrier stands between layers and
@@ -35,8 +36,8 @@ typedef struct {
     /* weight [OC, 3, 3, C]; bias [OC] (only without norm: a norm's bias replaces it); norm gain/bias [OC] */
     float *w, *b, *nw, *nb;
     float *dw, *db, *dnw, *dnb;
-    /* conv, normed, sum, out [B, OH, OH, OC]; mean, rstd [B, OH, OH] */
-    float *conv, *normed, *mean, *rstd, *sum, *out;
+    /* conv (value with norm only), normed, out [B, OH, OH, OC]; mean, rstd [B, OH, OH] */
+    float *conv, *normed, *mean, *rstd, *out;
     float *dconv, *dnormed, *dout; /* dout: the last conv's only */
 } ImageConv;
 
@@ -95,14 +96,14 @@ static void image_conv_declare(ImageConv *cv, int s, int j, int last, Tensors *p
     } else {
         build_param(params, &cv->b, &cv->db, TENSOR_NO_DECAY, 1, &cv->OC, "img.stage%d.conv%d.bias", s, j);
     }
-    build_act(ba, &cv->conv, &cv->dconv, n_out, "img.stage%d.conv%d.conv", s, j);
+    /* the conv output's value is kept only as the LayerNorm's input; otherwise the conv writes
+     * straight into out, and the residual add and the ReLU run in place there */
+    build_act(ba, cv->norm ? &cv->conv : NULL, &cv->dconv, n_out, "img.stage%d.conv%d.conv", s, j);
     if (cv->norm) {
         build_act(ba, &cv->normed, &cv->dnormed, n_out, "img.stage%d.conv%d.normed", s, j);
         build_act(ba, &cv->mean, NULL, (size_t)cv->OH * cv->OH, "img.stage%d.conv%d.mean", s, j);
         build_act(ba, &cv->rstd, NULL, (size_t)cv->OH * cv->OH, "img.stage%d.conv%d.rstd", s, j);
     }
-    /* the ReLU's gradient goes straight to the normed output, so the sum needs no gradient */
-    if (cv->residual) build_act(ba, &cv->sum, NULL, n_out, "img.stage%d.conv%d.sum", s, j);
     /* only the last conv's output gradient is stored (from the pool); the others go straight to
      * the ReLU inputs (ops_conv2d_relu_backward) */
     build_act(ba, &cv->out, last ? &cv->dout : NULL, n_out, "img.stage%d.conv%d.out", s, j);
@@ -195,7 +196,7 @@ static void image_forward_slice(ImageTower *t, const float *images, int b0, int 
         size_t in_ps = (size_t)cv->H * cv->H * cv->C, out_ps = (size_t)cv->OH * cv->OH * cv->OC;
         size_t n = (size_t)nb * out_ps;
         const float *x = i == 0 ? images + (size_t)b0 * in_ps : slice(t->convs[i - 1].out, b0, in_ps);
-        float *conv = slice(cv->conv, b0, out_ps), *out = slice(cv->out, b0, out_ps);
+        float *out = slice(cv->out, b0, out_ps), *conv = cv->norm ? slice(cv->conv, b0, out_ps) : out;
         ops_conv2d_forward(conv, slice(t->scratch, b0, t->scratch_ps), x, cv->w, cv->b, nb, cv->H, cv->H,
                            cv->C, cv->OC, 3, cv->stride, 1);
         const float *a = conv;
@@ -206,11 +207,10 @@ static void image_forward_slice(ImageTower *t, const float *images, int b0, int 
             a = normed;
         }
         if (cv->residual) {
-            float *sum = slice(cv->sum, b0, out_ps);
-            ops_add_forward(sum, a, x, n);
-            a = sum;
+            ops_add_forward(out, a, x, n);
+            a = out;
         }
-        ops_relu_forward(out, a, n);
+        ops_relu_forward(out, a, n); /* in place unless a is the normed output */
         if (i % per_stage == per_stage - 1)
             ops_global_avgpool_forward(slice(t->pooled[i / per_stage], b0, (size_t)cv->OC), out, nb, cv->OH, cv->OH,
                                        cv->OC);
