@@ -1,6 +1,6 @@
 /* test_towers.c — image CNN, transformer (with prefix) and text towers: forwards against plain-loop
  * references, end-to-end finite-difference checks of every parameter tensor (loss = sum(out * R)),
- * thread-count reproducibility of the image tower, tap truncation, the cbow PAD mask, EOS causality, and the exact user-facing error messages. */
+ * thread-count reproducibility of the image tower and the transformer, tap truncation, the cbow PAD mask, EOS causality, and the exact user-facing error messages. */
 #include <math.h>
 #include <omp.h>
 #include <setjmp.h>
@@ -367,6 +367,55 @@ static void fill_tokens(int *tokens, int n, int V, uint64_t seed) {
     Rng r;
     rng_init(&r, seed);
     for (int i = 0; i < n; i++) tokens[i] = (int)rng_below(&r, (uint32_t)V);
+}
+
+/* Data-parallel like the image tower (build.h): with a prefix (its gradient is per sample) and
+ * B = 5 split 2 + 3, two runs on 2 threads are bitwise equal and agree with 1 thread up to the
+ * order of the gradient sums. */
+static void tr_step(Transformer *tr, Tensors *p, const float *prefix, const int *tokens, const float *dh, int B,
+                    int threads, float *hidden, float *dprefix, float *grads, size_t nh, size_t np) {
+    omp_set_num_threads(threads);
+    tensors_zero(p, TBUF_GRAD);
+    memcpy(hidden, transformer_forward(tr, prefix, tokens, B), nh * sizeof(float));
+    memset(dprefix, 0, np * sizeof(float));
+    transformer_backward(tr, dprefix, dh, B);
+    memcpy(grads, p->buf[TBUF_GRAD], p->total * sizeof(float));
+}
+
+static void test_transformer_threads_reproducible(void **state) {
+    (void)state;
+    TransformerConfig cfg = {.vocab = 11, .context = 5, .width = 8, .layers = 2, .heads = 2, .n_prefix = 2,
+                             .n_blocks_built = 2};
+    const int B = 5, S = 7, C = 8, saved = omp_get_max_threads();
+    size_t nh = (size_t)B * S * C, np = (size_t)B * 2 * C;
+    Tensors p, a;
+    Rng r;
+    rng_init(&r, 23);
+    Transformer *tr = tr_build(&cfg, "cap", B, &p, &a, &r);
+    float *prefix = malloc(np * sizeof(float)), *dh = malloc(nh * sizeof(float)), *h[3], *dp[3], *g[3];
+    int tokens[5 * 5];
+    fill_images(prefix, np, 7);
+    fill_images(dh, nh, 8);
+    fill_tokens(tokens, B * 5, 11, 9);
+    for (int k = 0; k < 3; k++) {
+        h[k] = malloc(nh * sizeof(float));
+        dp[k] = malloc(np * sizeof(float));
+        g[k] = malloc(p.total * sizeof(float));
+        tr_step(tr, &p, prefix, tokens, dh, B, k == 2 ? 1 : 2, h[k], dp[k], g[k], nh, np);
+    }
+    omp_set_num_threads(saved);
+    assert_memory_equal(h[0], h[1], nh * sizeof(float));
+    assert_memory_equal(dp[0], dp[1], np * sizeof(float));
+    assert_memory_equal(g[0], g[1], p.total * sizeof(float));
+    for (size_t i = 0; i < nh; i++) assert_true(fabsf(h[0][i] - h[2][i]) <= 1e-5f + 1e-5f * fabsf(h[2][i]));
+    for (size_t i = 0; i < np; i++) assert_true(fabsf(dp[0][i] - dp[2][i]) <= 1e-5f + 1e-4f * fabsf(dp[2][i]));
+    for (size_t i = 0; i < p.total; i++) assert_true(fabsf(g[0][i] - g[2][i]) <= 1e-5f + 1e-4f * fabsf(g[2][i]));
+    for (int k = 0; k < 3; k++) free(h[k]), free(dp[k]), free(g[k]);
+    free(prefix);
+    free(dh);
+    transformer_free(tr);
+    tensors_free(&p);
+    tensors_free(&a);
 }
 
 static void test_transformer_prefix_gradcheck(void **state) {
@@ -803,6 +852,7 @@ int main(void) {
         cmocka_unit_test(test_image_errors),
         cmocka_unit_test(test_transformer_forward_matches_reference),
         cmocka_unit_test(test_transformer_prefix_gradcheck),
+        cmocka_unit_test(test_transformer_threads_reproducible),
         cmocka_unit_test(test_transformer_forest_matches_forward),
         cmocka_unit_test(test_text_transformer_gradcheck),
         cmocka_unit_test(test_text_transformer_tap_gradcheck),

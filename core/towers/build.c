@@ -1,6 +1,7 @@
 /* build.c — named parameter/activation declaration and activation-gradient zeroing (see build.h). */
 #include "build.h"
 
+#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,32 @@ void build_acts_zero_grads(const BuildActs *ba, int B) {
     for (int i = 0; i < ba->n; i++) {
         CHECK(*ba->grads[i].grad != NULL, "activations used before tensors_alloc");
         memset(*ba->grads[i].grad, 0, (size_t)B * ba->grads[i].per_sample * sizeof(float));
+    }
+}
+
+void build_acts_zero_grads_slice(const BuildActs *ba, int b0, int nb) {
+    CHECK(b0 >= 0 && nb >= 0 && b0 + nb <= ba->max_batch, "slice %d+%d > max_batch %d", b0, nb, ba->max_batch);
+    for (int i = 0; i < ba->n; i++) {
+        CHECK(*ba->grads[i].grad != NULL, "activations used before tensors_alloc");
+        size_t ps = ba->grads[i].per_sample;
+        memset(*ba->grads[i].grad + (size_t)b0 * ps, 0, (size_t)nb * ps * sizeof(float));
+    }
+}
+
+int build_threads(int B) {
+    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    return nt < B ? nt : B;
+}
+
+int build_slice_start(int B, int k, int n) { return (int)((long)B * k / n); }
+
+void build_reduce_private(float *dst, const float *priv, size_t stride, int n_src, size_t off, size_t n) {
+    if (!dst) return;
+#pragma omp for schedule(static) nowait
+    for (size_t j = 0; j < n; j++) {
+        float acc = dst[j];
+        for (int k = 0; k < n_src; k++) acc += priv[k * stride + off + j];
+        dst[j] = acc;
     }
 }
 

@@ -39,6 +39,21 @@ void build_act(BuildActs *ba, float **value, float **grad, size_t per_sample, co
     __attribute__((format(printf, 5, 6)));
 /* Zeroes the first B samples of every gradient declared through ba. */
 void build_acts_zero_grads(const BuildActs *ba, int B);
+/* Zeroes samples [b0, b0 + nb) of every gradient declared through ba (one thread's batch slice). */
+void build_acts_zero_grads_slice(const BuildActs *ba, int b0, int nb);
+
+/* Data-parallel towers (image CNN, transformer): on T OpenMP threads thread k runs samples
+ * [B k/T, B (k+1)/T) through the whole tower with single-threaded kernels and BLAS (inside a
+ * parallel region the ops' OpenMP loops and OpenBLAS's OpenMP build run on one thread), threads
+ * 1.. accumulating parameter gradients into private copies [T-1, stride] that are then summed in
+ * thread order: bitwise reproducible for a thread count, and no barrier between layers.
+ * build_threads: T for a batch of B (1 inside a parallel region: the caller owns the cores). */
+int build_threads(int B);
+/* First sample of thread k's slice of B over n threads. */
+int build_slice_start(int B, int k, int n);
+/* dst [n] += priv[j * stride + off ..][n] for j = 0 .. n_src-1, in order; every thread of the team
+ * must call it (an OpenMP worksharing loop, no barrier at its end). dst NULL: nothing. */
+void build_reduce_private(float *dst, const float *priv, size_t stride, int n_src, size_t off, size_t n);
 void build_acts_free(BuildActs *ba);
 
 /* Names chosen by the user (taps, kinds) are resolved at build time; a wrong one is one line:

@@ -5,12 +5,9 @@
  * input. Without norm the conv writes into the ReLU output's buffer and the residual add and the
  * ReLU run in place there: the ReLU backward needs only its output (out > 0 exactly where its
  * input was), so nothing else is kept.
- * On T OpenMP threads the tower is data-parallel: thread k runs samples [B k/T, B (k+1)/T) through
- * every layer with single-threaded kernels and BLAS (inside a parallel region the inner OpenMP
- * loops and OpenBLAS's OpenMP build run on one thread), so no barrier stands between layers and
- * every product keeps its full width; threads 1.. accumulate parameter gradients into private
- * copies that are summed in thread order, so a run is bitwise reproducible for a thread count.
- * Splitting every small product across both cores instead left them waiting at a barrier per op.
+ * On T OpenMP threads the tower is data-parallel (build.h: one batch slice per thread, private
+ * parameter gradients summed in thread order). Splitting every small product across both cores
+ * instead left them waiting at a barrier per op.
  * Deliberately left out: in-place activations (memory is traded for simple, separately checked
  * kernels).
  */
@@ -239,14 +236,8 @@ static float *relu_input_grad(const ImageConv *cv) { return cv->norm ? cv->dnorm
 static void image_backward_slice(ImageTower *t, const float *dfeat, int b0, int nb, float *priv) {
     ImageConv *last = &t->convs[t->n_convs - 1];
     size_t last_ps = (size_t)last->OH * last->OH * last->OC;
-    for (int i = 0; i < t->n_convs; i++) {
-        ImageConv *cv = &t->convs[i];
-        size_t out_ps = (size_t)cv->OH * cv->OH * cv->OC, n = (size_t)nb * out_ps * sizeof(float);
-        memset(slice(cv->dconv, b0, out_ps), 0, n);
-        if (cv->norm) memset(slice(cv->dnormed, b0, out_ps), 0, n);
-    }
+    build_acts_zero_grads_slice(&t->acts, b0, nb);
     float *dlast = slice(last->dout, b0, last_ps);
-    memset(dlast, 0, (size_t)nb * last_ps * sizeof(float));
     ops_global_avgpool_backward(dlast, dfeat + (size_t)b0 * last->OC, nb, last->OH, last->OH, last->OC);
     ops_relu_backward(slice(relu_input_grad(last), b0, last_ps), dlast, slice(last->out, b0, last_ps),
                       (size_t)nb * last_ps);
@@ -276,37 +267,18 @@ static void image_backward_slice(ImageTower *t, const float *dfeat, int b0, int 
     }
 }
 
-/* dst [n] += src [n] of each of n_src private copies, in thread order (so the sum, and the model,
- * are bitwise the same on every run with the same thread count); called by every thread of a team. */
-static void reduce_into(float *dst, const float *priv, size_t stride, int n_src, size_t off, size_t n) {
-    if (!dst) return;
-#pragma omp for schedule(static) nowait
-    for (size_t j = 0; j < n; j++) {
-        float acc = dst[j];
-        for (int k = 0; k < n_src; k++) acc += priv[k * stride + off + j];
-        dst[j] = acc;
-    }
-}
-
-/* Threads for a batch of B: one sample slice each, on every OpenMP thread, none when already inside
- * a parallel region (then the caller owns the cores). */
-static int image_threads(int B) {
-    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
-    return nt < B ? nt : B;
-}
-
 const float *image_tower_forward(ImageTower *t, const float *images, int B) {
     CHECK(B > 0 && B <= t->acts.max_batch, "batch %d, max %d", B, t->acts.max_batch);
     t->images = images;
-    int nt = image_threads(B);
+    int nt = build_threads(B);
     if (nt == 1) {
         image_forward_slice(t, images, 0, B);
     } else {
 #pragma omp parallel num_threads(nt)
         {
             int k = omp_get_thread_num(), n = omp_get_num_threads();
-            int b0 = (int)((long)B * k / n), b1 = (int)((long)B * (k + 1) / n);
-            image_forward_slice(t, images, b0, b1 - b0);
+            int b0 = build_slice_start(B, k, n);
+            image_forward_slice(t, images, b0, build_slice_start(B, k + 1, n) - b0);
         }
     }
     return t->pooled[t->n_built - 1];
@@ -314,7 +286,7 @@ const float *image_tower_forward(ImageTower *t, const float *images, int B) {
 
 void image_tower_backward(ImageTower *t, const float *dfeat, int B) {
     CHECK(B > 0 && B <= t->acts.max_batch, "batch %d, max %d", B, t->acts.max_batch);
-    int nt = image_threads(B);
+    int nt = build_threads(B);
     if (nt == 1) {
         image_backward_slice(t, dfeat, 0, B, NULL);
         return;
@@ -326,19 +298,18 @@ void image_tower_backward(ImageTower *t, const float *dfeat, int B) {
     }
 #pragma omp parallel num_threads(nt)
     {
-        int k = omp_get_thread_num(), n = omp_get_num_threads();
-        int b0 = (int)((long)B * k / n), b1 = (int)((long)B * (k + 1) / n);
+        int k = omp_get_thread_num(), n = omp_get_num_threads(), b0 = build_slice_start(B, k, n);
         float *priv = k ? t->priv + (size_t)(k - 1) * t->grad_floats : NULL;
         if (priv) memset(priv, 0, t->grad_floats * sizeof(float));
-        image_backward_slice(t, dfeat, b0, b1 - b0, priv);
+        image_backward_slice(t, dfeat, b0, build_slice_start(B, k + 1, n) - b0, priv);
 #pragma omp barrier
         for (int i = 0; i < t->n_convs; i++) {
             const ImageConv *cv = &t->convs[i];
             size_t nw = (size_t)cv->OC * 9 * cv->C, G = t->grad_floats;
-            reduce_into(cv->dw, t->priv, G, n - 1, cv->grad_off, nw);
-            reduce_into(cv->db, t->priv, G, n - 1, cv->grad_off + nw, (size_t)cv->OC);
-            reduce_into(cv->dnw, t->priv, G, n - 1, cv->grad_off + nw, (size_t)cv->OC);
-            reduce_into(cv->dnb, t->priv, G, n - 1, cv->grad_off + nw + cv->OC, (size_t)cv->OC);
+            build_reduce_private(cv->dw, t->priv, G, n - 1, cv->grad_off, nw);
+            build_reduce_private(cv->db, t->priv, G, n - 1, cv->grad_off + nw, (size_t)cv->OC);
+            build_reduce_private(cv->dnw, t->priv, G, n - 1, cv->grad_off + nw, (size_t)cv->OC);
+            build_reduce_private(cv->dnb, t->priv, G, n - 1, cv->grad_off + nw + cv->OC, (size_t)cv->OC);
         }
     }
 }

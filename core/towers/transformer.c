@@ -9,8 +9,8 @@
  */
 #include "towers/transformer.h"
 
-#include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +47,13 @@ struct Transformer {
     float *encoded, *dencoded;          /* [B, S, C] */
     float *lnf, *lnf_mean, *lnf_rstd;   /* [B, S, C], [B, S], [B, S] */
     Block *blocks;
+    BlockParams *dp_model; /* [n_blocks_built]: copies of blocks[l].dp, the model's gradients */
+    /* data parallelism (build.h): threads 1.. accumulate into priv [n_priv, grad_floats], whose
+     * blocks' fields are priv_dp [n_priv, n_blocks_built] */
+    float *priv;
+    BlockParams *priv_dp;
+    size_t grad_floats;
+    int n_priv;
     const float *prefix;
     const int *tokens;
     BuildActs acts;
@@ -105,6 +112,7 @@ Transformer *transformer_create(const TransformerConfig *cfg, const char *prefix
     build_param(params, &tr->wpe, &tr->dwpe, 0, 2, (int[]){S, C}, "%s.wpe", prefix);
     build_act(&tr->acts, &tr->encoded, &tr->dencoded, (size_t)S * C, "%s.encoded", prefix);
     tr->blocks = callocCheck((size_t)cfg->n_blocks_built, sizeof *tr->blocks);
+    tr->dp_model = callocCheck((size_t)cfg->n_blocks_built, sizeof *tr->dp_model);
     for (int l = 0; l < cfg->n_blocks_built; l++)
         block_declare(&tr->blocks[l], prefix, l + 1, S, C, cfg->heads, params, &tr->acts);
     build_param(params, &tr->lnfw, &tr->dlnfw, TENSOR_NO_DECAY, 1, &C, "%s.ln_f.weight", prefix);
@@ -139,77 +147,191 @@ void transformer_init(Transformer *tr, Rng *rng) {
     build_fill_const(tr->lnfb, (size_t)C, 0.0f);
 }
 
-const float *transformer_forward(Transformer *tr, const float *prefix, const int *tokens, int B) {
+/* Activations of the samples from b0 on: every batch-first field shifted by b0 samples (NULL stays
+ * NULL), so one slice of the batch runs the same code as the whole batch. */
+static float *at(float *base, int b0, size_t per_sample) { return base ? base + (size_t)b0 * per_sample : NULL; }
+
+static BlockActs block_acts_at(const BlockActs *a, int b0, int S, int C, int NH) {
+    size_t SC = (size_t)S * C, SS = (size_t)NH * S * S;
+    return (BlockActs){at(a->ln1, b0, SC),      at(a->ln1_mean, b0, S),     at(a->ln1_rstd, b0, S),
+                       at(a->qkv, b0, 3 * SC),  at(a->atty, b0, SC),        at(a->preatt, b0, SS),
+                       at(a->att, b0, SS),      at(a->attproj, b0, SC),     at(a->res2, b0, SC),
+                       at(a->ln2, b0, SC),      at(a->ln2_mean, b0, S),     at(a->ln2_rstd, b0, S),
+                       at(a->fch, b0, 4 * SC),  at(a->fch_gelu, b0, 4 * SC), at(a->fcproj, b0, SC),
+                       at(a->res3, b0, SC)};
+}
+
+/* Where one thread's parameter gradients go: the model's own, or a private copy (see build.h). */
+typedef struct {
+    BlockParams *dp; /* [n_blocks_built] */
+    float *dwte, *dwpe, *dlnfw, *dlnfb;
+} TransformerGrads;
+
+enum { BLOCK_N_PARAMS = 12 };
+
+/* The fields of a block's parameters (or gradients) and their sizes, in declaration order. */
+static void block_fields(BlockParams *p, int C, float **f[BLOCK_N_PARAMS], size_t n[BLOCK_N_PARAMS]) {
+    float **ff[BLOCK_N_PARAMS] = {&p->ln1w, &p->ln1b, &p->qkvw, &p->qkvb, &p->projw,  &p->projb,
+                                  &p->ln2w, &p->ln2b, &p->fcw,  &p->fcb,  &p->fcprojw, &p->fcprojb};
+    size_t c = (size_t)C, nn[BLOCK_N_PARAMS] = {c, c, 3 * c * c, 3 * c, c * c, c, c, c, 4 * c * c, 4 * c, 4 * c * c, c};
+    memcpy(f, ff, sizeof ff);
+    memcpy(n, nn, sizeof nn);
+}
+
+/* Every gradient field of g and its size, blocks first: the layout of a private copy. Returns the count. */
+static int grad_fields(const Transformer *tr, TransformerGrads *g, float **f[], size_t n[]) {
+    int k = 0, C = tr->cfg.width;
+    for (int l = 0; l < tr->cfg.n_blocks_built; l++, k += BLOCK_N_PARAMS) block_fields(&g->dp[l], C, f + k, n + k);
+    float **top[4] = {&g->dwte, &g->dwpe, &g->dlnfw, &g->dlnfb};
+    size_t ntop[4] = {(size_t)tr->cfg.vocab * C, (size_t)tr->S * C, (size_t)C, (size_t)C};
+    for (int i = 0; i < 4; i++, k++) f[k] = top[i], n[k] = ntop[i];
+    return k;
+}
+
+/* The model's own gradients (their fields are bound at tensors_alloc, after create: re-read here). */
+static TransformerGrads model_grads(Transformer *tr) {
+    for (int l = 0; l < tr->cfg.n_blocks_built; l++) tr->dp_model[l] = tr->blocks[l].dp;
+    return (TransformerGrads){tr->dp_model, tr->dwte, tr->dwpe, tr->dlnfw, tr->dlnfb};
+}
+
+static void transformer_forward_slice(Transformer *tr, int b0, int nb) {
     const TransformerConfig *cfg = &tr->cfg;
-    int C = cfg->width, P = cfg->n_prefix, T = cfg->context, S = tr->S, NH = cfg->heads, BS = B * S;
-    CHECK(B > 0 && B <= tr->acts.max_batch, "batch %d, max %d", B, tr->acts.max_batch);
-    CHECK(P == 0 || prefix, "transformer with %d prefix vectors needs a prefix", P);
-    tr->prefix = prefix;
-    tr->tokens = tokens;
-    for (int b = 0; b < B; b++) {
+    int C = cfg->width, P = cfg->n_prefix, T = cfg->context, S = tr->S, NH = cfg->heads, BS = nb * S;
+    for (int b = b0; b < b0 + nb; b++) {
         float *enc = tr->encoded + (size_t)b * S * C;
-        for (int i = 0; i < P * C; i++) enc[i] = prefix[(size_t)b * P * C + i] + tr->wpe[i];
-        ops_embedding_forward(enc + (size_t)P * C, tokens + (size_t)b * T, tr->wte, tr->wpe + (size_t)P * C, 1, T, C,
-                              cfg->vocab);
+        for (int i = 0; i < P * C; i++) enc[i] = tr->prefix[(size_t)b * P * C + i] + tr->wpe[i];
+        ops_embedding_forward(enc + (size_t)P * C, tr->tokens + (size_t)b * T, tr->wte, tr->wpe + (size_t)P * C, 1, T,
+                              C, cfg->vocab);
     }
-    const float *residual = tr->encoded;
+    const float *residual = at(tr->encoded, b0, (size_t)S * C);
     for (int l = 0; l < cfg->n_blocks_built; l++) {
         const BlockParams *p = &tr->blocks[l].p;
-        BlockActs *a = &tr->blocks[l].a;
-        ops_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, residual, p->ln1w, p->ln1b, BS, C, TRANSFORMER_LN_EPS);
-        ops_linear_forward(a->qkv, a->ln1, p->qkvw, p->qkvb, BS, C, 3 * C);
-        ops_attention_forward(a->atty, a->preatt, a->att, a->qkv, B, S, C, NH);
-        ops_linear_forward(a->attproj, a->atty, p->projw, p->projb, BS, C, C);
-        ops_add_forward(a->res2, residual, a->attproj, (size_t)BS * C);
-        ops_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, p->ln2w, p->ln2b, BS, C, TRANSFORMER_LN_EPS);
-        ops_linear_forward(a->fch, a->ln2, p->fcw, p->fcb, BS, C, 4 * C);
-        ops_gelu_forward(a->fch_gelu, a->fch, (size_t)BS * 4 * C);
-        ops_linear_forward(a->fcproj, a->fch_gelu, p->fcprojw, p->fcprojb, BS, 4 * C, C);
-        ops_add_forward(a->res3, a->res2, a->fcproj, (size_t)BS * C);
-        residual = a->res3;
+        BlockActs a = block_acts_at(&tr->blocks[l].a, b0, S, C, NH);
+        ops_layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, residual, p->ln1w, p->ln1b, BS, C, TRANSFORMER_LN_EPS);
+        ops_linear_forward(a.qkv, a.ln1, p->qkvw, p->qkvb, BS, C, 3 * C);
+        ops_attention_forward(a.atty, a.preatt, a.att, a.qkv, nb, S, C, NH);
+        ops_linear_forward(a.attproj, a.atty, p->projw, p->projb, BS, C, C);
+        ops_add_forward(a.res2, residual, a.attproj, (size_t)BS * C);
+        ops_layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.res2, p->ln2w, p->ln2b, BS, C, TRANSFORMER_LN_EPS);
+        ops_linear_forward(a.fch, a.ln2, p->fcw, p->fcb, BS, C, 4 * C);
+        ops_gelu_forward(a.fch_gelu, a.fch, (size_t)BS * 4 * C);
+        ops_linear_forward(a.fcproj, a.fch_gelu, p->fcprojw, p->fcprojb, BS, 4 * C, C);
+        ops_add_forward(a.res3, a.res2, a.fcproj, (size_t)BS * C);
+        residual = a.res3;
     }
-    ops_layernorm_forward(tr->lnf, tr->lnf_mean, tr->lnf_rstd, residual, tr->lnfw, tr->lnfb, BS, C, TRANSFORMER_LN_EPS);
+    ops_layernorm_forward(at(tr->lnf, b0, (size_t)S * C), at(tr->lnf_mean, b0, S), at(tr->lnf_rstd, b0, S), residual,
+                          tr->lnfw, tr->lnfb, BS, C, TRANSFORMER_LN_EPS);
+}
+
+const float *transformer_forward(Transformer *tr, const float *prefix, const int *tokens, int B) {
+    CHECK(B > 0 && B <= tr->acts.max_batch, "batch %d, max %d", B, tr->acts.max_batch);
+    CHECK(tr->cfg.n_prefix == 0 || prefix, "transformer with %d prefix vectors needs a prefix", tr->cfg.n_prefix);
+    tr->prefix = prefix;
+    tr->tokens = tokens;
+    int nt = build_threads(B);
+    if (nt == 1) {
+        transformer_forward_slice(tr, 0, B);
+    } else {
+#pragma omp parallel num_threads(nt)
+        {
+            int k = omp_get_thread_num(), n = omp_get_num_threads(), b0 = build_slice_start(B, k, n);
+            transformer_forward_slice(tr, b0, build_slice_start(B, k + 1, n) - b0);
+        }
+    }
     return tr->lnf;
 }
 
-void transformer_backward(Transformer *tr, float *dprefix, const float *dhidden, int B) {
+/* The backward of samples [b0, b0 + nb) (dprefix, dhidden: the whole batch's), gradients into g. */
+static void transformer_backward_slice(Transformer *tr, const TransformerGrads *g, float *dprefix,
+                                       const float *dhidden, int b0, int nb) {
     const TransformerConfig *cfg = &tr->cfg;
-    int C = cfg->width, P = cfg->n_prefix, T = cfg->context, S = tr->S, NH = cfg->heads, BS = B * S;
+    int C = cfg->width, P = cfg->n_prefix, T = cfg->context, S = tr->S, NH = cfg->heads, BS = nb * S;
     int L = cfg->n_blocks_built;
-    CHECK(B > 0 && B <= tr->acts.max_batch, "batch %d, max %d", B, tr->acts.max_batch);
-    build_acts_zero_grads(&tr->acts, B);
-    size_t n = (size_t)BS * C;
-    ops_layernorm_backward(tr->blocks[L - 1].da.res3, tr->dlnfw, tr->dlnfb, dhidden, tr->blocks[L - 1].a.res3,
-                           tr->lnfw, tr->lnf_mean, tr->lnf_rstd, BS, C);
+    size_t n = (size_t)BS * C, SC = (size_t)S * C;
+    build_acts_zero_grads_slice(&tr->acts, b0, nb);
+    BlockActs last = block_acts_at(&tr->blocks[L - 1].a, b0, S, C, NH);
+    BlockActs dlast = block_acts_at(&tr->blocks[L - 1].da, b0, S, C, NH);
+    ops_layernorm_backward(dlast.res3, g->dlnfw, g->dlnfb, dhidden + (size_t)b0 * SC, last.res3, tr->lnfw,
+                           at(tr->lnf_mean, b0, S), at(tr->lnf_rstd, b0, S), BS, C);
     for (int l = L - 1; l >= 0; l--) {
         const BlockParams *p = &tr->blocks[l].p;
-        BlockParams *dp = &tr->blocks[l].dp;
-        const BlockActs *a = &tr->blocks[l].a;
-        BlockActs *da = &tr->blocks[l].da;
-        const float *residual = l == 0 ? tr->encoded : tr->blocks[l - 1].a.res3;
-        float *dresidual = l == 0 ? tr->dencoded : tr->blocks[l - 1].da.res3;
+        BlockParams *dp = &g->dp[l];
+        BlockActs a = block_acts_at(&tr->blocks[l].a, b0, S, C, NH), da = block_acts_at(&tr->blocks[l].da, b0, S, C, NH);
+        const float *residual = l == 0 ? at(tr->encoded, b0, SC) : at(tr->blocks[l - 1].a.res3, b0, SC);
+        float *dresidual = l == 0 ? at(tr->dencoded, b0, SC) : at(tr->blocks[l - 1].da.res3, b0, SC);
         /* res3 = res2 + fcproj: the MLP branch reads d(res3) as its output gradient */
-        ops_linear_backward(da->fch_gelu, dp->fcprojw, dp->fcprojb, da->res3, a->fch_gelu, p->fcprojw, BS, 4 * C, C);
-        ops_gelu_backward(da->fch, da->fch_gelu, a->fch, (size_t)BS * 4 * C);
-        ops_linear_backward(da->ln2, dp->fcw, dp->fcb, da->fch, a->ln2, p->fcw, BS, C, 4 * C);
-        ops_layernorm_backward(da->res2, dp->ln2w, dp->ln2b, da->ln2, a->res2, p->ln2w, a->ln2_mean, a->ln2_rstd, BS,
-                               C);
-        cblas_saxpy((int)n, 1.0f, da->res3, 1, da->res2, 1);
+        ops_linear_backward(da.fch_gelu, dp->fcprojw, dp->fcprojb, da.res3, a.fch_gelu, p->fcprojw, BS, 4 * C, C);
+        ops_gelu_backward(da.fch, da.fch_gelu, a.fch, (size_t)BS * 4 * C);
+        ops_linear_backward(da.ln2, dp->fcw, dp->fcb, da.fch, a.ln2, p->fcw, BS, C, 4 * C);
+        ops_layernorm_backward(da.res2, dp->ln2w, dp->ln2b, da.ln2, a.res2, p->ln2w, a.ln2_mean, a.ln2_rstd, BS, C);
+        for (size_t i = 0; i < n; i++) da.res2[i] += da.res3[i];
         /* res2 = residual + attproj: likewise for the attention branch */
-        ops_linear_backward(da->atty, dp->projw, dp->projb, da->res2, a->atty, p->projw, BS, C, C);
-        ops_attention_backward(da->qkv, da->preatt, da->att, da->atty, a->qkv, a->att, B, S, C, NH);
-        ops_linear_backward(da->ln1, dp->qkvw, dp->qkvb, da->qkv, a->ln1, p->qkvw, BS, C, 3 * C);
-        ops_layernorm_backward(dresidual, dp->ln1w, dp->ln1b, da->ln1, residual, p->ln1w, a->ln1_mean, a->ln1_rstd,
-                               BS, C);
-        cblas_saxpy((int)n, 1.0f, da->res2, 1, dresidual, 1);
+        ops_linear_backward(da.atty, dp->projw, dp->projb, da.res2, a.atty, p->projw, BS, C, C);
+        ops_attention_backward(da.qkv, da.preatt, da.att, da.atty, a.qkv, a.att, nb, S, C, NH);
+        ops_linear_backward(da.ln1, dp->qkvw, dp->qkvb, da.qkv, a.ln1, p->qkvw, BS, C, 3 * C);
+        ops_layernorm_backward(dresidual, dp->ln1w, dp->ln1b, da.ln1, residual, p->ln1w, a.ln1_mean, a.ln1_rstd, BS,
+                               C);
+        for (size_t i = 0; i < n; i++) dresidual[i] += da.res2[i];
     }
-    for (int b = 0; b < B; b++) {
-        const float *denc = tr->dencoded + (size_t)b * S * C;
-        for (int i = 0; i < P * C; i++) tr->dwpe[i] += denc[i];
+    for (int b = b0; b < b0 + nb; b++) {
+        const float *denc = tr->dencoded + (size_t)b * SC;
+        for (int i = 0; i < P * C; i++) g->dwpe[i] += denc[i];
         if (dprefix)
             for (int i = 0; i < P * C; i++) dprefix[(size_t)b * P * C + i] += denc[i];
-        ops_embedding_backward(tr->dwte, tr->dwpe + (size_t)P * C, denc + (size_t)P * C, tr->tokens + (size_t)b * T,
-                               1, T, C, cfg->vocab);
+        ops_embedding_backward(g->dwte, g->dwpe + (size_t)P * C, denc + (size_t)P * C, tr->tokens + (size_t)b * T, 1,
+                               T, C, cfg->vocab);
+    }
+}
+
+/* Private gradient copies for threads 1 .. nt-1, carved like grad_fields lists them. */
+static void transformer_reserve_private(Transformer *tr, int nt) {
+    if (tr->n_priv >= nt - 1) return;
+    int L = tr->cfg.n_blocks_built, nf = L * BLOCK_N_PARAMS + 4;
+    float **f[nf];
+    size_t n[nf];
+    TransformerGrads g = model_grads(tr);
+    grad_fields(tr, &g, f, n);
+    tr->grad_floats = 0;
+    for (int i = 0; i < nf; i++) tr->grad_floats += n[i];
+    free(tr->priv);
+    free(tr->priv_dp);
+    tr->priv = mallocCheck((size_t)(nt - 1) * tr->grad_floats * sizeof(float));
+    tr->priv_dp = callocCheck((size_t)(nt - 1) * L, sizeof *tr->priv_dp);
+    tr->n_priv = nt - 1;
+}
+
+static TransformerGrads private_grads(Transformer *tr, int k) {
+    int L = tr->cfg.n_blocks_built, nf = L * BLOCK_N_PARAMS + 4;
+    TransformerGrads g = {tr->priv_dp + (size_t)(k - 1) * L, NULL, NULL, NULL, NULL};
+    float **f[nf];
+    size_t n[nf];
+    grad_fields(tr, &g, f, n);
+    float *base = tr->priv + (size_t)(k - 1) * tr->grad_floats;
+    for (int i = 0; i < nf; i++, base += n[i - 1]) *f[i] = base;
+    return g;
+}
+
+void transformer_backward(Transformer *tr, float *dprefix, const float *dhidden, int B) {
+    CHECK(B > 0 && B <= tr->acts.max_batch, "batch %d, max %d", B, tr->acts.max_batch);
+    int nt = build_threads(B);
+    TransformerGrads model = model_grads(tr);
+    if (nt == 1) {
+        transformer_backward_slice(tr, &model, dprefix, dhidden, 0, B);
+        return;
+    }
+    transformer_reserve_private(tr, nt);
+#pragma omp parallel num_threads(nt)
+    {
+        int k = omp_get_thread_num(), nth = omp_get_num_threads(), b0 = build_slice_start(B, k, nth);
+        TransformerGrads g = k ? private_grads(tr, k) : model;
+        if (k) memset(tr->priv + (size_t)(k - 1) * tr->grad_floats, 0, tr->grad_floats * sizeof(float));
+        transformer_backward_slice(tr, &g, dprefix, dhidden, b0, build_slice_start(B, k + 1, nth) - b0);
+#pragma omp barrier
+        int nf = tr->cfg.n_blocks_built * BLOCK_N_PARAMS + 4;
+        float **f[nf];
+        size_t n[nf], off = 0;
+        grad_fields(tr, &model, f, n);
+        for (int i = 0; i < nf; off += n[i], i++) build_reduce_private(*f[i], tr->priv, tr->grad_floats, nth - 1, off, n[i]);
     }
 }
 
@@ -262,5 +384,8 @@ void transformer_free(Transformer *tr) {
     if (!tr) return;
     build_acts_free(&tr->acts);
     free(tr->blocks);
+    free(tr->dp_model);
+    free(tr->priv);
+    free(tr->priv_dp);
     free(tr);
 }
