@@ -2,15 +2,16 @@
  *
  * Input: the ablation file ablations/fuzz.yaml, optionally followed by "\n%%base%%\n" and the text
  * of experiments/b.yaml (`base: ../experiments/b.yaml`); the real experiments sit next to it.
- * Loaded with each profile (quick, smoke, full).
+ * Loaded with every profile (sweep.c's list, reached by including sweep.c: it is static there).
  * Oracles: sanitizers; nothing printed; an error is one line naming a file of the scratch folder;
  * for an accepted sweep: runs = product of the axis lengths x seeds, run ids non-empty, unique and
  * made of [A-Za-z0-9._,=+-] without a leading '.', each run's `swept` entries re-applied as
  * overrides change nothing (they reproduce the run), every run's config round-trips
  * (fuzz_config.h), and the dry run prints.
  */
+#include "spec/sweep.c"
+
 #include "fuzz_config.h"
-#include "spec/sweep.h"
 
 #define ROUND_TRIP_RUNS 16 /* round-trip this many runs per sweep (each costs a YAML parse) */
 
@@ -82,13 +83,12 @@ static void check_sweep(const Sweep *s) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *path = fuzz_write_with_base(data, size, "ablations/fuzz.yaml");
 
-    const char *const profiles[] = {"quick", "smoke", "full"};
     const char *const prefixes[] = {fuzz_dir, NULL};
-    for (int p = 0; p < 3; p++) {
+    for (int p = 0; profile_name(p); p++) {
         Sweep s;
         Err err;
         fuzz_capture_begin();
-        int rc = sweep_load(path, profiles[p], &s, &err);
+        int rc = sweep_load(path, profile_name(p), &s, &err);
         fuzz_check_silent(fuzz_capture_end(), "sweep_load");
         if (rc) {
             fuzz_check_error(&err, prefixes);
@@ -96,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             continue;
         }
         check_sweep(&s);
-        if (p == 0) {
+        if (p == PROFILE_DEFAULT) {
             FILE *devnull = fopen("/dev/null", "w");
             sweep_print_dry_run(devnull, &s);
             fclose(devnull);

@@ -60,6 +60,7 @@ int main(void) {
         }
     }
     for (int i = 0; ABLATION_KEYS[i]; i++) entry_fmt("%s: ", ABLATION_KEYS[i]);
+    for (int i = 0; TUNE_KEYS[i]; i++) entry_fmt("%s: ", TUNE_KEYS[i]);
     for (int i = 0; profile_name(i); i++) entry_fmt("%s: ", profile_name(i));
     static const char *const SYNTAX[] = {
         "true", "false", "null", "~", ": ", "- ", "[", "]", "{", "}", ", ", "\n  ", "\n    ", "# ",
