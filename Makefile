@@ -26,11 +26,16 @@ DEB_PACKAGES := gcc make pkg-config libopenblas0-openmp libopenblas-dev libhdf5-
 # briefly, so CI installs these too, but `make`, `make bench` and the ablations do not need them.
 FUZZ_DEB_PACKAGES := clang-14 libclang-rt-14-dev
 
+# Paths asked of the system, not written down: the compiler's multiarch triplet and HDF5's
+# pkg-config file (Debian ships hdf5.pc for the serial build). Each is computed the first time a
+# recipe needs it, so after the deps step has installed the packages, then cached ($(eval)).
+MULTIARCH = $(eval MULTIARCH := $(shell $(CC) -print-multiarch))$(MULTIARCH)
+HDF5_CFLAGS = $(eval HDF5_CFLAGS := $(call pkg_config,--cflags,hdf5))$(HDF5_CFLAGS)
+HDF5_LIBS = $(eval HDF5_LIBS := $(call pkg_config,--libs,hdf5))$(HDF5_LIBS)
+pkg_config = $(or $(shell pkg-config $(1) $(2) 2>/dev/null),$(error pkg-config $(1) $(2) failed: install $(2)'s -dev package (make deps)))
 # Debian's default libopenblas is the pthread build, which oversubscribes cores under OpenMP, so
 # the OpenMP build is linked by path (and checked at start-up with openblas_get_parallel()).
-OPENBLAS_OMP_DIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
-HDF5_CFLAGS := -I/usr/include/hdf5/serial
-HDF5_LIBS := -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5
+OPENBLAS_OMP_DIR = /usr/lib/$(MULTIARCH)/openblas-openmp
 
 ifeq ($(SAN),1)
 BUILD := build/san
@@ -40,8 +45,8 @@ BUILD := build
 OPT := -O3 -march=native -g
 endif
 
-CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -fopenmp $(OPT) -Icore $(HDF5_CFLAGS) -MMD -MP
-LDLIBS := -L$(OPENBLAS_OMP_DIR) -l:libopenblas.so.0 -Wl,-rpath,$(OPENBLAS_OMP_DIR) \
+CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -fopenmp $(OPT) -Icore $(HDF5_CFLAGS) -MMD -MP
+LDLIBS = -L$(OPENBLAS_OMP_DIR) -l:libopenblas.so.0 -Wl,-rpath,$(OPENBLAS_OMP_DIR) \
           $(HDF5_LIBS) -lyaml -lz -lm -fopenmp
 LDFLAGS := $(OPT)
 
@@ -65,7 +70,7 @@ DEPS_STAMP := build/.deps-ok
 FUZZ_DEPS_STAMP := build/.fuzz-deps-ok
 
 .SECONDARY:
-.PHONY: all deps test bench clean plots fuzz fuzz-build ablation-projection ablation-efficiency ablation-loss ablation-tap
+.PHONY: all deps test bench clean plots fuzz fuzz-build
 
 all: $(DEPS_STAMP) $(CLI) $(CLI_MPI) $(BUILD)/libcliplab.a $(BUILD)/libcliplab.so
 
@@ -125,19 +130,23 @@ $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIB_OBJS)
 FUZZ_SMOKE_S ?= $(if $(filter command line,$(origin MODS) $(origin TESTS)),0,3)
 FUZZ_SMOKE := $(if $(filter-out 0,$(FUZZ_SMOKE_S)),tests/fuzz/run_fuzz.sh)
 test: $(DEPS_STAMP) $(if $(filter command line,$(origin MODS)),,$(CLI)) $(TEST_BINS) $(if $(FUZZ_SMOKE),fuzz-build)
-	@CLIPLAB=$(CLI) FUZZ_SECONDS=$(FUZZ_SMOKE_S) FUZZ_SEED=1 tests/run_tests.sh $(TEST_BINS) tests/test_layers.sh $(FUZZ_SMOKE)
+	@CLIPLAB=$(CLI) FUZZ_SECONDS=$(FUZZ_SMOKE_S) FUZZ_SEED=1 tests/run_tests.sh $(TEST_BINS) tests/test_layers.sh tests/test_ablation_list.sh $(FUZZ_SMOKE)
 
 bench: $(DEPS_STAMP) $(CLI) $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 	@if [ -x tests/bench/run_bench.sh ]; then CLIPLAB=$(CLI) tests/bench/run_bench.sh; fi
 
-ABLATIONS := ablation-projection ablation-efficiency ablation-loss ablation-tap
+# ablations/LIST is the one list of ablations: target names (column 1) and results folders (2).
+ABLATION_LIST := $(shell awk '!/^\#/ && NF { print $$1 }' ablations/LIST)
+ABLATION_DIRS := $(shell awk '!/^\#/ && NF { print $$2 }' ablations/LIST)
+ABLATIONS := $(addprefix ablation-,$(ABLATION_LIST))
+.PHONY: $(ABLATIONS)
 $(ABLATIONS): ablation-%: all
 	@ablations/run_ablation.sh $* $(PROFILE) $(CLI) $(JOBS)
 
 # Re-renders every figure from the results already on disk (no training).
 plots: all
-	@for d in projection efficiency loss-batch tap; do \
+	@for d in $(ABLATION_DIRS); do \
 	  if [ -d results/$$d ]; then plots/render.sh $(CLI) $$d results/$$d; fi; \
 	done
 
@@ -149,10 +158,10 @@ FUZZ_CC ?= clang-14
 FUZZ_DIR := build/fuzz
 FUZZ_TARGETS ?= spec override ablation idx runfile
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unknown-pragmas -O1 -g \
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unknown-pragmas -O1 -g \
                -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Icore -Itests/fuzz \
                $(HDF5_CFLAGS) -DFUZZ_TREE='"$(CURDIR)"' -MMD -MP
-FUZZ_LDLIBS := $(subst -fopenmp,-l:libgomp.so.1,$(LDLIBS))
+FUZZ_LDLIBS = $(subst -fopenmp,-l:libgomp.so.1,$(LDLIBS))
 fuzz_objs = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(1))
 FUZZ_LIB := $(FUZZ_DIR)/libcliplab.a
 FUZZ_BINS := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))

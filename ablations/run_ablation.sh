@@ -4,13 +4,16 @@
 # runs at once, default one per core), the report with the ablation's answer, and the figures.
 set -euo pipefail
 name=$1 profile=$2 cli=$3 jobs=${4:-$(nproc)}
-case $name in
-  projection) files=(ablations/projection.yaml); dir=projection ;;
-  efficiency) files=(ablations/efficiency.yaml ablations/efficiency-transformer.yaml); dir=efficiency ;;
-  loss) files=(ablations/loss-batch.yaml); dir=loss-batch ;;
-  tap) files=(ablations/tap.yaml); dir=tap ;;
-  *) echo "run_ablation.sh: unknown ablation '$name' (projection, efficiency, loss, tap)" >&2; exit 1 ;;
-esac
+# name -> results folder and ablation files, from the one list of ablations
+list=$(dirname "$0")/LIST
+entry=$(awk -v n="$name" '!/^#/ && $1 == n { $1 = ""; print }' "$list")
+if [ -z "$entry" ]; then
+  echo "run_ablation.sh: unknown ablation '$name' ($(awk '!/^#/ && NF { printf "%s%s", s, $1; s = ", " }' "$list"))" >&2
+  exit 1
+fi
+read -r dir rest <<<"$entry"
+files=()
+for f in $rest; do files+=("ablations/$f"); done
 case $profile in smoke|quick|long|full) ;; *) echo "run_ablation.sh: PROFILE must be smoke, quick, long or full, not '$profile'" >&2; exit 1 ;; esac
 results=results/$dir
 [ "$profile" = quick ] || results=results/$dir-$profile

@@ -4,6 +4,10 @@
 # (default plots/).
 set -euo pipefail
 cli=$1 name=$2 results=$3
+if ! awk -v d="$name" '!/^#/ && $2 == d { found = 1 } END { exit !found }' "$(dirname "$0")/../ablations/LIST"; then
+  echo "render.sh: '$name' is not a results folder of ablations/LIST" >&2
+  exit 1
+fi
 out_dir=${PLOTS_OUT:-plots}
 mkdir -p "$out_dir"
 data=${PLOTS_DATA:-build/plots-data}/$(basename "$results")
