@@ -17,6 +17,12 @@
 #include <cmocka.h>
 
 #include "common/rng.h"
+
+/* The small-loss batch: images share a common direction of this weight (so negatives come close),
+ * texts are the images plus this much noise, at logit scale 99.99 (just under the clamp). */
+#define SMALL_LOSS_NOISE 0.02f
+#define SMALL_LOSS_SCALE 99.99f
+#define SMALL_LOSS_SHARED 1.3f
 #include "losses/losses.h"
 
 /* ---------------------------------------------------------------------------------------------
@@ -607,6 +613,138 @@ static void test_local_shares_sum_to_whole(void **state) {
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Small losses at large logits (issue 10): the value and gradients keep their relative precision.
+ */
+
+/* dL/dI, dL/dT [N, D] and dL/dt of infonce/dcl in double, straight from the definition
+ * G = (1/N) [w_r (P - 1) + w_c (Q - 1)] (the 1 on the diagonal; dcl: P_ii = Q_ii = 0). */
+static void ref_softmax_grads(const LossConfig *cfg, double *dimg, double *dtxt, double *dt,
+                              const double *img, const double *txt, double t, int N, int D) {
+    double s = fmin(exp(t), 100.0), w_r = cfg->one_sided ? 1.0 : 0.5, w_c = 1.0 - w_r;
+    int dcl = cfg->kind == LOSS_DCL;
+    double *L = malloc(sizeof(double) * N * N), *G = calloc((size_t)N * N, sizeof(double));
+    double *col = malloc(sizeof(double) * N);
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) L[i * N + j] = s * dot_d(img + i * D, txt + j * D, D);
+    for (int i = 0; i < N; i++) {
+        double lr = lse_d(L + i * N, N, dcl ? i : -1);
+        for (int k = 0; k < N; k++) col[k] = L[k * N + i];
+        double lc = lse_d(col, N, dcl ? i : -1);
+        for (int j = 0; j < N; j++) {
+            int diag = i == j;
+            G[i * N + j] += w_r * ((dcl && diag ? 0.0 : exp(L[i * N + j] - lr)) - diag) / N;
+            G[j * N + i] += w_c * ((dcl && diag ? 0.0 : exp(L[j * N + i] - lc)) - diag) / N;
+        }
+    }
+    *dt = 0.0;
+    for (int i = 0; i < N * D; i++) dimg[i] = dtxt[i] = 0.0;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            double g = G[i * N + j];
+            *dt += g * L[i * N + j];
+            for (int k = 0; k < D; k++) {
+                dimg[i * D + k] += s * g * txt[j * D + k];
+                dtxt[j * D + k] += s * g * img[i * D + k];
+            }
+        }
+    free(L);
+    free(G);
+    free(col);
+}
+
+/* Loss, dI, dT and dt of c under cfg within rel of the double reference (arrays: of their largest
+ * element). */
+static void check_against_double(const LossConfig *cfg, Case *c, double rel) {
+    int n = c->N * c->D;
+    double *gi = malloc(sizeof(double) * n), *gt = malloc(sizeof(double) * n), dt;
+    float v = case_run(cfg, c);
+    double ref = ref_loss(cfg, c->img_d, c->txt_d, c->scalars_d, c->N, c->D);
+    ref_softmax_grads(cfg, gi, gt, &dt, c->img_d, c->txt_d, c->scalars_d[0], c->N, c->D);
+    if (fabs(v - ref) > rel * fabs(ref))
+        fail_msg("%s tile=%d: loss %.8g vs %.8g (rel %.2g)", loss_registry_name(cfg->kind), cfg->tile,
+                 v, ref, fabs(v - ref) / fabs(ref));
+    const float *g[2] = {c->dimg, c->dtxt};
+    const double *r[2] = {gi, gt};
+    for (int side = 0; side < 2; side++) {
+        double scale = 0.0;
+        for (int k = 0; k < n; k++) scale = fmax(scale, fabs(r[side][k]));
+        assert_true(scale > 0.0);
+        for (int k = 0; k < n; k++)
+            if (fabs(g[side][k] - r[side][k]) > rel * scale)
+                fail_msg("%s tile=%d: d%s[%d] %.8g vs %.8g (scale %.3g)", loss_registry_name(cfg->kind),
+                         cfg->tile, side ? "T" : "I", k, g[side][k], r[side][k], scale);
+    }
+    if (fabs(c->dscalars[0] - dt) > rel * fabs(dt))
+        fail_msg("%s tile=%d: dt %.8g vs %.8g", loss_registry_name(cfg->kind), cfg->tile, c->dscalars[0], dt);
+    free(gi);
+    free(gt);
+}
+
+/* x [D] scaled to unit norm; xd [D] its double copy. */
+static void renormalise(float *x, double *xd, int D) {
+    double n2 = 0.0;
+    for (int k = 0; k < D; k++) n2 += (double)x[k] * x[k];
+    for (int k = 0; k < D; k++) x[k] = (float)(x[k] / sqrt(n2)), xd[k] = x[k];
+}
+
+/* N = 2, D = 2, I = T = identity, t = ln 10: every term is log(1 + e^-10) = 4.5399e-5 (rounding
+ * each LSE to a float gave 4.5776e-5). */
+static void test_small_loss_identity_2x2(void **state) {
+    (void)state;
+    static const float E[4] = {1, 0, 0, 1};
+    for (int tile = 0; tile <= 1; tile++)
+        for (int one_sided = 0; one_sided <= 1; one_sided++) {
+            LossConfig cfg = config(LOSS_INFONCE, one_sided, 1, tile);
+            Case c = case_make(&cfg, 2, 2, 1, 0, 0.0f);
+            memcpy(c.img, E, sizeof E);
+            memcpy(c.txt, E, sizeof E);
+            for (int k = 0; k < 4; k++) c.img_d[k] = c.txt_d[k] = E[k];
+            c.scalars[0] = logf(10.0f);
+            c.scalars_d[0] = c.scalars[0];
+            double exact = log1p(exp(-exp(c.scalars_d[0])));
+            assert_true(fabs(exact - 4.5399e-5) < 1e-9);
+            float v = case_run(&cfg, &c);
+            assert_float_equal(v, exact, 1e-6 * exact);
+            check_against_double(&cfg, &c, 1e-5);
+            case_free(&c);
+        }
+}
+
+/* A normalised N = 256, D = 64 batch at logit scale 100 whose loss is ~4e-8 (each pair far above
+ * its negatives): value and gradients of infonce and dcl, dense and tiled, against the double
+ * reference (10% off before the LSEs kept their excess apart; PyTorch float32 is 0.1% off). */
+static void test_small_loss_large_logits(void **state) {
+    (void)state;
+    enum { N = 256, D = 64 };
+    for (int kind = LOSS_INFONCE; kind <= LOSS_DCL; kind += LOSS_DCL - LOSS_INFONCE)
+        for (int tile = 0; tile <= 48; tile += 48) {
+            LossConfig cfg = config(kind, 0, 1, tile);
+            Case c = case_make(&cfg, N, D, 901, 1, 0.0f);
+            /* images: random unit rows plus a shared direction; texts: the images plus noise */
+            Rng r;
+            rng_init(&r, 902);
+            float g[D];
+            rng_fill_normal(&r, g, D, 1.0f / 8.0f);
+            for (int i = 0; i < N; i++) {
+                for (int k = 0; k < D; k++) c.img[i * D + k] += SMALL_LOSS_SHARED * g[k];
+                renormalise(c.img + i * D, c.img_d + i * D, D);
+            }
+            for (int i = 0; i < N; i++) {
+                for (int k = 0; k < D; k++) c.txt[i * D + k] = c.img[i * D + k] + SMALL_LOSS_NOISE * rng_normal(&r);
+                renormalise(c.txt + i * D, c.txt_d + i * D, D);
+            }
+            c.scalars[0] = logf(SMALL_LOSS_SCALE);
+            c.scalars_d[0] = c.scalars[0];
+            if (kind == LOSS_INFONCE) { /* the regime of the issue */
+                double ref = ref_loss(&cfg, c.img_d, c.txt_d, c.scalars_d, N, D);
+                assert_true(ref > 1e-8 && ref < 1e-7);
+            }
+            check_against_double(&cfg, &c, 1e-4);
+            case_free(&c);
+        }
+}
+
+/* ---------------------------------------------------------------------------------------------
  * multipos_infonce: duplicate captions (bitwise-equal text rows) are positives, not negatives.
  */
 
@@ -929,6 +1067,8 @@ int main(void) {
         cmocka_unit_test(test_siglip_gradients),
         cmocka_unit_test(test_align_uniform_gradients),
         cmocka_unit_test(test_tiled_equals_dense),
+        cmocka_unit_test(test_small_loss_identity_2x2),
+        cmocka_unit_test(test_small_loss_large_logits),
         cmocka_unit_test(test_logit_scale_clamp),
         cmocka_unit_test(test_fixed_temperature_leaves_t_alone),
         cmocka_unit_test(test_accumulates_and_null_outputs),

@@ -60,26 +60,26 @@ static void weight_block(float *blk, float *rowsum, float lse, int N, int nb, in
 
 /* lambda U(x) for x [N, D]; adds lambda dU/dx into dx [N, D] unless dx is NULL. */
 static double uniformity(float *dx, const float *x, float lambda, int N, int D, int tb, float *ws) {
-    float *blk = ws, *sq = ws + (size_t)N * tb, *row_m = sq + N, *row_l = row_m + N,
-          *rowsum = row_l + N;
+    float *blk = ws, *sq = ws + (size_t)N * tb, *row_m = sq + N, *row_e = row_m + N,
+          *rowsum = row_e + N;
     for (int i = 0; i < N; i++) {
         const float *xi = x + (size_t)i * D;
         double acc = 0.0;
         for (int k = 0; k < D; k++) acc += (double)xi[k] * xi[k];
         sq[i] = (float)acc;
         row_m[i] = -INFINITY;
-        row_l[i] = 0.0f;
+        row_e[i] = 0.0f;
         rowsum[i] = 0.0f;
     }
     for (int c0 = 0; c0 < N; c0 += tb) {
         int nb = N - c0 < tb ? N - c0 : tb;
         energy_block(blk, x, sq, N, nb, c0, D);
-        loss_lse_block(row_m, row_l, NULL, NULL, blk, N, nb, c0, 1);
+        loss_lse_block(row_m, row_e, NULL, NULL, NULL, blk, N, nb, c0, 1);
     }
     /* LSE over all pairs = LSE over rows of the row LSEs */
     double gmax = -INFINITY, gsum = 0.0;
     for (int i = 0; i < N; i++) {
-        row_m[i] += logf(row_l[i]);
+        row_m[i] += log1pf(row_e[i]);
         gmax = row_m[i] > gmax ? row_m[i] : gmax;
     }
     for (int i = 0; i < N; i++) gsum += exp(row_m[i] - gmax);

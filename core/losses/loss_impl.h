@@ -10,6 +10,8 @@
  * does not reorder arithmetic or change NaN/Inf semantics. The row reductions are `omp simd`
  * reductions: an in-order float sum is latency-bound (one dependent add per element); the vector
  * order is fixed, so results stay deterministic and independent of the thread count.
+ * Small losses keep their digits: the log-sum-exps are carried as (max, excess over the max's
+ * own term), see loss_lse_block.
  * Deliberately left out: any log accuracy beyond ~2 ulp (fp32 round-off is the target).
  */
 #ifndef CLIPLAB_LOSS_IMPL_H
@@ -66,13 +68,16 @@ void loss_gram_block_backward(float *da, float *db, const float *g, const float 
  * on the thread count and the workspace does not either. */
 #define LOSS_LSE_PARTS 16
 
-/* Streams block blk [N, nb] (global columns c0..c0+nb) into the per-row running max m [N] and
- * sum-of-exp l [N] (start from m = -inf, l = 0; the row LSE is then m + log l). If col_lse [nb] is
- * not NULL, also writes the LSE of each column of the block (complete within its block), using
- * parts [2 * LOSS_LSE_PARTS * nb] as scratch: each part of the rows keeps its own column (max,
- * sum), so the block is read row by row, twice. With exclude_diag the entry (i, i) is skipped. */
-void loss_lse_block(float *m, float *l, float *col_lse, float *parts, const float *blk, int N,
-                    int nb, int c0, int exclude_diag);
+/* Streams block blk [N, nb] (global columns c0..c0+nb) into each row's running max m [N] and
+ * excess e [N] (start from m = -inf, e = 0): the row's sum of exp(v - m) is 1 + e, so its LSE is
+ * m + log1p(e), and a row LSE that exceeds the max by 1e-8 keeps that 1e-8 (exp(v - lse) and the
+ * loss lse - L_ii are formed from m and log1p(e), never from a rounded lse). If col_m is not NULL,
+ * also writes each column's max col_m [nb] and col_logl [nb] = log(sum_i exp(v - col_m)) (its LSE
+ * is their sum; complete within the block), using parts [3 * LOSS_LSE_PARTS * nb] as scratch:
+ * each part of the rows keeps its own column statistics, so the block is read row by row, twice.
+ * With exclude_diag the entry (i, i) is skipped. */
+void loss_lse_block(float *m, float *e, float *col_m, float *col_logl, float *parts,
+                    const float *blk, int N, int nb, int c0, int exclude_diag);
 
 /* log(1 + x) for x in [0, 1] (siglip's softplus tail): 2 atanh(x / (2 + x)) as an odd series in
  * s = x / (2 + x) <= 1/3, truncated after s^15 (relative error < 1e-8), exact for tiny x. */

@@ -184,63 +184,98 @@ void loss_gram_block_backward(float *da, float *db, const float *g, const float 
                     D);
 }
 
-/* Folds x [n] into one running (m, l) pair. */
-static void lse_fold(float *m, float *l, const float *x, int n) {
+/* Folds x [n] into one running (m, e) pair: the sum of exp(x - m) over everything folded is
+ * 1 + e, and e is kept apart from the max's own 1 so that it keeps its precision when tiny (a
+ * loss of 1e-8 is an e of 1e-8; 1 + 1e-8 is 1 in float). */
+static void lse_fold(float *m, float *e, const float *x, int n) {
     if (n <= 0) return;
     float bm = -INFINITY;
 #pragma omp simd reduction(max : bm)
     for (int j = 0; j < n; j++) bm = x[j] > bm ? x[j] : bm;
+    if (bm == -INFINITY) return; /* nothing finite to fold */
     float ref = bm > *m ? bm : *m;
-    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-    for (int j = 0; j < n; j++) s += ops_expf(x[j] - ref);
-    /* exp(-inf - ref) = 0 covers the first fold, where m is still -inf */
-    *l = *l * ops_expf(*m - ref) + s;
+    float below = 0.0f, ties = 0.0f; /* sum of exp(x - ref) over x < ref; count of x == ref */
+#pragma omp simd reduction(+ : below, ties)
+    for (int j = 0; j < n; j++) {
+        float ex = ops_expf(x[j] - ref); /* computed for every x: a select, not a branch */
+        below += x[j] < ref ? ex : 0.0f;
+        ties += x[j] == ref ? 1.0f : 0.0f;
+    }
+    if (ref > *m) /* a new max: the old sum 1 + e scales down; one of the ties is the new 1 */
+        *e = (1.0f + *e) * ops_expf(*m - ref) + below + (ties - 1.0f);
+    else
+        *e += below + ties;
     *m = ref;
 }
 
-void loss_lse_block(float *m, float *l, float *col_lse, float *parts, const float *blk, int N,
-                    int nb, int c0, int exclude_diag) {
+/* The column statistics of one part of the rows: cm [nb] = max, cb [nb] = sum of exp(v - cm)
+ * over v < cm, ct [nb] = count of v == cm, over rows [r0, r1) of blk (the diagonal skipped). */
+static void lse_part_columns(float *cm, float *cb, float *ct, const float *blk, int r0, int r1,
+                             int nb, int c0, int exclude_diag) {
+    for (int j = 0; j < nb; j++) cm[j] = -INFINITY, cb[j] = 0.0f, ct[j] = 0.0f;
+    for (int i = r0; i < r1; i++) {
+        const float *row = blk + (size_t)i * nb;
+        int skip = exclude_diag ? i - c0 : -1;
+        for (int j = 0; j < nb; j++) {
+            float v = j == skip ? -INFINITY : row[j];
+            cm[j] = v > cm[j] ? v : cm[j];
+        }
+    }
+    for (int i = r0; i < r1; i++) {
+        const float *row = blk + (size_t)i * nb;
+        int skip = exclude_diag ? i - c0 : -1;
+        /* skipped by index, not through exp(-inf - cm): a part holding only row i has
+         * cm = -inf in column i */
+        for (int j = 0; j < nb; j++) {
+            int in = j != skip;
+            cb[j] += in && row[j] < cm[j] ? ops_expf(row[j] - cm[j]) : 0.0f;
+            ct[j] += in && row[j] == cm[j] ? 1.0f : 0.0f;
+        }
+    }
+}
+
+void loss_lse_block(float *m, float *e, float *col_m, float *col_logl, float *parts,
+                    const float *blk, int N, int nb, int c0, int exclude_diag) {
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < LOSS_LSE_PARTS; p++) {
         int r0 = (int)((long)N * p / LOSS_LSE_PARTS), r1 = (int)((long)N * (p + 1) / LOSS_LSE_PARTS);
-        float *cm = col_lse ? parts + (size_t)2 * p * nb : NULL, *cs = cm ? cm + nb : NULL;
-        for (int j = 0; cm && j < nb; j++) cm[j] = -INFINITY, cs[j] = 0.0f;
         for (int i = r0; i < r1; i++) {
             const float *row = blk + (size_t)i * nb;
-            int dj = i - c0; /* this row's diagonal column inside the block, if any */
-            int skip = exclude_diag ? dj : -1;
+            int skip = exclude_diag ? i - c0 : -1; /* this row's diagonal column in the block */
             if (skip >= 0 && skip < nb) {
-                lse_fold(&m[i], &l[i], row, skip);
-                lse_fold(&m[i], &l[i], row + skip + 1, nb - skip - 1);
+                lse_fold(&m[i], &e[i], row, skip);
+                lse_fold(&m[i], &e[i], row + skip + 1, nb - skip - 1);
             } else {
-                lse_fold(&m[i], &l[i], row, nb);
-            }
-            for (int j = 0; cm && j < nb; j++) {
-                float v = j == skip ? -INFINITY : row[j];
-                cm[j] = v > cm[j] ? v : cm[j];
+                lse_fold(&m[i], &e[i], row, nb);
             }
         }
-        for (int i = r0; cs && i < r1; i++) {
-            const float *row = blk + (size_t)i * nb;
-            int skip = exclude_diag ? i - c0 : -1;
-            /* skipped by value, not through exp(-inf - cm): a part holding only row i has
-             * cm = -inf in column i */
-            for (int j = 0; j < nb; j++) cs[j] += j == skip ? 0.0f : ops_expf(row[j] - cm[j]);
+        if (col_m) {
+            float *cm = parts + (size_t)3 * p * nb;
+            lse_part_columns(cm, cm + nb, cm + 2 * nb, blk, r0, r1, nb, c0, exclude_diag);
         }
     }
-    if (!col_lse) return;
-    /* merge the parts' (max, sum) per column; an empty part has max -inf and sum 0 */
+    if (!col_m) return;
+    /* merge the parts' (max, below, ties) per column, the ties at the max counted apart from the
+     * sums so the excess over the max's own 1 keeps its precision; an empty part has max -inf */
 #pragma omp parallel for schedule(static)
     for (int j = 0; j < nb; j++) {
-        float mx = -INFINITY, sum = 0.0f;
+        float mx = -INFINITY, ties = 0.0f, excess = 0.0f;
         for (int p = 0; p < LOSS_LSE_PARTS; p++) {
-            float v = parts[(size_t)2 * p * nb + j];
+            float v = parts[(size_t)3 * p * nb + j];
             mx = v > mx ? v : mx;
         }
-        for (int p = 0; p < LOSS_LSE_PARTS; p++)
-            sum += parts[(size_t)(2 * p + 1) * nb + j] * ops_expf(parts[(size_t)2 * p * nb + j] - mx);
-        col_lse[j] = mx + logf(sum);
+        for (int p = 0; p < LOSS_LSE_PARTS; p++) {
+            const float *part = parts + (size_t)3 * p * nb;
+            if (part[j] == -INFINITY) continue;
+            if (part[j] == mx) {
+                ties += part[2 * nb + j];
+                excess += part[nb + j];
+            } else {
+                excess += (part[nb + j] + part[2 * nb + j]) * ops_expf(part[j] - mx);
+            }
+        }
+        col_m[j] = mx;
+        col_logl[j] = mx == -INFINITY ? 0.0f : log1pf(excess + (ties - 1.0f));
     }
 }
 

@@ -10,7 +10,10 @@
  * dt is summed as sum_ij [w_r P_ij (L_ij - L_ii) + w_c Q_ij (L_ij - L_jj)] / N, equal since the
  * softmaxes sum to 1, but free of the cancellation against the label term (dt is often ~1e-2
  * while the logits are ~10-100).
- * Columns are streamed in blocks; the forward keeps only the row (m, l) and column LSE, and the
+ * Small losses keep their digits (issue: a loss of 4e-8 at scale 100 was 10% off when each LSE
+ * was rounded to one float): every LSE is carried as (max, log of the sum relative to the max),
+ * the loss terms are (max - L_ii) + log-sum, and the label term P_ii - 1 is expm1(log P_ii).
+ * Columns are streamed in blocks; the forward keeps only the row and column statistics, and the
  * backward recomputes each block (dense: one block, kept). The MPI local share (rows [r0, r1) of
  * image->text, columns [r0, r1) of text->image) runs two row passes, the second with I and T
  * swapped.
@@ -23,50 +26,61 @@
 
 #include "losses/loss_impl.h"
 
-
 static size_t softmax_workspace_floats(const LossConfig *cfg, int N, int D, int M) {
     (void)D;
-    /* block [M, nb] + row max, row sum (then row LSE), positives [M] + column LSE [N] + column
-     * scratch */
+    /* block [M, nb] + row max, excess (then log-sum), positives [M] + column max, log-sum [N] +
+     * column scratch */
     int nb = loss_block_width(cfg, N);
-    return (size_t)M * nb + 3 * (size_t)M + (size_t)N + (size_t)2 * LOSS_LSE_PARTS * nb;
+    return (size_t)M * nb + 3 * (size_t)M + 2 * (size_t)N + (size_t)3 * LOSS_LSE_PARTS * nb;
 }
+
+/* Log-sum-exps as (max m, log of the sum of exp(v - m)): the LSE is m + logl, never rounded to one
+ * float, so exp(v - lse) = exp((v - m) - logl) and lse - L_ii = (m - L_ii) + logl keep tiny
+ * differences. */
+typedef struct {
+    const float *m, *logl;
+} Lse;
 
 /* Turns the logit block [M, nb] (global columns c0..; query row i's positive is global column
  * r0 + i, at block column dj = r0 + i - c0) into G in place; returns its part of sum G_ij L_ij.
- * col_lse [nb] for the block's columns (read only when w_c > 0, which needs M = N, r0 = 0), row_lse
- * and diag (the positives' logits) [M]; n the global batch size. */
-static double softmax_grad_block(float *blk, const float *row_lse, const float *col_lse,
-                                 const float *diag, int M, int n, int nb, int c0_minus_r0,
-                                 float w_r, float w_c, int exclude_diag) {
+ * col for the block's columns [nb] (read only when w_c > 0, which needs M = N, r0 = 0), row and
+ * diag (the positives' logits) [M]; n the global batch size. */
+static double softmax_grad_block(float *blk, Lse row, Lse col, const float *diag, int M, int n,
+                                 int nb, int c0_minus_r0, float w_r, float w_c, int exclude_diag) {
     double dlogit = 0.0;
     float inv_n = 1.0f / (float)n;
 #pragma omp parallel for schedule(static) reduction(+ : dlogit)
     for (int i = 0; i < M; i++) {
-        float *row = blk + (size_t)i * nb;
+        float *x = blk + (size_t)i * nb;
         int dj = i - c0_minus_r0;
         /* dcl: the positive is outside both softmaxes (and may exceed their LSE by far) */
         int skip = exclude_diag ? dj : -1;
-        float rl = row_lse[i], l_ii = diag[i], acc = 0.0f;
+        float rm = row.m[i], rl = row.logl[i], l_ii = diag[i], acc = 0.0f;
         const float *l_jj = diag + c0_minus_r0;
         if (w_c > 0.0f) {
 #pragma omp simd reduction(+ : acc)
             for (int j = 0; j < nb; j++) {
-                float v = j == skip ? -INFINITY : row[j];
-                float p = w_r * ops_expf(v - rl), q = w_c * ops_expf(v - col_lse[j]);
-                acc += p * (row[j] - l_ii) + q * (row[j] - l_jj[j]);
-                row[j] = (p + q) * inv_n;
+                float v = j == skip ? -INFINITY : x[j];
+                float p = w_r * ops_expf((v - rm) - rl), q = w_c * ops_expf((v - col.m[j]) - col.logl[j]);
+                acc += p * (x[j] - l_ii) + q * (x[j] - l_jj[j]);
+                x[j] = (p + q) * inv_n;
             }
         } else {
 #pragma omp simd reduction(+ : acc)
             for (int j = 0; j < nb; j++) {
-                float v = j == skip ? -INFINITY : row[j];
-                float p = w_r * ops_expf(v - rl);
-                acc += p * (row[j] - l_ii);
-                row[j] = p * inv_n;
+                float v = j == skip ? -INFINITY : x[j];
+                float p = w_r * ops_expf((v - rm) - rl);
+                acc += p * (x[j] - l_ii);
+                x[j] = p * inv_n;
             }
         }
-        if (dj >= 0 && dj < nb) row[dj] -= (w_r + w_c) * inv_n; /* the label term */
+        if (dj >= 0 && dj < nb) {
+            /* the label term: P_ii - 1 = expm1(log P_ii), exact when P_ii is within 1e-8 of 1
+             * (dcl: P_ii = 0) */
+            float g = exclude_diag ? -w_r : w_r * expm1f((l_ii - rm) - rl);
+            if (w_c > 0.0f) g += exclude_diag ? -w_c : w_c * expm1f((l_ii - col.m[dj]) - col.logl[dj]);
+            x[dj] = g * inv_n;
+        }
         dlogit += acc;
     }
     return dlogit / n;
@@ -83,41 +97,42 @@ static float softmax_pass(float *dq, float *dk, double *dlogit, const float *q, 
     int tb = tile > 0 && tile < N ? tile : N;
     int dense = tb == N;
     const float *qr = q + (size_t)r0 * D;
-    float *blk = ws, *row_m = ws + (size_t)M * tb, *row_l = row_m + M, *diag = row_l + M,
-          *col_lse = diag + M, *parts = col_lse + N;
+    float *blk = ws, *row_m = ws + (size_t)M * tb, *row_e = row_m + M, *diag = row_e + M,
+          *col_m = diag + M, *col_logl = col_m + N, *parts = col_logl + N;
 
-    for (int i = 0; i < M; i++) row_m[i] = -INFINITY, row_l[i] = 0.0f;
-    double diag_sum = 0.0, col_sum = 0.0;
+    for (int i = 0; i < M; i++) row_m[i] = -INFINITY, row_e[i] = 0.0f;
+    double col_sum = 0.0; /* sum_j (lse_c(j) - L_jj), as (max - L_jj) + log-sum */
     for (int c0 = 0; c0 < N; c0 += tb) {
         int nb = N - c0 < tb ? N - c0 : tb;
         loss_gram_block(blk, qr, k + (size_t)c0 * D, M, nb, D, s);
-        loss_lse_block(row_m, row_l, w_c > 0.0f ? col_lse + c0 : NULL, parts, blk, M, nb, c0 - r0,
-                       exclude_diag);
+        loss_lse_block(row_m, row_e, w_c > 0.0f ? col_m + c0 : NULL, col_logl + c0, parts, blk, M,
+                       nb, c0 - r0, exclude_diag);
         /* the positives in this block: global columns c0 + j that are query rows r0 + i */
         int j0 = r0 > c0 ? r0 - c0 : 0, j1 = r1 - c0 < nb ? r1 - c0 : nb;
         for (int j = j0; j < j1; j++) {
             int i = c0 + j - r0;
             diag[i] = blk[(size_t)i * nb + j];
-            diag_sum += diag[i];
         }
-        if (w_c > 0.0f)
-            for (int j = 0; j < nb; j++) col_sum += col_lse[c0 + j];
+        if (w_c > 0.0f) /* complete columns: r0 = 0, so column c0 + j's positive is diag[c0 + j] */
+            for (int j = 0; j < nb; j++)
+                col_sum += (double)(col_m[c0 + j] - diag[c0 + j]) + col_logl[c0 + j];
     }
-    float *row_lse = row_m; /* m + log l, in place */
+    float *row_logl = row_e; /* log1p(excess), in place */
     double row_sum = 0.0;
     for (int i = 0; i < M; i++) {
-        row_lse[i] = row_m[i] + logf(row_l[i]);
-        row_sum += row_lse[i];
+        row_logl[i] = log1pf(row_e[i]);
+        row_sum += (double)(row_m[i] - diag[i]) + row_logl[i];
     }
-    float loss = (float)((w_r * row_sum + w_c * col_sum - (w_r + w_c) * diag_sum) / N);
+    float loss = (float)((w_r * row_sum + w_c * col_sum) / N);
     if (!dq && !dk && !want_dt) return loss;
 
+    Lse row = {row_m, row_logl};
     for (int c0 = 0; c0 < N; c0 += tb) {
         int nb = N - c0 < tb ? N - c0 : tb;
         const float *kblk = k + (size_t)c0 * D;
         if (!dense) loss_gram_block(blk, qr, kblk, M, nb, D, s);
-        *dlogit += softmax_grad_block(blk, row_lse, col_lse + c0, diag, M, N, nb, c0 - r0, w_r,
-                                      w_c, exclude_diag);
+        Lse col = {col_m + c0, col_logl + c0};
+        *dlogit += softmax_grad_block(blk, row, col, diag, M, N, nb, c0 - r0, w_r, w_c, exclude_diag);
         loss_gram_block_backward(dq ? dq + (size_t)r0 * D : NULL, dk ? dk + (size_t)c0 * D : NULL,
                                  blk, qr, kblk, M, nb, D, s);
     }
