@@ -1,6 +1,6 @@
 /* test_losses.c — the contrastive losses: values against hand-computed cases and a naive double
  * reference, gradients (I, T, every scalar) against central finite differences, dense = tiled,
- * the logit-scale clamp, fixed temperature, one-sided, accumulation, the MPI local-loss split
+ * no clamp in the forward and the clamp of the parameter t, fixed temperature, one-sided, accumulation, the MPI local-loss split
  * (shares sum to the whole), and bad configurations.
  *
  * Gradient checks are done twice: per coordinate against central differences of the double
@@ -19,9 +19,9 @@
 #include "common/rng.h"
 
 /* The small-loss batch: images share a common direction of this weight (so negatives come close),
- * texts are the images plus this much noise, at logit scale 99.99 (just under the clamp). */
+ * texts are the images plus this much noise, at logit scale 100. */
 #define SMALL_LOSS_NOISE 0.02f
-#define SMALL_LOSS_SCALE 99.99f
+#define SMALL_LOSS_SCALE 100.0f
 #define SMALL_LOSS_SHARED 1.3f
 #include "losses/losses.h"
 
@@ -53,7 +53,7 @@ static double ref_loss(const LossConfig *cfg, const double *img, const double *t
     double *L = malloc(sizeof(double) * N * N), *col = malloc(sizeof(double) * N);
     double loss = 0.0;
     if (cfg->kind == LOSS_INFONCE || cfg->kind == LOSS_DCL) {
-        double s = fmin(exp(scalars[0]), 100.0);
+        double s = exp(scalars[0]);
         int skip_diag = cfg->kind == LOSS_DCL;
         for (int i = 0; i < N; i++)
             for (int j = 0; j < N; j++) L[i * N + j] = s * dot_d(img + i * D, txt + j * D, D);
@@ -437,36 +437,72 @@ static void test_tiled_equals_dense(void **state) {
         }
 }
 
-/* exp(t) above 100 is clamped: the loss is that at s = 100 and t gets no gradient. Just below
- * the clamp the gradient is live and matches finite differences. */
-static void test_logit_scale_clamp(void **state) {
+/* The forward does not clamp the logit scale: at exp(t) = 148 the loss is that at s = 148 and
+ * dL/dt is alive and matches finite differences (a forward clamp made it 0, so t could never come
+ * back). The parameter is clamped instead, by loss_clamp_scalars, to [0, ln 100]. */
+static void test_no_clamp_in_forward_clamp_on_parameter(void **state) {
     (void)state;
-    for (int kind = LOSS_INFONCE; kind <= LOSS_DCL; kind += LOSS_DCL - LOSS_INFONCE)
+    int kinds[] = {LOSS_INFONCE, LOSS_DCL, loss_find("multipos_infonce")};
+    for (int k = 0; k < 3; k++)
         for (int tile = 0; tile <= 4; tile += 4) {
-            LossConfig cfg = config(kind, 0, 1, tile);
+            LossConfig cfg = config(kinds[k], 0, 1, tile);
             Case c = case_make(&cfg, 9, 4, 31, 1, 0.0f);
             c.scalars[0] = 5.0f; /* e^5 = 148 */
+            c.scalars_d[0] = 5.0;
             float v = case_run(&cfg, &c);
-            assert_true(c.dscalars[0] == 0.0f);
-            double at100[2] = {log(100.0), 0.0};
-            double ref = ref_loss(&cfg, c.img_d, c.txt_d, at100, 9, 4);
-            assert_float_equal(v, ref, 1e-5 * fabs(ref));
-            float dimg_clamped[36];
-            memcpy(dimg_clamped, c.dimg, sizeof dimg_clamped);
-            c.scalars[0] = logf(100.0f) + 1e-3f; /* still clamped: identical result */
-            assert_float_equal(case_run(&cfg, &c), v, 1e-6f * fabsf(v));
-            assert_close_arrays(dimg_clamped, c.dimg, 36, 1e-6f);
-            assert_true(c.dscalars[0] == 0.0f);
+            if (kinds[k] != loss_find("multipos_infonce")) {
+                double ref = ref_loss(&cfg, c.img_d, c.txt_d, c.scalars_d, 9, 4);
+                assert_float_equal(v, ref, 1e-5 * fabs(ref));
+                double fd = fd_ref(&cfg, &c, &c.scalars_d[0]);
+                assert_true(fabs(fd) > 1e-3);
+                assert_float_equal(c.dscalars[0], fd, 1e-4 * fabs(fd));
+            }
+            assert_true(c.dscalars[0] != 0.0f);
+            float t[3] = {5.0f, -0.5f, 2.0f}, want[3] = {logf(100.0f), 0.0f, 2.0f};
+            for (int i = 0; i < 3; i++) {
+                loss_clamp_scalars(&cfg, &t[i]);
+                assert_true(t[i] == want[i]);
+            }
             case_free(&c);
-            Case d = case_make(&cfg, 9, 4, 31, 1, 0.0f);
-            d.scalars[0] = 4.5f; /* e^4.5 = 90 */
-            d.scalars_d[0] = 4.5;
-            case_run(&cfg, &d);
-            double fd = fd_ref(&cfg, &d, &d.scalars_d[0]);
-            assert_true(fabs(fd) > 1e-3);
-            assert_float_equal(d.dscalars[0], fd, 1e-4 * fabs(fd));
-            case_free(&d);
         }
+    /* siglip's scalars are not clamped (as in its paper); align_uniform has none */
+    LossConfig sig = loss_default_config(LOSS_SIGLIP), au = loss_default_config(LOSS_ALIGN_UNIFORM);
+    float sc[2] = {7.0f, -30.0f};
+    loss_clamp_scalars(&sig, sc);
+    assert_true(sc[0] == 7.0f && sc[1] == -30.0f);
+    loss_clamp_scalars(&au, NULL);
+}
+
+/* Steps of 0.1 against the sign of dL/dt (as Adam's roughly are) on t alone, the parameter clamped
+ * after each step: on a batch whose pairs match
+ * (dL/dt < 0) t climbs to ln 100 and is held there; once the texts are shuffled (the positives are
+ * now wrong, dL/dt > 0) t leaves the bound again. With the old clamp in the forward dL/dt was 0
+ * at the bound and t stayed there for good. */
+static void test_t_reaches_bound_and_leaves_it(void **state) {
+    (void)state;
+    enum { N = 8, D = 8 };
+    for (int tile = 0; tile <= 3; tile += 3) {
+        LossConfig cfg = config(LOSS_INFONCE, 0, 1, tile);
+        Case c = case_make(&cfg, N, D, 41, 1, 0.0f);
+        memcpy(c.txt, c.img, sizeof(float) * N * D); /* matching pairs */
+        const float hi = logf(LOSS_LOGIT_SCALE_MAX), lr = 0.1f;
+        int steps_at_bound = 0, left = 0;
+        for (int step = 0; step < 200; step++) {
+            if (step == 100) /* the texts shuffled: pair i now holds text i + 1 */
+                for (int i = 0; i < N; i++)
+                    memcpy(c.txt + i * D, c.img + ((i + 1) % N) * D, sizeof(float) * D);
+            case_run(&cfg, &c);
+            assert_true(c.dscalars[0] != 0.0f); /* alive, at the bound too */
+            c.scalars[0] -= c.dscalars[0] > 0.0f ? lr : -lr;
+            loss_clamp_scalars(&cfg, c.scalars);
+            assert_true(c.scalars[0] <= hi && c.scalars[0] >= 0.0f);
+            if (step < 100) steps_at_bound += c.scalars[0] == hi;
+            if (step >= 100 && c.scalars[0] < hi - 0.5f) left = 1;
+        }
+        assert_true(steps_at_bound > 10); /* reached the bound and was held there */
+        assert_true(left);                /* and came back down */
+        case_free(&c);
+    }
 }
 
 static void test_fixed_temperature_leaves_t_alone(void **state) {
@@ -620,7 +656,7 @@ static void test_local_shares_sum_to_whole(void **state) {
  * G = (1/N) [w_r (P - 1) + w_c (Q - 1)] (the 1 on the diagonal; dcl: P_ii = Q_ii = 0). */
 static void ref_softmax_grads(const LossConfig *cfg, double *dimg, double *dtxt, double *dt,
                               const double *img, const double *txt, double t, int N, int D) {
-    double s = fmin(exp(t), 100.0), w_r = cfg->one_sided ? 1.0 : 0.5, w_c = 1.0 - w_r;
+    double s = exp(t), w_r = cfg->one_sided ? 1.0 : 0.5, w_c = 1.0 - w_r;
     int dcl = cfg->kind == LOSS_DCL;
     double *L = malloc(sizeof(double) * N * N), *G = calloc((size_t)N * N, sizeof(double));
     double *col = malloc(sizeof(double) * N);
@@ -752,7 +788,7 @@ static void test_small_loss_large_logits(void **state) {
  * finite differences move single coordinates, which would break bitwise equality). */
 static double ref_multipos(const LossConfig *cfg, const double *img, const double *txt,
                            const double *scalars, const int *cls, int N, int D) {
-    double s = fmin(exp(scalars[0]), 100.0), dirs[2] = {0.0, 0.0};
+    double s = exp(scalars[0]), dirs[2] = {0.0, 0.0};
     for (int dir = 0; dir < 2; dir++) {
         const double *q = dir ? txt : img, *k = dir ? img : txt;
         for (int i = 0; i < N; i++) {
@@ -986,21 +1022,21 @@ static void test_names_scalars_and_inits(void **state) {
     assert_float_equal(sc[1], -10.0f, 0.0f);
 }
 
-/* What each loss logs: the scale it applies (infonce/dcl clamped) and siglip's bias; never more
+/* What each loss logs: the scale exp(t) and siglip's bias; never more
  * than the caller's capacity. */
 static void test_log_scalars(void **state) {
     (void)state;
     const char *names[2];
     float values[2];
-    float sc[2] = {5.0f, -3.0f}; /* e^5 = 148: above the clamp */
+    float sc[2] = {4.0f, -3.0f};
     LossConfig cfg = loss_default_config(LOSS_INFONCE);
     assert_int_equal(loss_log_scalars(&cfg, sc, names, values, 2), 1);
     assert_string_equal(names[0], "logit_scale");
-    assert_float_equal(values[0], LOSS_LOGIT_SCALE_MAX, 0.0f);
+    assert_float_equal(values[0], expf(4.0f), 0.0f);
     cfg = loss_default_config(LOSS_SIGLIP);
     assert_int_equal(loss_log_scalars(&cfg, sc, names, values, 2), 2);
     assert_string_equal(names[1], "logit_bias");
-    assert_float_equal(values[0], expf(5.0f), 1e-3f);
+    assert_float_equal(values[0], expf(4.0f), 0.0f);
     assert_float_equal(values[1], -3.0f, 0.0f);
     assert_int_equal(loss_log_scalars(&cfg, sc, names, values, 1), 1);
     cfg = loss_default_config(LOSS_ALIGN_UNIFORM);
@@ -1038,6 +1074,14 @@ static void test_validate_rejects_each_bad_input(void **state) {
     expect_invalid(bad, 4, 2, "lambda must be finite and >= 0 (got -1)");
     bad.lambda = NAN;
     expect_invalid(bad, 4, 2, "lambda must be finite and >= 0");
+    bad = ok;
+    bad.init_temperature = 0.001f; /* scale 1000: outside the clamp of t */
+    expect_invalid(bad, 4, 2, "loss infonce: init_temperature must be in [0.01, 1]");
+    bad.kind = LOSS_DCL;
+    bad.init_temperature = 2.0f;
+    expect_invalid(bad, 4, 2, "loss dcl: init_temperature must be in [0.01, 1]");
+    bad.kind = LOSS_SIGLIP; /* siglip keeps its paper init: the option does not apply */
+    assert_int_equal(loss_validate(&bad, 4, 2, NULL, 0), 0);
     /* the N = 1 rule is only for the losses with a repulsion term */
     assert_int_equal(loss_validate(&ok, 1, 2, NULL, 0), 0);
 }
@@ -1069,7 +1113,8 @@ int main(void) {
         cmocka_unit_test(test_tiled_equals_dense),
         cmocka_unit_test(test_small_loss_identity_2x2),
         cmocka_unit_test(test_small_loss_large_logits),
-        cmocka_unit_test(test_logit_scale_clamp),
+        cmocka_unit_test(test_no_clamp_in_forward_clamp_on_parameter),
+        cmocka_unit_test(test_t_reaches_bound_and_leaves_it),
         cmocka_unit_test(test_fixed_temperature_leaves_t_alone),
         cmocka_unit_test(test_accumulates_and_null_outputs),
         cmocka_unit_test(test_named_entry_points),

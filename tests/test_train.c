@@ -273,6 +273,56 @@ static void test_train_logs_clipped_steps(void **s) {
 
 void openblas_set_num_threads(int n);
 
+/* The loss scalars through a whole run: /train logs them every step; their learning-rate multiplier
+ * (loss.scalar_lr_scale) reaches them; infonce's t starts at its bound ln 100 and, clamped after
+ * each step with the gradient alive, leaves it (the old clamp in the forward gave dL/dt = 0 at the
+ * bound, and t stayed). Returns the logged series `name` of a 20-step run (caller frees). */
+static int scalar_run(const char *dir, const char *id, const char *loss, const char *lr_scale,
+                      const char *init_temp, const char *name, double **series) {
+    Config c;
+    tiny_config(&c, "contrastive", "cbow", "linear");
+    Err err;
+    char k[64], sc[64], tt[64];
+    snprintf(k, sizeof k, "loss.kind=%s", loss);
+    snprintf(sc, sizeof sc, "loss.scalar_lr_scale=%s", lr_scale);
+    snprintf(tt, sizeof tt, "loss.init_temperature=%s", init_temp);
+    const char *over[] = {k, sc, tt, "train.images=640", "train.batch_size=32", "eval.every_images=640",
+                          "eval.probe=false", "train.warmup_images=0"};
+    for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) assert_int_equal(spec_override(&c, over[i], &err), 0);
+    RunOptions opt = {.results_dir = dir, .run_id = id, .swept = ""};
+    RunOutcome out;
+    if (train_run(&c, &opt, &out, &err)) fail_msg("train_run: %s", err.msg);
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s.h5", dir, id);
+    int n = report_read_series(path, "train", name, series);
+    unlink(path);
+    return n;
+}
+
+static void test_loss_scalars_learn_within_their_clamp(void **s) {
+    (void)s;
+    char dir[] = "/tmp/cliplab_scalars_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    double *scale = NULL, *b1 = NULL, *b50 = NULL;
+    assert_int_equal(scalar_run(dir, "t_at_bound", "infonce", "50", "0.01", "logit_scale", &scale), 20);
+    double lo = scale[0];
+    for (int i = 0; i < 20; i++) {
+        assert_true(scale[i] <= 100.0 * (1 + 1e-6));
+        lo = fmin(lo, scale[i]);
+    }
+    print_message("infonce logit scale from the bound 100: min %.2f over 20 steps\n", lo);
+    assert_true(lo < 90.0);
+    assert_int_equal(scalar_run(dir, "bias1", "siglip", "1", "0.07", "logit_bias", &b1), 20);
+    assert_int_equal(scalar_run(dir, "bias50", "siglip", "50", "0.07", "logit_bias", &b50), 20);
+    double moved1 = fabs(b1[19] + 10.0), moved50 = fabs(b50[19] + 10.0);
+    print_message("siglip bias moved %.4f (scale 1) vs %.4f (scale 50) from -10\n", moved1, moved50);
+    assert_true(moved50 > 10.0 * moved1);
+    free(scale);
+    free(b1);
+    free(b50);
+    rmdir(dir);
+}
+
 int main(void) {
     /* tiny models: one thread is faster and keeps the suite quick on a loaded machine */
     omp_set_num_threads(1);
@@ -290,6 +340,7 @@ int main(void) {
         cmocka_unit_test(test_zeroshot_untrained_near_chance_trained_far_above),
         cmocka_unit_test(test_collapsed_run_scores_chance_and_is_flagged),
         cmocka_unit_test(test_train_logs_clipped_steps),
+        cmocka_unit_test(test_loss_scalars_learn_within_their_clamp),
     };
     return cmocka_run_group_tests_name("train", tests, NULL, NULL);
 }

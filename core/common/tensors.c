@@ -36,6 +36,7 @@ int tensors_add(Tensors *t, const char *name, int ndim, const int *shape, int fl
         ti->count *= (size_t)shape[d];
     }
     ti->flags = flags;
+    ti->lr_scale = 1.0f;
     ti->offset = t->total;
     ti->bind[TBUF_VALUE] = value;
     ti->bind[TBUF_GRAD] = grad;

@@ -29,6 +29,7 @@ typedef struct {
     size_t offset; /* in floats, into every buffer */
     size_t count;
     int flags;
+    float lr_scale; /* multiplies the learning rate of this tensor (1 unless set) */
     float **bind[TBUF_MAX]; /* fields filled by tensors_alloc (NULL = not wanted) */
 } TensorInfo;
 

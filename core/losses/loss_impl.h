@@ -34,6 +34,8 @@ typedef struct {
      * in msg (through loss_fail). */
     int (*validate)(const LossConfig *cfg, char *msg, size_t msg_size);
     void (*init_scalars)(const LossConfig *cfg, float *scalars); /* NULL when n_scalars = 0 */
+    /* keeps scalars in their domain after an optimiser step (NULL: unconstrained) */
+    void (*clamp_scalars)(float *scalars);
     /* values [n_scalars] to log for scalars, under scalar_names (NULL: the scalars themselves) */
     void (*log_values)(const float *scalars, float *values);
     /* M = r1 - r0 local rows (N for the whole loss) */
@@ -49,8 +51,12 @@ typedef struct {
 int loss_fail(char *msg, size_t msg_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* The learned temperature of the softmax losses (infonce, dcl and their variants), scalars[0] = t:
- * its initialisation t = ln(1 / cfg->init_temperature), and the logged scale (as applied). */
+ * its initialisation t = ln(1 / cfg->init_temperature), its check (the initial scale within the
+ * clamp), the clamp of t to [ln LOSS_LOGIT_SCALE_MIN, ln LOSS_LOGIT_SCALE_MAX], and the logged
+ * scale exp(t). */
 void loss_temperature_init(const LossConfig *cfg, float *scalars);
+int loss_temperature_validate(const LossConfig *cfg, char *msg, size_t msg_size);
+void loss_temperature_clamp(float *scalars);
 void loss_temperature_log(const float *scalars, float *values);
 
 /* Columns per block: cfg->tile, or N when dense (tile 0 or tile >= N). */

@@ -72,6 +72,11 @@ void loss_init_scalars(const LossConfig *cfg, float *scalars) {
     if (ops->init_scalars) ops->init_scalars(cfg, scalars);
 }
 
+void loss_clamp_scalars(const LossConfig *cfg, float *scalars) {
+    const LossOps *ops = loss_ops(cfg->kind);
+    if (ops->clamp_scalars) ops->clamp_scalars(scalars);
+}
+
 int loss_log_scalars(const LossConfig *cfg, const float *scalars, const char **names,
                      float *values, int cap) {
     const LossOps *ops = loss_ops(cfg->kind);
@@ -162,9 +167,23 @@ void loss_temperature_init(const LossConfig *cfg, float *scalars) {
     scalars[0] = logf(1.0f / temp);
 }
 
-void loss_temperature_log(const float *scalars, float *values) {
-    values[0] = fminf(expf(scalars[0]), LOSS_LOGIT_SCALE_MAX);
+int loss_temperature_validate(const LossConfig *cfg, char *msg, size_t msg_size) {
+    float temp = cfg->init_temperature;
+    if (temp != 0.0f && !(temp >= 1.0f / LOSS_LOGIT_SCALE_MAX && temp <= 1.0f / LOSS_LOGIT_SCALE_MIN))
+        return loss_fail(msg, msg_size,
+                         "loss %s: init_temperature must be in [%g, %g], the logit scale's range "
+                         "(got %g)",
+                         LOSS_REGISTRY[cfg->kind]->name, 1.0 / LOSS_LOGIT_SCALE_MAX,
+                         1.0 / LOSS_LOGIT_SCALE_MIN, (double)temp);
+    return 0;
 }
+
+void loss_temperature_clamp(float *scalars) {
+    const float lo = logf(LOSS_LOGIT_SCALE_MIN), hi = logf(LOSS_LOGIT_SCALE_MAX);
+    scalars[0] = scalars[0] < lo ? lo : scalars[0] > hi ? hi : scalars[0];
+}
+
+void loss_temperature_log(const float *scalars, float *values) { values[0] = expf(scalars[0]); }
 
 int loss_block_width(const LossConfig *cfg, int N) {
     return (cfg->tile > 0 && cfg->tile < N) ? cfg->tile : N;

@@ -6,7 +6,9 @@
  * nothing here assumes it (gradients are those of the formulas as written).
  *
  *   infonce        (CE_rows + CE_cols)/2 of logits s*I*T^T, labels = diagonal (CLIP Fig. 3);
- *                  s = exp(t) clamped at 100 (clamp active: dL/dt = 0).
+ *                  s = exp(t); the forward does not clamp it (the gradient in t stays alive):
+ *                  loss_clamp_scalars keeps t in [0, ln 100] after each optimiser step (CLIP,
+ *                  open_clip).
  *   dcl            infonce without the positive pair in the softmax denominator (Yeh et al. 2022).
  *   siglip         -(1/N) sum_ij log sigmoid(z_ij (exp(t) I_i.T_j + b)), z = +1 on the diagonal,
  *                  -1 elsewhere (Zhai et al. 2023; exp(t) is not clamped, as in the paper).
@@ -63,15 +65,21 @@ void loss_list_names(char *buf, size_t size);
 /* Scalars: scalars[0] = t (log logit scale), scalars[1] = b (siglip bias). infonce and dcl use 1,
  * siglip 2, align_uniform 0 (its lambda is a fixed hyper-parameter in the config). */
 #define LOSS_MAX_SCALARS 2
-/* The clamp on infonce's and dcl's logit scale s = exp(t) (CLIP); siglip's is not clamped. */
+/* The range of infonce's and dcl's logit scale s = exp(t): loss_clamp_scalars clamps the parameter
+ * t to [ln MIN, ln MAX] = [0, ln 100] (CLIP; open_clip after every optimiser step); siglip's is not
+ * clamped, as in its paper. */
+#define LOSS_LOGIT_SCALE_MIN 1.0f
 #define LOSS_LOGIT_SCALE_MAX 100.0f
 /* CLIP's initial temperature of the softmax losses (t = ln(1 / 0.07)). */
 #define LOSS_DEFAULT_TEMPERATURE 0.07f
 
 int loss_n_scalars(int kind);
+/* Keeps the scalars in their domain; call after every optimiser step (a no-op for the losses
+ * without a constraint). */
+void loss_clamp_scalars(const LossConfig *cfg, float *scalars);
 /* The loss's initial scalars: infonce/dcl t = ln(1/init_temperature); siglip t = ln 10, b = -10. */
 void loss_init_scalars(const LossConfig *cfg, float *scalars);
-/* What to log of the scalars, e.g. ("logit_scale", the scale the loss applies): writes at most
+/* What to log of the scalars, e.g. ("logit_scale", exp(t)): writes at most
  * cap (name, value) pairs into names, values [cap] and returns how many. */
 int loss_log_scalars(const LossConfig *cfg, const float *scalars, const char **names,
                      float *values, int cap);

@@ -9,7 +9,7 @@
  * (about 426 per batch, so 1 caption in 6 is a duplicate that infonce treats as a negative). M_ij = [T_i == T_j] (M_ii = 1) is the
  * positive mask of both directions: image i's positive texts, and text j's positive images.
  *
- * With L = s I T^T (s = min(exp(t), 100), as infonce), P_i = {j : M_ij = 1}, every positive is
+ * With L = s I T^T (s = exp(t), as infonce), P_i = {j : M_ij = 1}, every positive is
  * classified against the negatives only (the other positives are not in its denominator):
  *   row_i = (1/|P_i|) sum_{p in P_i} [log(e^{L_ip} + Z_i) - L_ip],  Z_i = sum_{n not in P_i} e^{L_in}
  *         = (1/|P_i|) sum_p softplus(lz_i - L_ip),  lz_i = log Z_i
@@ -159,10 +159,8 @@ static float multipos_forward_backward(const LossConfig *cfg, float *dimg, float
                                        float *ws) {
     (void)r0;
     (void)r1;
-    float e = expf(scalars[0]);
-    int clamped = e > LOSS_LOGIT_SCALE_MAX;
-    float s = clamped ? LOSS_LOGIT_SCALE_MAX : e;
-    int want_dt = dscalars && cfg->learn_temperature && !clamped;
+    float s = expf(scalars[0]);
+    int want_dt = dscalars && cfg->learn_temperature;
     int grads = dimg || dtxt || want_dt;
     int tb = loss_block_width(cfg, N);
     int *first = (int *)(ws + (size_t)N * tb + 4 * (size_t)N), *next = first + N, *size = next + N;
@@ -184,7 +182,9 @@ const LossOps loss_multipos_infonce_ops = {
     .min_batch = 1,
     .has_one_sided = 1,
     .has_local = 0,
+    .validate = loss_temperature_validate,
     .init_scalars = loss_temperature_init,
+    .clamp_scalars = loss_temperature_clamp,
     .log_values = loss_temperature_log,
     .workspace_floats = multipos_workspace_floats,
     .forward_backward = multipos_forward_backward,

@@ -2,11 +2,11 @@
  * loss: the same without the positive pair in the softmax denominator), one forward/backward pair
  * shared by both since they differ only in that one excluded logit.
  *
- * With L = s I T^T (s = min(exp(t), 100)), weights w_r = w_c = 1/2 (one-sided: w_r = 1, w_c = 0):
+ * With L = s I T^T (s = exp(t), not clamped here: see loss_clamp_scalars), weights w_r = w_c = 1/2 (one-sided: w_r = 1, w_c = 0):
  *   loss = (1/N) sum_i [w_r (lse_r(i) - L_ii) + w_c (lse_c(i) - L_ii)]
  *   dL/dL_ij = (1/N) [w_r P_ij + w_c Q_ij - (w_r + w_c) delta_ij]
  * with P, Q the row and column softmaxes (dcl: over j != i, so P_ii = Q_ii = 0). Then
- *   dI = s G T, dT = s G^T I, dt = sum_ij G_ij L_ij (s dL/ds; 0 when the clamp is active).
+ *   dI = s G T, dT = s G^T I, dt = sum_ij G_ij L_ij (= s dL/ds).
  * dt is summed as sum_ij [w_r P_ij (L_ij - L_ii) + w_c Q_ij (L_ij - L_jj)] / N, equal since the
  * softmaxes sum to 1, but free of the cancellation against the label term (dt is often ~1e-2
  * while the logits are ~10-100).
@@ -17,8 +17,8 @@
  * backward recomputes each block (dense: one block, kept). The MPI local share (rows [r0, r1) of
  * image->text, columns [r0, r1) of text->image) runs two row passes, the second with I and T
  * swapped.
- * Deliberately left out: other clamps (CLIP clamps the parameter; here the clamp is on the scale
- * and t is left alone, the caller may clamp t itself).
+ * Deliberately left out: a clamp in the forward (it kills dL/dt beyond the bound, so t could never
+ * come back: the parameter is clamped after each step instead, as CLIP and open_clip do).
  */
 #pragma GCC optimize("no-trapping-math") /* lets the block loops vectorise: see loss_impl.h */
 
@@ -145,11 +145,9 @@ static float softmax_forward_backward(const LossConfig *cfg, int exclude_diag, f
                                       float *dtxt, float *dscalars, const float *img,
                                       const float *txt, const float *scalars, int N, int D,
                                       int r0, int r1, float *ws) {
-    float e = expf(scalars[0]);
-    int clamped = e > LOSS_LOGIT_SCALE_MAX;
-    float s = clamped ? LOSS_LOGIT_SCALE_MAX : e;
+    float s = expf(scalars[0]);
     float w_r = cfg->one_sided ? 1.0f : 0.5f, w_c = cfg->one_sided ? 0.0f : 0.5f;
-    int want_dt = dscalars && cfg->learn_temperature && !clamped;
+    int want_dt = dscalars && cfg->learn_temperature;
     double dlogit = 0.0;
     float loss;
     if (r0 == 0 && r1 == N) {
@@ -190,7 +188,9 @@ const LossOps loss_infonce_ops = {
     .min_batch = 1,
     .has_one_sided = 1,
     .has_local = 1,
+    .validate = loss_temperature_validate,
     .init_scalars = loss_temperature_init,
+    .clamp_scalars = loss_temperature_clamp,
     .log_values = loss_temperature_log,
     .workspace_floats = softmax_workspace_floats,
     .forward_backward = infonce_forward_backward,
@@ -203,7 +203,9 @@ const LossOps loss_dcl_ops = {
     .min_batch = 2,
     .has_one_sided = 1,
     .has_local = 1,
+    .validate = loss_temperature_validate,
     .init_scalars = loss_temperature_init,
+    .clamp_scalars = loss_temperature_clamp,
     .log_values = loss_temperature_log,
     .workspace_floats = softmax_workspace_floats,
     .forward_backward = dcl_forward_backward,

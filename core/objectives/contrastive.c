@@ -74,8 +74,10 @@ static Objective *contrastive_create(ObjectiveSections cfg, const Dataset *ds, i
     c->txt_head = head_create(hc, "txt.head", c->txt->dim, c->D, max_batch, params, acts, err);
     if (!c->txt_head) goto fail;
     c->n_scalars = loss_n_scalars(c->loss.kind);
-    if (c->n_scalars > 0)
-        tensors_add1(params, "loss.scalars", c->n_scalars, TENSOR_NO_DECAY, &c->scalars, &c->dscalars);
+    if (c->n_scalars > 0) {
+        int k = tensors_add1(params, "loss.scalars", c->n_scalars, TENSOR_NO_DECAY, &c->scalars, &c->dscalars);
+        params->info[k].lr_scale = (float)cfg.loss->scalar_lr_scale;
+    }
     tensors_add2(acts, "contrastive.img_emb", max_batch, c->D, 0, &c->img_emb, &c->dimg_emb);
     tensors_add2(acts, "contrastive.txt_emb", max_batch, c->D, 0, &c->txt_emb, &c->dtxt_emb);
     tensors_add1(acts, "contrastive.img_norm", max_batch, 0, &c->img_norm, NULL);
@@ -214,6 +216,10 @@ static int contrastive_log_scalars(const Objective *o, const char **names, float
     return loss_log_scalars(&c->loss, c->scalars, names, values, cap);
 }
 
+static void contrastive_post_step(Objective *o) {
+    Contrastive *c = (Contrastive *)o;
+    if (c->n_scalars > 0) loss_clamp_scalars(&c->loss, c->scalars);
+}
 
 const ObjectiveOps objective_contrastive_ops = {
     .name = "contrastive",
@@ -224,5 +230,6 @@ const ObjectiveOps objective_contrastive_ops = {
     .image_features = contrastive_image_features,
     .text_embeddings = contrastive_embed_texts,
     .log_scalars = contrastive_log_scalars,
+    .post_step = contrastive_post_step,
     .free = contrastive_free,
 };

@@ -60,6 +60,7 @@ typedef struct {
     bool one_sided;
     char temperature[OBJECTIVE_NAME_MAX]; /* objective_temperature_name */
     double init_temperature;
+    double scalar_lr_scale; /* learning-rate multiplier of the loss scalars (t, b) */
     double lambda;
     int tile; /* 0 = automatic */
 } LossSection;
@@ -112,6 +113,9 @@ typedef struct ObjectiveOps {
     /* Current learnable loss scalars for logging (e.g. logit scale): at most cap (name, value)
      * pairs into names, values [cap]; returns how many. May be NULL. */
     int (*log_scalars)(const Objective *o, const char **names, float *values, int cap);
+    /* After every optimiser step: keeps parameters in their domain (the loss's clamp of its
+     * scalars). May be NULL. */
+    void (*post_step)(Objective *o);
     void (*free)(Objective *o);
 } ObjectiveOps;
 

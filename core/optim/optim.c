@@ -19,7 +19,8 @@ void adamw_step(Tensors *params, const AdamWConfig *cfg, float lr, long step) {
     const float bc1 = (float)(1.0 - pow(b1, (double)step)), bc2 = (float)(1.0 - pow(b2, (double)step));
     for (int t = 0; t < params->n; t++) {
         const TensorInfo *ti = &params->info[t];
-        const float decay = (ti->flags & TENSOR_NO_DECAY) ? 0.0f : lr * cfg->weight_decay;
+        const float lr_t = lr * ti->lr_scale;
+        const float decay = (ti->flags & TENSOR_NO_DECAY) ? 0.0f : lr_t * cfg->weight_decay;
         float *restrict p = params->buf[TBUF_VALUE] + ti->offset;
         const float *restrict g = params->buf[TBUF_GRAD] + ti->offset;
         float *restrict m = params->buf[TBUF_ADAM_M] + ti->offset;
@@ -30,7 +31,7 @@ void adamw_step(Tensors *params, const AdamWConfig *cfg, float lr, long step) {
             m[i] = b1 * m[i] + (1.0f - b1) * g[i];
             v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
             float mhat = m[i] / bc1, vhat = v[i] / bc2;
-            p[i] -= lr * mhat / (sqrtf(vhat) + eps) + decay * p[i];
+            p[i] -= lr_t * mhat / (sqrtf(vhat) + eps) + decay * p[i];
         }
     }
 }

@@ -1,7 +1,7 @@
 /* optim.h — the optimizer side of a training step: AdamW, the learning-rate schedule and global
  * gradient-norm clipping, all over a Tensors table with VALUE, GRAD, ADAM_M and ADAM_V buffers.
  * Deliberately left out: other optimizers, per-group hyper-parameters beyond the decay exemption
- * (TENSOR_NO_DECAY), step-based schedules (cliplab's time axis is images processed). */
+ * (TENSOR_NO_DECAY) and a tensor's learning-rate multiplier (lr_scale), step-based schedules (cliplab's time axis is images processed). */
 #ifndef CLIPLAB_OPTIM_H
 #define CLIPLAB_OPTIM_H
 
@@ -13,7 +13,8 @@ typedef struct {
     float weight_decay; /* decoupled (Loshchilov & Hutter): p -= lr * wd * p, skipped for TENSOR_NO_DECAY */
 } AdamWConfig;
 
-/* One AdamW update of every tensor, with bias correction; step counts from 1. */
+/* One AdamW update of every tensor, with bias correction, at lr times the tensor's lr_scale; step
+ * counts from 1. */
 void adamw_step(Tensors *params, const AdamWConfig *cfg, float lr, long step);
 
 /* Linear warm-up from 0 to peak_lr over warmup_images, then cosine decay to 0 at total_images

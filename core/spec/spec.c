@@ -165,6 +165,8 @@ static const SpecKey SCHEMA[] = {
      .help = "learn the logit scale or keep it fixed"},
     {"loss.init_temperature", SPEC_FLOAT, FIELD(loss.init_temperature), .def = "0.07", .min = 0,
      .max = 10, .bounds = SPEC_MIN_OPEN, .help = "initial temperature (logit scale = 1/T)", .id = "temp"},
+    {"loss.scalar_lr_scale", SPEC_FLOAT, FIELD(loss.scalar_lr_scale), .def = "1.0", .min = 0,
+     .max = 1000, .help = "learning-rate multiplier of the loss scalars (logit scale, bias)"},
     {"loss.lambda", SPEC_FLOAT, FIELD(loss.lambda), .def = "1.0", .min = 0, .max = 100,
      .help = "align_uniform: weight of the uniformity term"},
     {"loss.tile", SPEC_INT, FIELD(loss.tile), .def = "0", .min = 0, .max = 1048576,

@@ -246,7 +246,10 @@ static int trainer_step(Trainer *t) {
     t->step++;
     t->images += t->cfg->train.batch_size;
     int finite = isfinite(loss) && isfinite(gnorm);
-    if (finite) adamw_step(&m->params, &t->adam, lr, t->step);
+    if (finite) {
+        adamw_step(&m->params, &t->adam, lr, t->step);
+        if (m->obj->ops->post_step) m->obj->ops->post_step(m->obj);
+    }
     t->train_s += time_now() - ts;
     runlog_append(t->log, "train", "step", (double)t->step);
     runlog_append(t->log, "train", "images", (double)t->images);
