@@ -4,7 +4,8 @@
 #   make test [SAN=1]     every tests/test_*.c (cmocka), summary line at the end
 #   make bench            tests/bench/bench_*.c
 #   make deps             check (and as root install) the Debian packages below
-#   make ablation-projection | ablation-efficiency | ablation-loss | ablation-tap  [PROFILE=...] [JOBS=n]
+#   make ablation-projection | ablation-efficiency | ablation-loss | ablation-loss-group | ablation-tap
+#                         [PROFILE=...] [JOBS=n]
 #   make plots            re-render plots/ from existing results without retraining
 #   make fuzz [FUZZ_S=60] build the libFuzzer targets (clang) into build/fuzz; with FUZZ_S, run
 #                         each for FUZZ_S seconds (FUZZ_TARGETS="spec idx" picks some; see

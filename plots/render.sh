@@ -51,6 +51,9 @@ case $name in
   loss-batch)
     plots/split_series.sh "$sum" train.batch_size "loss.kind" "$data/series"
     render loss-batch.gp loss-batch ;;
+  loss-group)
+    plots/split_series.sh "$sum" loss.group_size "loss.kind" "$data/series"
+    render loss-group.gp loss-group ;;
   tap)
     # pivot: one row per (trained tap, probed layer)
     awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; print "tap\tdepth\tmean\tmin\tmax"; next }

@@ -343,7 +343,7 @@ static void test_sweep_dry_run_lists_runs_with_ids(void **state) {
     cmd_free(&c);
 
     /* every shipped ablation file loads and lists its smoke runs */
-    const char *shipped[] = {"efficiency", "efficiency-transformer", "loss-batch", "projection", "tap"};
+    const char *shipped[] = {"efficiency", "efficiency-transformer", "loss-batch", "loss-group", "projection", "tap"};
     for (size_t i = 0; i < sizeof shipped / sizeof shipped[0]; i++) {
         char path[PATH_MAX + 64];
         snprintf(path, sizeof path, "ablations/%s.yaml", shipped[i]);

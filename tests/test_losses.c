@@ -50,6 +50,14 @@ static double softplus_d(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(e
 /* img, txt [N, D]; scalars as in losses.h. */
 static double ref_loss(const LossConfig *cfg, const double *img, const double *txt,
                        const double *scalars, int N, int D) {
+    if (cfg->group_size > 0 && cfg->group_size < N) { /* the mean of the groups' losses */
+        LossConfig whole = *cfg;
+        whole.group_size = 0;
+        int g = cfg->group_size;
+        double sum = 0.0;
+        for (int g0 = 0; g0 < N; g0 += g) sum += ref_loss(&whole, img + g0 * D, txt + g0 * D, scalars, g, D);
+        return sum * g / N;
+    }
     double *L = malloc(sizeof(double) * N * N), *col = malloc(sizeof(double) * N);
     double loss = 0.0;
     if (cfg->kind == LOSS_INFONCE || cfg->kind == LOSS_DCL) {
@@ -649,6 +657,87 @@ static void test_local_shares_sum_to_whole(void **state) {
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * The grouped loss (loss.group_size): each row's negatives only from its group of g rows.
+ */
+
+/* Value and every gradient against the reference (the mean of the groups' losses, each computed
+ * as a batch of its own) and finite differences, for g dividing N, dense and tiled. */
+static void test_grouped_gradients(void **state) {
+    (void)state;
+    static const int kinds[] = {LOSS_INFONCE, LOSS_DCL, LOSS_SIGLIP}, groups[] = {2, 3, 4, 6};
+    uint64_t seed = 700;
+    for (int k = 0; k < 3; k++)
+        for (int gi = 0; gi < 4; gi++)
+            for (int tile = 0; tile <= 2; tile += 2) {
+                LossConfig cfg = config(kinds[k], 0, 1, tile);
+                cfg.group_size = groups[gi];
+                check_case(&cfg, 12, 3, seed, (int)(seed % 2), 0.3f, NULL);
+                seed++;
+            }
+    LossConfig one_sided = config(LOSS_INFONCE, 1, 1, 0);
+    one_sided.group_size = 4;
+    check_case(&one_sided, 12, 3, seed, 1, 0.3f, NULL);
+}
+
+/* g = N is the dense loss; g = N/2 is not (fewer negatives), and equals the mean of the two
+ * halves' losses, each computed as a batch of its own. */
+static void test_grouped_whole_batch_is_dense(void **state) {
+    (void)state;
+    static const int kinds[] = {LOSS_INFONCE, LOSS_DCL, LOSS_SIGLIP};
+    for (int k = 0; k < 3; k++) {
+        LossConfig dense = config(kinds[k], 0, 1, 0), grouped = dense;
+        Case a = case_make(&dense, 10, 4, 801 + k, 1, 0.2f), b = case_make(&dense, 10, 4, 801 + k, 1, 0.2f);
+        float v = case_run(&dense, &a);
+        grouped.group_size = 10;
+        assert_true(case_run(&grouped, &b) == v);
+        assert_memory_equal(a.dimg, b.dimg, sizeof(float) * 40);
+        assert_memory_equal(a.dtxt, b.dtxt, sizeof(float) * 40);
+        grouped.group_size = 5;
+        float halves = case_run(&grouped, &b);
+        assert_true(fabsf(halves - v) > 1e-3f * fabsf(v));
+        float h0 = loss_forward_backward(&dense, NULL, NULL, NULL, a.img, a.txt, a.scalars, 5, 4, NULL);
+        float h1 = loss_forward_backward(&dense, NULL, NULL, NULL, a.img + 20, a.txt + 20, a.scalars, 5, 4, NULL);
+        assert_float_equal(halves, 0.5f * (h0 + h1), 1e-6f * fabsf(halves));
+        case_free(&a);
+        case_free(&b);
+    }
+}
+
+/* g = 1: no negatives at all. infonce's loss and every gradient are 0; siglip keeps only its
+ * positive terms, (1/N) sum_i softplus(-(s I_i.T_i + b)), with their gradients. */
+static void test_grouped_one_has_no_negatives(void **state) {
+    (void)state;
+    for (int tile = 0; tile <= 1; tile++) {
+        LossConfig cfg = config(LOSS_INFONCE, 0, 1, tile);
+        cfg.group_size = 1;
+        Case c = case_make(&cfg, 6, 3, 811, 1, 0.2f);
+        assert_float_equal(case_run(&cfg, &c), 0.0f, 0.0f);
+        assert_float_equal(max_abs(c.dimg, 18), 0.0f, 0.0f);
+        assert_float_equal(max_abs(c.dtxt, 18), 0.0f, 0.0f);
+        assert_float_equal(c.dscalars[0], 0.0f, 0.0f);
+        case_free(&c);
+        cfg = config(LOSS_SIGLIP, 0, 1, tile);
+        cfg.group_size = 1;
+        Case d = case_make(&cfg, 6, 3, 812, 1, 0.2f);
+        float v = case_run(&cfg, &d);
+        double s = exp(d.scalars_d[0]), b = d.scalars_d[1], want = 0.0, db = 0.0;
+        for (int i = 0; i < 6; i++) {
+            double u = s * dot_d(d.img_d + i * 3, d.txt_d + i * 3, 3) + b;
+            want += softplus_d(-u) / 6;
+            double gu = -1.0 / (1.0 + exp(u)) / 6; /* d softplus(-u) / du / N */
+            db += gu;
+            for (int k = 0; k < 3; k++) {
+                assert_float_equal(d.dimg[i * 3 + k], gu * s * d.txt_d[i * 3 + k], 1e-6);
+                assert_float_equal(d.dtxt[i * 3 + k], gu * s * d.img_d[i * 3 + k], 1e-6);
+            }
+        }
+        assert_float_equal(v, want, 1e-6 * want);
+        assert_float_equal(d.dscalars[1], db, 1e-6);
+        case_free(&d);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Small losses at large logits (issue 10): the value and gradients keep their relative precision.
  */
 
@@ -1082,8 +1171,59 @@ static void test_validate_rejects_each_bad_input(void **state) {
     expect_invalid(bad, 4, 2, "loss dcl: init_temperature must be in [0.01, 1]");
     bad.kind = LOSS_SIGLIP; /* siglip keeps its paper init: the option does not apply */
     assert_int_equal(loss_validate(&bad, 4, 2, NULL, 0), 0);
+    bad = ok;
+    bad.group_size = -2;
+    expect_invalid(bad, 8, 2, "group_size must be 0 (the whole batch) or > 0 (got -2)");
+    bad.group_size = 3;
+    expect_invalid(bad, 8, 2, "group_size 3 does not divide the batch size 8");
+    bad = loss_default_config(LOSS_DCL);
+    bad.group_size = 1;
+    expect_invalid(bad, 8, 2, "loss dcl needs a group of at least 2 (got 1)");
+    bad.group_size = 8; /* = N: the whole batch */
+    assert_int_equal(loss_validate(&bad, 8, 2, NULL, 0), 0);
     /* the N = 1 rule is only for the losses with a repulsion term */
     assert_int_equal(loss_validate(&ok, 1, 2, NULL, 0), 0);
+}
+
+/* The public size functions return 0 for every invalid shape or configuration (never a wrapped
+ * size_t, e.g. for N = -1 through ctypes). */
+static void test_sizes_are_zero_when_invalid(void **state) {
+    (void)state;
+    LossConfig ok = loss_default_config(LOSS_INFONCE);
+    assert_true(loss_workspace_floats(&ok, 8, 4) > 0);
+    assert_true(loss_workspace_floats(&ok, -1, 4) == 0);
+    assert_true(loss_workspace_floats(&ok, 0, 4) == 0);
+    assert_true(loss_workspace_floats(&ok, 8, -1) == 0);
+    assert_true(loss_workspace_floats(&ok, 8, 0) == 0);
+    assert_true(loss_workspace_floats(NULL, 8, 4) == 0);
+    LossConfig bad = ok;
+    bad.kind = -1;
+    assert_true(loss_workspace_floats(&bad, 8, 4) == 0);
+    bad = ok;
+    bad.tile = -5;
+    assert_true(loss_workspace_floats(&bad, 8, 4) == 0);
+    bad = ok;
+    bad.group_size = 3;
+    assert_true(loss_workspace_floats(&bad, 8, 4) == 0);
+    bad = loss_default_config(LOSS_DCL);
+    assert_true(loss_workspace_floats(&bad, 1, 4) == 0);
+    /* local shares: the range must lie in [0, N]; partial only with a local split, ungrouped */
+    assert_true(loss_local_workspace_floats(&ok, 8, 4, 2, 5) > 0);
+    assert_true(loss_local_workspace_floats(&ok, -1, 4, 0, 0) == 0);
+    assert_true(loss_local_workspace_floats(&ok, 8, 4, 5, 2) == 0);
+    assert_true(loss_local_workspace_floats(&ok, 8, 4, -1, 2) == 0);
+    assert_true(loss_local_workspace_floats(&ok, 8, 4, 2, 9) == 0);
+    bad = loss_default_config(LOSS_ALIGN_UNIFORM);
+    assert_true(loss_local_workspace_floats(&bad, 8, 4, 2, 5) == 0);
+    assert_true(loss_local_workspace_floats(&bad, 8, 4, 0, 8) > 0);
+    bad = ok;
+    bad.group_size = 4;
+    assert_true(loss_local_workspace_floats(&bad, 8, 4, 0, 4) == 0);
+    assert_true(loss_local_workspace_floats(&bad, 8, 4, 0, 8) > 0);
+    assert_int_equal(loss_n_scalars(-1), 0);
+    assert_int_equal(loss_n_scalars(loss_count()), 0);
+    assert_int_equal(loss_has_local(-1), 0);
+    assert_int_equal(loss_has_local(loss_count()), 0);
 }
 
 /* Tiled workspace is O(N * tile): no N x N anywhere. */
@@ -1111,6 +1251,9 @@ int main(void) {
         cmocka_unit_test(test_siglip_gradients),
         cmocka_unit_test(test_align_uniform_gradients),
         cmocka_unit_test(test_tiled_equals_dense),
+        cmocka_unit_test(test_grouped_gradients),
+        cmocka_unit_test(test_grouped_whole_batch_is_dense),
+        cmocka_unit_test(test_grouped_one_has_no_negatives),
         cmocka_unit_test(test_small_loss_identity_2x2),
         cmocka_unit_test(test_small_loss_large_logits),
         cmocka_unit_test(test_no_clamp_in_forward_clamp_on_parameter),
@@ -1129,6 +1272,7 @@ int main(void) {
         cmocka_unit_test(test_log_scalars),
         cmocka_unit_test(test_validate_rejects_each_bad_input),
         cmocka_unit_test(test_tiled_workspace_is_linear_in_n),
+        cmocka_unit_test(test_sizes_are_zero_when_invalid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

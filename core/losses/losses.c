@@ -65,7 +65,9 @@ LossConfig loss_default_config(int kind) {
     return cfg;
 }
 
-int loss_n_scalars(int kind) { return loss_ops(kind)->n_scalars; }
+int loss_n_scalars(int kind) {
+    return kind >= 0 && kind < LOSS_REGISTRY_COUNT ? LOSS_REGISTRY[kind]->n_scalars : 0;
+}
 
 void loss_init_scalars(const LossConfig *cfg, float *scalars) {
     const LossOps *ops = loss_ops(cfg->kind);
@@ -90,6 +92,11 @@ int loss_log_scalars(const LossConfig *cfg, const float *scalars, const char **n
     return n;
 }
 
+/* Rows per group: cfg->group_size, or N for the whole batch (0, or >= N). */
+static int loss_group_rows(const LossConfig *cfg, int N) {
+    return cfg->group_size > 0 && cfg->group_size < N ? cfg->group_size : N;
+}
+
 int loss_fail(char *msg, size_t msg_size, const char *fmt, ...) {
     if (msg && msg_size > 0) {
         va_list ap;
@@ -112,11 +119,17 @@ int loss_validate(const LossConfig *cfg, int N, int D, char *msg, size_t msg_siz
     if (D < 1) return loss_fail(msg, msg_size, "loss %s: embedding dim must be >= 1 (got %d)", name, D);
     if (cfg->tile < 0)
         return loss_fail(msg, msg_size, "loss %s: tile must be 0 (dense) or > 0 (got %d)", name, cfg->tile);
-    if (N < ops->min_batch)
+    if (cfg->group_size < 0)
+        return loss_fail(msg, msg_size, "loss %s: group_size must be 0 (the whole batch) or > 0 (got %d)",
+                         name, cfg->group_size);
+    int g = loss_group_rows(cfg, N);
+    if (N % g)
+        return loss_fail(msg, msg_size, "loss %s: group_size %d does not divide the batch size %d", name, g, N);
+    if (g < ops->min_batch)
         return loss_fail(msg, msg_size,
-                         "loss %s needs a batch of at least %d (got %d): with no negative pair its "
+                         "loss %s needs a %s of at least %d (got %d): with no negative pair its "
                          "repulsion term is undefined",
-                         name, ops->min_batch, N);
+                         name, g < N ? "group" : "batch", ops->min_batch, g);
     if (cfg->one_sided && !ops->has_one_sided) {
         char sided[128] = "";
         for (int k = 0; k < LOSS_REGISTRY_COUNT; k++)
@@ -128,14 +141,56 @@ int loss_validate(const LossConfig *cfg, int N, int D, char *msg, size_t msg_siz
     return ops->validate ? ops->validate(cfg, msg, msg_size) : 0;
 }
 
-size_t loss_workspace_floats(const LossConfig *cfg, int N, int D) {
-    return loss_ops(cfg->kind)->workspace_floats(cfg, N, D, N);
+/* Workspace of the share [r0, r1): the loss's own for one group, plus, when grouped, the group's
+ * gradients [2 g D] and scalars [LOSS_MAX_SCALARS] before they are weighted into the batch's. */
+static size_t loss_share_floats(const LossConfig *cfg, int N, int D, int r0, int r1) {
+    const LossOps *ops = LOSS_REGISTRY[cfg->kind];
+    int g = loss_group_rows(cfg, N);
+    if (g == N) return ops->workspace_floats(cfg, N, D, r1 - r0);
+    return ops->workspace_floats(cfg, g, D, g) + 2 * (size_t)g * D + LOSS_MAX_SCALARS;
 }
 
-int loss_has_local(int kind) { return loss_ops(kind)->has_local; }
+size_t loss_workspace_floats(const LossConfig *cfg, int N, int D) {
+    if (loss_validate(cfg, N, D, NULL, 0)) return 0;
+    return loss_share_floats(cfg, N, D, 0, N);
+}
+
+int loss_has_local(int kind) { return kind >= 0 && kind < LOSS_REGISTRY_COUNT && LOSS_REGISTRY[kind]->has_local; }
+
+/* Why the share [r0, r1) cannot be computed under cfg (validated), or NULL. */
+static const char *loss_share_problem(const LossConfig *cfg, int N, int r0, int r1) {
+    int whole = r0 == 0 && r1 == N;
+    if (!(0 <= r0 && r0 <= r1 && r1 <= N)) return "local rows outside the batch";
+    if (!whole && !LOSS_REGISTRY[cfg->kind]->has_local) return "the loss has no local-loss split";
+    if (!whole && loss_group_rows(cfg, N) < N) return "a grouped loss has no local-loss split";
+    return NULL;
+}
 
 size_t loss_local_workspace_floats(const LossConfig *cfg, int N, int D, int r0, int r1) {
-    return loss_ops(cfg->kind)->workspace_floats(cfg, N, D, r1 - r0);
+    if (loss_validate(cfg, N, D, NULL, 0) || loss_share_problem(cfg, N, r0, r1)) return 0;
+    return loss_share_floats(cfg, N, D, r0, r1);
+}
+
+/* The loss within consecutive groups of g rows: the mean over the groups of each group's loss,
+ * that is (1/N) sum over the rows of each row's terms with only its group's negatives. */
+static float loss_grouped(const LossOps *ops, const LossConfig *cfg, float *dimg, float *dtxt,
+                          float *dscalars, const float *img, const float *txt,
+                          const float *scalars, int N, int D, int g, float *ws) {
+    size_t own = ops->workspace_floats(cfg, g, D, g), gd = (size_t)g * D;
+    float *gi = ws + own, *gt = gi + gd, *gs = gt + gd;
+    float w = (float)g / (float)N;
+    double total = 0.0;
+    for (int g0 = 0; g0 < N; g0 += g) {
+        size_t off = (size_t)g0 * D;
+        memset(gi, 0, 2 * gd * sizeof(float));
+        memset(gs, 0, LOSS_MAX_SCALARS * sizeof(float));
+        total += ops->forward_backward(cfg, dimg ? gi : NULL, dtxt ? gt : NULL, dscalars ? gs : NULL,
+                                       img + off, txt + off, scalars, g, D, 0, g, ws);
+        for (size_t k = 0; dimg && k < gd; k++) dimg[off + k] += w * gi[k];
+        for (size_t k = 0; dtxt && k < gd; k++) dtxt[off + k] += w * gt[k];
+        for (int k = 0; dscalars && k < ops->n_scalars; k++) dscalars[k] += w * gs[k];
+    }
+    return (float)(total * w);
 }
 
 float loss_local_forward_backward(const LossConfig *cfg, float *dimg, float *dtxt,
@@ -144,13 +199,15 @@ float loss_local_forward_backward(const LossConfig *cfg, float *dimg, float *dtx
                                   float *workspace) {
     char msg[256];
     CHECK(loss_validate(cfg, N, D, msg, sizeof msg) == 0, "%s", msg);
-    CHECK(0 <= r0 && r0 <= r1 && r1 <= N, "local rows [%d, %d) outside the batch of %d", r0, r1, N);
-    const LossOps *ops = LOSS_REGISTRY[cfg->kind];
-    CHECK(ops->has_local || (r0 == 0 && r1 == N), "loss %s has no local-loss split", ops->name);
+    const char *problem = loss_share_problem(cfg, N, r0, r1);
+    CHECK(!problem, "loss %s, rows [%d, %d) of %d: %s", LOSS_REGISTRY[cfg->kind]->name, r0, r1, N, problem);
     if (r0 == r1) return 0.0f;
+    const LossOps *ops = LOSS_REGISTRY[cfg->kind];
     float *ws = workspace;
-    if (!ws) ws = mallocCheck(ops->workspace_floats(cfg, N, D, r1 - r0) * sizeof(float));
-    float loss = ops->forward_backward(cfg, dimg, dtxt, dscalars, img, txt, scalars, N, D, r0, r1, ws);
+    if (!ws) ws = mallocCheck(loss_share_floats(cfg, N, D, r0, r1) * sizeof(float));
+    int g = loss_group_rows(cfg, N);
+    float loss = g < N ? loss_grouped(ops, cfg, dimg, dtxt, dscalars, img, txt, scalars, N, D, g, ws)
+                       : ops->forward_backward(cfg, dimg, dtxt, dscalars, img, txt, scalars, N, D, r0, r1, ws);
     if (!workspace) free(ws);
     return loss;
 }

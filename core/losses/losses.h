@@ -20,8 +20,14 @@
  * each block, so extra memory is O(N * tile), never O(N^2). tile = 0 (or tile >= N) is dense: one
  * N x N block, kept between forward and backward. Both agree to fp32 round-off.
  *
+ * Grouped loss (cfg.group_size = g, 0 < g < N, g divides N): the batch is cut into N/g groups of
+ * consecutive rows and the loss is the mean of the groups' losses, each computed on its g x g
+ * block alone: a row's negatives are only its group's (the same images and steps with fewer
+ * negatives, the control that separates "more negatives" from "more updates"). g = 1 leaves
+ * infonce without a negative (loss 0) and siglip with its positive terms only.
+ *
  * Rule for tiny batches: dcl and align_uniform need at least one negative pair, so N >= 2
- * (loss_validate says so); infonce and siglip accept N = 1.
+ * (loss_validate says so, for the group size when grouped); infonce and siglip accept N = 1.
  *
  * MPI local loss: loss_local_forward_backward computes only the share of rows [r0, r1) of the
  * gathered global batch (rows of image->text, and columns of text->image); the shares of ranks
@@ -47,6 +53,7 @@ typedef struct {
     float lambda;          /* align_uniform: weight of the two uniformity terms */
     int tile;              /* 0: dense; > 0: column block size */
     float init_temperature; /* infonce/dcl: initial 1/exp(t); 0 = LOSS_DEFAULT_TEMPERATURE */
+    int group_size;        /* 0: the whole batch; g > 0 (dividing N): the loss within groups */
 } LossConfig;
 
 /* Symmetric, learned temperature, lambda 1, dense, default initial temperature. */
@@ -73,6 +80,7 @@ void loss_list_names(char *buf, size_t size);
 /* CLIP's initial temperature of the softmax losses (t = ln(1 / 0.07)). */
 #define LOSS_DEFAULT_TEMPERATURE 0.07f
 
+/* 0 for an unknown kind. */
 int loss_n_scalars(int kind);
 /* Keeps the scalars in their domain; call after every optimiser step (a no-op for the losses
  * without a constraint). */
@@ -88,7 +96,8 @@ int loss_log_scalars(const LossConfig *cfg, const float *scalars, const char **n
  * one line in msg (msg may be NULL), e.g. "loss dcl needs a batch of at least 2 (got 1): ...". */
 int loss_validate(const LossConfig *cfg, int N, int D, char *msg, size_t msg_size);
 
-/* Floats of workspace needed for N, D under cfg; the caller allocates it once and reuses it. */
+/* Floats of workspace needed for N, D under cfg; the caller allocates it once and reuses it.
+ * 0 when cfg, N, D do not pass loss_validate (e.g. N = -1): a size never wraps. */
 size_t loss_workspace_floats(const LossConfig *cfg, int N, int D);
 
 /* Value and gradients. cfg must pass loss_validate (checked; a failure aborts).
@@ -100,9 +109,11 @@ float loss_forward_backward(const LossConfig *cfg, float *dimg, float *dtxt, flo
                             const float *img, const float *txt, const float *scalars, int N, int D,
                             float *workspace);
 
-/* Whether kind has a local-loss split (infonce, dcl, siglip). */
+/* Whether kind has a local-loss split (infonce, dcl, siglip); 0 for an unknown kind. A grouped
+ * loss has none. */
 int loss_has_local(int kind);
-/* Floats of workspace for the share [r0, r1): O((r1 - r0) * tile + N). */
+/* Floats of workspace for the share [r0, r1): O((r1 - r0) * tile + N); 0 when cfg, N, D fail
+ * loss_validate or the share cannot be computed (range outside [0, N], no local split, grouped). */
 size_t loss_local_workspace_floats(const LossConfig *cfg, int N, int D, int r0, int r1);
 /* Share of rows [r0, r1) (0 <= r0 <= r1 <= N; the kind must have a local split unless the range
  * is the whole batch) of the loss over the gathered img, txt [N, D]: returns that share of the

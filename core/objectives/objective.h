@@ -62,7 +62,8 @@ typedef struct {
     double init_temperature;
     double scalar_lr_scale; /* learning-rate multiplier of the loss scalars (t, b) */
     double lambda;
-    int tile; /* 0 = automatic */
+    int tile;       /* 0 = automatic */
+    int group_size; /* 0: whole batch; g: the loss within groups of g rows */
 } LossSection;
 
 /* All an objective reads of the Config: its own section and those of the parts it composes. */

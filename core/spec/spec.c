@@ -167,6 +167,8 @@ static const SpecKey SCHEMA[] = {
      .max = 10, .bounds = SPEC_MIN_OPEN, .help = "initial temperature (logit scale = 1/T)", .id = "temp"},
     {"loss.scalar_lr_scale", SPEC_FLOAT, FIELD(loss.scalar_lr_scale), .def = "1.0", .min = 0,
      .max = 1000, .help = "learning-rate multiplier of the loss scalars (logit scale, bias)"},
+    {"loss.group_size", SPEC_INT, FIELD(loss.group_size), .def = "0", .min = 0, .max = 1048576,
+     .help = "loss within groups of this many rows of the batch (0 = the whole batch)", .id = "g"},
     {"loss.lambda", SPEC_FLOAT, FIELD(loss.lambda), .def = "1.0", .min = 0, .max = 100,
      .help = "align_uniform: weight of the uniformity term"},
     {"loss.tile", SPEC_INT, FIELD(loss.tile), .def = "0", .min = 0, .max = 1048576,

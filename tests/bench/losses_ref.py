@@ -28,7 +28,8 @@ N_SCALARS = {"infonce": 1, "siglip": 2, "dcl": 1, "align_uniform": 0}
 class LossConfig(ctypes.Structure):
     _fields_ = [("kind", ctypes.c_int), ("one_sided", ctypes.c_int),
                 ("learn_temperature", ctypes.c_int), ("lambda_", ctypes.c_float),
-                ("tile", ctypes.c_int), ("init_temperature", ctypes.c_float)]
+                ("tile", ctypes.c_int), ("init_temperature", ctypes.c_float),
+                ("group_size", ctypes.c_int)]
 
 
 def torch_loss(kind, img, txt, sc, one_sided, lam):
@@ -58,7 +59,7 @@ def torch_loss(kind, img, txt, sc, one_sided, lam):
 
 def c_loss(lib, kind, img, txt, sc, one_sided, lam, tile):
     n, d = img.shape
-    cfg = LossConfig(lib.loss_find(kind.encode()), one_sided, 1, lam, tile, 0.07)
+    cfg = LossConfig(lib.loss_find(kind.encode()), one_sided, 1, lam, tile, 0.07, 0)
     img32 = np.ascontiguousarray(img, dtype=np.float32)
     txt32 = np.ascontiguousarray(txt, dtype=np.float32)
     sc32 = np.zeros(2, dtype=np.float32)
