@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <cmocka.h>
@@ -801,6 +802,21 @@ static void test_fmnist_corrupt_files_rejected(void **state) {
     fputc(0xCD, f);
     fclose(f);
     expect_fmnist_error(LAB, "corrupt gzip stream");
+    /* a stream cut inside or before its 8-byte trailer (CRC-32, length) loads silently in zlib's
+     * gzread; every cut is refused, and the intact file still loads */
+    b[8 + 3] = 3;
+    write_file(LAB, b, len, 1);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    for (int cut = 1; cut <= 12; cut++) {
+        write_file(LAB, b, len, 1);
+        assert_int_equal(truncate(path, st.st_size - cut), 0);
+        expect_fmnist_error(LAB, cut <= 8 ? "truncated gzip stream: it ends before its CRC-32 and length trailer"
+                                          : "truncated gzip stream");
+    }
+    write_file(LAB, b, len, 1);
+    ds = open_or_fail(&cfg);
+    dataset_free(ds);
     free(b);
 
     const char *names[] = {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"};

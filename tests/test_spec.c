@@ -122,11 +122,6 @@ static void test_defaults(void **state) {
     assert_true(c.eval.target_top1 == 0.5);
     assert_string_equal(c.eval.task, "colour_shape_seen");
 
-    /* an empty file is the defaults */
-    Config d;
-    Err err;
-    assert_int_equal(spec_load(write_file("empty.yaml", ""), &d, &err), 0);
-    assert_true(config_equal(&c, &d));
 }
 
 static const char *FULL_EXAMPLE =
@@ -322,6 +317,13 @@ static const ErrorCase ERROR_CASES[] = {
     {"base: \"a\\tb\\nc.yaml\"\n", "1:1: cannot open base '%s/a\\x09b\\x0ac.yaml': No such file or directory"},
     {"base: [a.yaml]\n", "1:7: expected a file name for 'base', got a list"},
     {"base: self.yaml\n", "1:1: base '%s/self.yaml' includes itself (a cycle)"},
+    /* an empty spec (or only comments, or an empty mapping) would silently be a 200k-image run */
+    {"", " the spec is empty; a minimal spec is `base: <path>/experiments/contrastive.yaml` or `name: my-run` plus the "
+         "keys to change (cliplab help-spec lists them)"},
+    {"# nothing but a comment\n", " the spec is empty; a minimal spec is `base: <path>/experiments/contrastive.yaml` "
+                                 "or `name: my-run` plus the keys to change (cliplab help-spec lists them)"},
+    {"{}\n", " the spec is empty; a minimal spec is `base: <path>/experiments/contrastive.yaml` or `name: my-run` "
+             "plus the keys to change (cliplab help-spec lists them)"},
 };
 
 static void test_error_messages(void **state) {
@@ -343,6 +345,41 @@ static void test_error_messages(void **state) {
             fail_msg("case %zu: %s\n  expected: %s\n       got: %s (rc %d)", i, ec->text, expect, err.msg, rc);
         assert_true(config_equal(&c, &before));
     }
+}
+
+/* Nesting deeper than 64 levels is refused at the 65th opening bracket, in a spec, a base file
+ * and an ablation (libyaml's parse time grows with the depth: 80 KB of `[` took seconds). */
+static void test_deep_nesting_is_refused(void **state) {
+    (void)state;
+    size_t depth = 20000;
+    char *text = malloc(2 * depth + 64);
+    int n = snprintf(text, 64, "name: x\nmodel: ");
+    for (size_t i = 0; i < depth; i++) text[n + i] = i % 2 ? '{' : '[';
+    text[n + depth] = '\0';
+    Config c;
+    Err err;
+    assert_int_equal(spec_load_string("deep.yaml", text, strlen(text), &c, &err), -1);
+    assert_string_equal(err.msg, "deep.yaml:2:71: nesting deeper than 64 levels (a spec needs at most a few)");
+    const char *base = write_file("deep.yaml", text);
+    const char *top = write_file("top.yaml", "name: y\nbase: deep.yaml\n");
+    assert_int_equal(spec_load(top, &c, &err), -1);
+    assert_string_equal(err.msg, fmt("%s:2:71: nesting deeper than 64 levels (a spec needs at most a few)", base));
+    memcpy(text, "name: z\nsweep: ", 15);
+    Sweep s;
+    const char *abl = write_file("deep_abl.yaml", text);
+    assert_int_equal(sweep_load(abl, "quick", &s, &err), -1);
+    assert_string_equal(err.msg, fmt("%s:2:71: nesting deeper than 64 levels (a spec needs at most a few)", abl));
+    /* 64 levels (the top mapping, model, image and 61 lists) pass the nesting check; the key then
+     * refuses the value */
+    snprintf(text, 2 * depth + 64, "name: x\nmodel:\n  image:\n    widths: ");
+    n = (int)strlen(text);
+    for (int i = 0; i < 61; i++) text[n++] = '[';
+    text[n++] = '1';
+    for (int i = 0; i < 61; i++) text[n++] = ']';
+    text[n] = '\0';
+    assert_int_equal(spec_load_string("ok.yaml", text, strlen(text), &c, &err), -1);
+    if (!strstr(err.msg, "expected an integer for 'model.image.widths', got a list")) fail_msg("%s", err.msg);
+    free(text);
 }
 
 static void test_missing_file(void **state) {
@@ -970,6 +1007,7 @@ int main(void) {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_full_example_parses),
         cmocka_unit_test(test_error_messages),
+        cmocka_unit_test(test_deep_nesting_is_refused),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_base_inheritance),
         cmocka_unit_test(test_overrides),

@@ -79,7 +79,14 @@ static int read_gz(const char *path, uint8_t **buf, size_t *len, Err *err) {
         if (got == 0) break;
         n += (size_t)got;
     }
-    gzclose(f);
+    /* gzread hands out a stream cut before its trailer (CRC-32 and length) as if it were whole,
+     * noting only Z_BUF_ERROR; without the trailer nothing vouches for the data. */
+    int code;
+    gzerror(f, &code);
+    if (gzclose(f) == Z_BUF_ERROR || code == Z_BUF_ERROR) {
+        free(b);
+        return err_set(err, "%s: truncated gzip stream: it ends before its CRC-32 and length trailer", path);
+    }
     *buf = b;
     *len = n;
     return 0;

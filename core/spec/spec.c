@@ -683,8 +683,34 @@ static int yaml_error(Err *err, const char *file, const yaml_parser_t *p, const 
     return err_set(err, "%s:%zu:%zu: %s", file, line, col, problem);
 }
 
+/* Refuses nesting deeper than SPEC_NESTING_MAX before the document is built: libyaml's cost per
+ * token grows with the nesting depth (its simple-key stack), so 80 KB of `[[[...` took seconds and
+ * a MiB minutes. This pass stops at the first level too deep; a syntax error is left to the load
+ * that follows, which reports it with the same position. */
+static int check_nesting(const char *file, const char *text, size_t len, Err *err) {
+    yaml_parser_t p;
+    CHECK(yaml_parser_initialize(&p), "libyaml: cannot initialize a parser");
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    int depth = 0, rc = 0;
+    for (;;) {
+        yaml_event_t e;
+        if (!yaml_parser_parse(&p, &e)) break;
+        yaml_event_type_t t = e.type;
+        if (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) depth++;
+        if (t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT) depth--;
+        if (depth > SPEC_NESTING_MAX)
+            rc = err_set(err, "%s:%zu:%zu: nesting deeper than %d levels (a spec needs at most a few)", file,
+                         e.start_mark.line + 1, e.start_mark.column + 1, SPEC_NESTING_MAX);
+        yaml_event_delete(&e);
+        if (rc || t == YAML_STREAM_END_EVENT) break;
+    }
+    yaml_parser_delete(&p);
+    return rc;
+}
+
 int spec_doc_parse(SpecDoc *d, const char *file, const char *text, size_t len, Err *err) {
     snprintf(d->file, sizeof d->file, "%s", file);
+    if (check_nesting(file, text, len, err)) return -1;
     yaml_parser_t p;
     CHECK(yaml_parser_initialize(&p), "libyaml: cannot initialize a parser");
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
@@ -786,6 +812,12 @@ static int load_experiment(const char *file, const char *text, size_t len, SpecC
     SpecDoc d;
     if (spec_doc_parse(&d, file, text, len, err)) return -1;
     yaml_node_t *root = yaml_document_get_root_node(&d.doc);
+    if (chain->n == 1 && (!root || root->data.mapping.pairs.top == root->data.mapping.pairs.start)) {
+        /* the defaults alone are a full 200k-image run: nobody means that by an empty file */
+        spec_doc_free(&d);
+        return err_set(err, "%s: the spec is empty; a minimal spec is `base: <path>/experiments/contrastive.yaml` "
+                            "or `name: my-run` plus the keys to change (cliplab help-spec lists them)", file);
+    }
     int rc = 0;
     for (yaml_node_pair_t *p = root ? root->data.mapping.pairs.start : NULL;
          root && p < root->data.mapping.pairs.top; p++) {

@@ -21,6 +21,9 @@ typedef struct {
     char s[1100];
 } SpecWhere;
 
+/* Deepest YAML nesting (sequences and mappings) a spec or ablation file may have. */
+#define SPEC_NESTING_MAX 64
+
 /* The chain of files being included through `base:`, to refuse cycles. */
 #define SPEC_BASE_DEPTH 8
 typedef struct {
