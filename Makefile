@@ -118,7 +118,8 @@ $(BUILD)/core/dist/%.o: core/dist/%.c | $(DEPS_STAMP)
 $(CLI_MPI): $(patsubst %.c,$(BUILD)/%.o,$(MPI_SRCS)) $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(MPI_LIBS) $(LDLIBS)
 
-$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(LIB_OBJS)
+# tests/gradcheck.c: the finite-difference checker, test-only code linked into every test binary.
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(BUILD)/tests/gradcheck.o $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
 $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIB_OBJS)

@@ -14,7 +14,7 @@
 #include "common/rng.h"
 #include "common/tensors.h"
 #include "heads/head.h"
-#include "towers/gradcheck.h"
+#include "gradcheck.h"
 
 /* eps 1e-2 for smooth heads (linear, GELU): round-off / (2 eps) << atol; 3e-4 with kink detection
  * for ReLU (see gradcheck.h and test_towers.c). */

@@ -16,7 +16,7 @@
 #include "common/rng.h"
 #include "common/tensors.h"
 #include "ops/ops.h"
-#include "towers/gradcheck.h"
+#include "gradcheck.h"
 #include "towers/image_cnn.h"
 #include "towers/text_tower.h"
 #include "towers/transformer.h"

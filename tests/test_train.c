@@ -18,7 +18,7 @@
 #include "log/report.h"
 #include "model/model.h"
 #include "spec/spec.h"
-#include "towers/gradcheck.h"
+#include "gradcheck.h"
 #include "optim/optim.h"
 #include "train/trainer.h"
 

@@ -57,11 +57,12 @@ void zeroshot_accuracy(const float *scores, const int *labels, int n, int nc, do
 }
 
 /* Features of a task's images in chunks of max_batch: per tap, pre- and post-head. */
+#define FEATURE_SETS_MAX (IMAGE_TOWER_MAX_STAGES + 1) /* every tap, and the post-head embedding */
 typedef struct {
     int n_sets;
-    char names[10][METRIC_NAME_MAX];
-    int dims[10];
-    float *x[10]; /* [n, dims[k]] */
+    char names[FEATURE_SETS_MAX][METRIC_NAME_MAX];
+    int dims[FEATURE_SETS_MAX];
+    float *x[FEATURE_SETS_MAX]; /* [n, dims[k]] */
 } FeatureSets;
 
 static void collect_features(Model *m, const float *images, int n, FeatureSets *fs) {

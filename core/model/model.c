@@ -62,7 +62,7 @@ int model_build(Model *m, const Config *cfg, Err *err) {
     tensors_alloc(&m->params);
     tensors_alloc(&m->acts);
     Rng rng;
-    rng_init(&rng, rng_hash((uint64_t)m->cfg.seed, 0x1417));
+    rng_init(&rng, rng_hash((uint64_t)m->cfg.seed, MODEL_INIT_SEED_SALT));
     m->obj->ops->init(m->obj, &rng);
     batch_alloc(&m->batch, m->ds, m->max_batch);
     return 0;

@@ -18,6 +18,10 @@ typedef struct {
     Batch batch;
 } Model;
 
+/* Salt of the initialisation's random stream: rng_hash(seed, salt), so the weights and the data
+ * stream (data/, seeded by the same spec seed) never draw the same numbers. */
+#define MODEL_INIT_SEED_SALT 0x1417
+
 /* Opens the dataset, creates the objective, allocates everything and initialises the weights from
  * cfg->seed. Returns 0, or -1 with a one-line message (bad tap, unknown kind, bad dataset). */
 int model_build(Model *m, const Config *cfg, Err *err);

@@ -11,6 +11,7 @@
 #include "objective.h"
 #include "objectives/shared.h"
 #include "ops/ops.h"
+#include "towers/build.h"
 
 extern const ObjectiveOps objective_bow_ops; /* defined at the end; listed in registry.c */
 
@@ -52,7 +53,7 @@ static Objective *bow_create(ObjectiveSections cfg, const Dataset *ds, int max_b
 static void bow_init(Objective *o, Rng *rng) {
     Bow *b = (Bow *)o;
     image_tower_init(b->img, rng);
-    rng_fill_normal(rng, b->w, (long)b->V * b->F, 0.02f);
+    rng_fill_normal(rng, b->w, (long)b->V * b->F, BUILD_INIT_STD);
     memset(b->bias, 0, (size_t)b->V * sizeof(float));
 }
 

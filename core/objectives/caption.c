@@ -19,6 +19,7 @@
 #include "objective.h"
 #include "objectives/shared.h"
 #include "ops/ops.h"
+#include "towers/build.h"
 #include "towers/transformer.h"
 
 extern const ObjectiveOps objective_caption_ops; /* defined at the end; listed in registry.c */
@@ -101,9 +102,9 @@ static void caption_init(Objective *o, Rng *rng) {
     Caption *c = (Caption *)o;
     image_tower_init(c->img, rng);
     transformer_init(c->dec, rng);
-    rng_fill_normal(rng, c->pw, (long)c->P * c->C * c->F, 0.02f);
+    rng_fill_normal(rng, c->pw, (long)c->P * c->C * c->F, BUILD_INIT_STD);
     memset(c->pb, 0, (size_t)c->P * c->C * sizeof(float));
-    rng_fill_normal(rng, c->lm, (long)c->V * c->C, 0.02f);
+    rng_fill_normal(rng, c->lm, (long)c->V * c->C, BUILD_INIT_STD);
 }
 
 /* Decoder forward on B rows whose prefixes are in c->prefix: logits of every next-token position

@@ -107,7 +107,7 @@ static void contrastive_init(Objective *o, Rng *rng) {
 static const float *contrastive_embed_images(Contrastive *c, const float *images, int B) {
     const float *feat = image_tower_forward(c->img, images, B);
     const float *h = c->img_head->ops->forward(c->img_head, feat, B);
-    ops_l2norm_forward(c->img_emb, c->img_norm, h, B, c->D, 1e-12f);
+    ops_l2norm_forward(c->img_emb, c->img_norm, h, B, c->D, OPS_L2NORM_EPS);
     return c->img_emb;
 }
 
@@ -115,7 +115,7 @@ static const float *contrastive_embed_texts(Objective *o, const int *tokens, con
     Contrastive *c = (Contrastive *)o;
     const float *feat = text_tower_forward(c->txt, tokens, lengths, B);
     const float *h = c->txt_head->ops->forward(c->txt_head, feat, B);
-    ops_l2norm_forward(c->txt_emb, c->txt_norm, h, B, c->D, 1e-12f);
+    ops_l2norm_forward(c->txt_emb, c->txt_norm, h, B, c->D, OPS_L2NORM_EPS);
     return c->txt_emb;
 }
 
@@ -162,13 +162,13 @@ static float contrastive_forward_backward(Objective *o, const Batch *b, const Co
     float loss = contrastive_loss_share(c, B, comm);
     /* backward: normalisation, head, tower — the forward reversed, image side then text side */
     memset(c->dimg_head, 0, nd * sizeof(float));
-    ops_l2norm_backward(c->dimg_head, c->dimg_emb, c->img_emb, c->img_norm, B, D, 1e-12f);
+    ops_l2norm_backward(c->dimg_head, c->dimg_emb, c->img_emb, c->img_norm, B, D, OPS_L2NORM_EPS);
     memset(c->dimg_feat, 0, (size_t)B * image_tower_dim(c->img) * sizeof(float));
     c->img_head->ops->backward(c->img_head, c->dimg_feat, c->dimg_head, B);
     image_tower_backward(c->img, c->dimg_feat, B);
 
     memset(c->dtxt_head, 0, nd * sizeof(float));
-    ops_l2norm_backward(c->dtxt_head, c->dtxt_emb, c->txt_emb, c->txt_norm, B, D, 1e-12f);
+    ops_l2norm_backward(c->dtxt_head, c->dtxt_emb, c->txt_emb, c->txt_norm, B, D, OPS_L2NORM_EPS);
     memset(c->dtxt_feat, 0, (size_t)B * c->txt->dim * sizeof(float));
     c->txt_head->ops->backward(c->txt_head, c->dtxt_feat, c->dtxt_head, B);
     text_tower_backward(c->txt, c->dtxt_feat, B);

@@ -77,9 +77,9 @@ typedef struct {
  * by the objective and valid until its next forward. */
 typedef struct {
     int n_taps;
-    const char *tap_names[8];
-    const float *taps[8]; /* [B, tap_dims[k]] pooled features of every built image stage */
-    int tap_dims[8];
+    const char *tap_names[IMAGE_TOWER_MAX_STAGES];
+    const float *taps[IMAGE_TOWER_MAX_STAGES]; /* [B, tap_dims[k]] pooled features of every built image stage */
+    int tap_dims[IMAGE_TOWER_MAX_STAGES];
     const float *pre_head; /* [B, pre_dim]: the representation the head reads (SimCLR's h) */
     int pre_dim;
     const float *post_head; /* [B, post_dim]: the normalised joint-space embedding (z), or NULL */

@@ -163,6 +163,8 @@ void ops_softmax_xent_soft_backward(float *dlogits, const float *dlosses, const 
                                     int B, int V);
 
 /* ---- L2 normalisation of rows: out [B, D] = inp / max(||inp||, eps); norm [B] saved ---- */
+/* The eps of the joint embeddings: keeps an all-zero row finite, far below any real row's norm. */
+#define OPS_L2NORM_EPS 1e-12f
 void ops_l2norm_forward(float *out, float *norm, const float *inp, int B, int D, float eps);
 void ops_l2norm_backward(float *dinp, const float *dout, const float *out, const float *norm, int B, int D, float eps);
 

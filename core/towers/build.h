@@ -5,7 +5,8 @@
  * backward does +=). BuildActs remembers, per tower, which activation gradients exist and how many
  * floats one sample owns, so the backward zeroes exactly the first B samples and nothing else
  * (other towers share the same activation table).
- * Deliberately left out: parameter initialisation (each model knows its own fan-ins).
+ * Deliberately left out: parameter initialisation beyond the one shared standard deviation below
+ * (each model knows its own fan-ins).
  */
 #ifndef CLIPLAB_TOWERS_BUILD_H
 #define CLIPLAB_TOWERS_BUILD_H
@@ -14,6 +15,9 @@
 
 #include "common/check.h"
 #include "common/tensors.h"
+
+/* GPT-2's N(0, 0.02): token embeddings and output layers of the towers and objectives. */
+#define BUILD_INIT_STD 0.02f
 
 /* Declares a parameter of shape shape[0..ndim) named by printf-style fmt; value/grad are the struct
  * fields tensors_alloc will point at its value and gradient. */

@@ -44,7 +44,7 @@ static TextTower *text_cbow_create(const TextTowerConfig *cfg, TextTowerDims dim
 /* Embeddings N(0, 0.02) as the transformer's; the linear layer N(0, 1/C) keeps the scale. */
 static void text_cbow_init(TextTower *base, Rng *rng) {
     TextCbow *t = (TextCbow *)base;
-    rng_fill_normal(rng, t->wte, (long)t->V * t->C, 0.02f);
+    rng_fill_normal(rng, t->wte, (long)t->V * t->C, BUILD_INIT_STD);
     rng_fill_normal(rng, t->projw, (long)t->C * t->C, 1.0f / sqrtf((float)t->C));
     build_fill_const(t->projb, (size_t)t->C, 0.0f);
 }

@@ -56,8 +56,8 @@ static TextTower *text_ngram_create(const TextTowerConfig *cfg, TextTowerDims di
 /* Embeddings N(0, 0.02) as cbow's; the linear layer N(0, 1/C) keeps the scale. */
 static void text_ngram_init(TextTower *base, Rng *rng) {
     TextNgram *t = (TextNgram *)base;
-    rng_fill_normal(rng, t->wte, (long)t->V * t->C, 0.02f);
-    rng_fill_normal(rng, t->bigram, (long)NGRAM_BUCKETS * t->C, 0.02f);
+    rng_fill_normal(rng, t->wte, (long)t->V * t->C, BUILD_INIT_STD);
+    rng_fill_normal(rng, t->bigram, (long)NGRAM_BUCKETS * t->C, BUILD_INIT_STD);
     rng_fill_normal(rng, t->projw, (long)t->C * t->C, 1.0f / sqrtf((float)t->C));
     build_fill_const(t->projb, (size_t)t->C, 0.0f);
 }

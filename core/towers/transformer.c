@@ -19,7 +19,6 @@
 #include "towers/build.h"
 
 #define TRANSFORMER_LN_EPS 1e-5f
-#define TRANSFORMER_INIT_STD 0.02f
 
 typedef struct {
     /* ln1w, ln1b, ln2w, ln2b [C]; qkvw [3C, C], qkvb [3C]; projw [C, C], projb [C];
@@ -125,7 +124,7 @@ Transformer *transformer_create(const TransformerConfig *cfg, const char *prefix
 
 void transformer_init(Transformer *tr, Rng *rng) {
     int C = tr->cfg.width;
-    float std = TRANSFORMER_INIT_STD, res_std = TRANSFORMER_INIT_STD / sqrtf(2.0f * tr->cfg.layers);
+    float std = BUILD_INIT_STD, res_std = BUILD_INIT_STD / sqrtf(2.0f * tr->cfg.layers);
     rng_fill_normal(rng, tr->wte, (long)tr->cfg.vocab * C, std);
     rng_fill_normal(rng, tr->wpe, (long)tr->S * C, std);
     for (int l = 0; l < tr->cfg.n_blocks_built; l++) {

@@ -10,7 +10,7 @@
  * transformer_forest_forward scores many sequences that share prefixes (a prefix tree: the image
  * prefix and common prompt words computed once), for zero-shot scoring.
  * Deliberately left out: dropout, KV caching for generation, the LM head (callers own it, e.g. tied
- * to transformer_wte).
+ * to the "<prefix>.wte" embedding).
  */
 #ifndef CLIPLAB_TOWERS_TRANSFORMER_H
 #define CLIPLAB_TOWERS_TRANSFORMER_H

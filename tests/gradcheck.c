@@ -1,5 +1,5 @@
 /* gradcheck.c — sampled central-difference gradient checks (see gradcheck.h). */
-#include "towers/gradcheck.h"
+#include "gradcheck.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,6 +1,7 @@
 /* gradcheck.h — central finite-difference checks of analytic gradients.
  *
- * For tests and for debugging a whole model: the caller supplies a loss callback that runs the
+ * Test-only (linked into the test binaries, not into libcliplab). For tests and for debugging a
+ * whole model: the caller supplies a loss callback that runs the
  * forward at the current parameter values and returns the loss in double; the analytic gradient
  * must already be in the grad buffer. Sampled elements are perturbed in place and restored.
  * An element passes when |numeric - analytic| <= atol + rtol * max(|numeric|, |analytic|).
@@ -12,8 +13,8 @@
  * Callers should bound n_kinks.
  * Deliberately left out: exhaustive checks (sampling keeps tests fast) and complex-step tricks.
  */
-#ifndef CLIPLAB_TOWERS_GRADCHECK_H
-#define CLIPLAB_TOWERS_GRADCHECK_H
+#ifndef CLIPLAB_TESTS_GRADCHECK_H
+#define CLIPLAB_TESTS_GRADCHECK_H
 
 #include <stddef.h>
 
