@@ -56,9 +56,9 @@ MODS ?= $(notdir $(patsubst %/,%,$(wildcard core/*/)))
 # MPI Comm, the only code that includes mpi.h); everything else under core/ is the library.
 MPI_SRCS := $(wildcard core/dist/*.c)
 LIB_SRCS := $(filter-out core/cli/main.c $(MPI_SRCS),$(foreach m,$(MODS),$(wildcard core/$(m)/*.c)))
-# Recursively expanded: pkg-config runs when a recipe needs them, after the deps step installed MPI.
-MPI_CFLAGS = $(shell pkg-config --cflags ompi-c)
-MPI_LIBS = $(shell pkg-config --libs ompi-c)
+# Asked of Open MPI's pkg-config file the first time a recipe needs them, as HDF5's above.
+MPI_CFLAGS = $(eval MPI_CFLAGS := $(call pkg_config,--cflags,ompi-c))$(MPI_CFLAGS)
+MPI_LIBS = $(eval MPI_LIBS := $(call pkg_config,--libs,ompi-c))$(MPI_LIBS)
 LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 TEST_SRCS := $(wildcard tests/test_*.c)
 TESTS ?= $(patsubst tests/test_%.c,%,$(TEST_SRCS))
@@ -122,6 +122,14 @@ $(CLI_MPI): $(patsubst %.c,$(BUILD)/%.o,$(MPI_SRCS)) $(LIB_OBJS)
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(BUILD)/tests/gradcheck.o $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
+# test_dist and bench_dist run their ranks under mpirun with the MPI Comm of build/cliplab-mpi.
+$(BUILD)/tests/test_dist: $(BUILD)/tests/test_dist.o $(BUILD)/core/dist/comm_mpi.o $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(MPI_LIBS) $(LDLIBS)
+
+$(BUILD)/bench/bench_dist: $(BUILD)/tests/bench/bench_dist.o $(BUILD)/core/dist/comm_mpi.o $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(MPI_LIBS) $(LDLIBS)
+
 $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -131,8 +139,8 @@ $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIB_OBJS)
 # FUZZ_SMOKE_S=0.
 FUZZ_SMOKE_S ?= $(if $(filter command line,$(origin MODS) $(origin TESTS)),0,3)
 FUZZ_SMOKE := $(if $(filter-out 0,$(FUZZ_SMOKE_S)),tests/fuzz/run_fuzz.sh)
-test: $(DEPS_STAMP) $(if $(filter command line,$(origin MODS)),,$(CLI)) $(TEST_BINS) $(if $(FUZZ_SMOKE),fuzz-build)
-	@CLIPLAB=$(CLI) FUZZ_SECONDS=$(FUZZ_SMOKE_S) FUZZ_SEED=1 tests/run_tests.sh $(TEST_BINS) tests/test_layers.sh tests/test_ablation_list.sh $(FUZZ_SMOKE)
+test: $(DEPS_STAMP) $(if $(filter command line,$(origin MODS)),,$(CLI) $(CLI_MPI)) $(TEST_BINS) $(if $(FUZZ_SMOKE),fuzz-build)
+	@CLIPLAB=$(CLI) CLIPLAB_MPI=$(CLI_MPI) FUZZ_SECONDS=$(FUZZ_SMOKE_S) FUZZ_SEED=1 tests/run_tests.sh $(TEST_BINS) tests/test_layers.sh tests/test_ablation_list.sh $(FUZZ_SMOKE)
 
 bench: $(DEPS_STAMP) $(CLI) $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done

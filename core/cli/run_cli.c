@@ -2,7 +2,9 @@
  * [--force]`: one experiment, its HDF5 result under DIR (default results/run) and a final table of
  * metrics on stdout. The default id follows the overrides (cli_default_run_id), so variants
  * compared by hand get their own files. --resume continues an interrupted run from its checkpoint
- * (and leaves a finished one alone); --force replaces a finished run. */
+ * (and leaves a finished one alone); --force replaces a finished run.
+ * Under mpirun (build/cliplab-mpi) the ranks train the one run data-parallel (trainer.h); rank 0
+ * prints the table, and a rank's own failure is printed with its rank. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "common/check.h"
+#include "common/comm.h"
 #include "spec/spec.h"
 #include "train/trainer.h"
 
@@ -30,19 +33,14 @@ static void print_metrics_table(FILE *f, const RunOutcome *o) {
     fprintf(f, "%-32s %12s\n", "status", o->status);
 }
 
-/* Loads the spec and applies the overrides in order; 0 or -1 after printing the one line. */
+/* Loads the spec and applies the overrides in order; 0 or -1 after printing the one line (once:
+ * every rank of an MPI world reads the same spec). */
 static int load_config(const char *path, const char *const *overrides, int n, Config *cfg) {
     Err err;
-    if (spec_load(path, cfg, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        return -1;
-    }
-    for (int i = 0; i < n; i++)
-        if (spec_override(cfg, overrides[i], &err)) {
-            fprintf(stderr, "%s\n", err.msg);
-            return -1;
-        }
-    return 0;
+    int rc = spec_load(path, cfg, &err);
+    for (int i = 0; !rc && i < n; i++) rc = spec_override(cfg, overrides[i], &err);
+    if (rc && cli_world()->rank == 0) fprintf(stderr, "%s\n", err.msg);
+    return rc ? -1 : 0;
 }
 
 /* Trains the run unless its finished file is there; returns the exit status. */
@@ -58,13 +56,16 @@ static int run_experiment(const Config *cfg, const char *out_dir, const char *ru
                 final_path);
         return 1;
     }
-    RunOptions opt = {.results_dir = out_dir, .run_id = run_id, .swept = "", .resume = resume};
+    const Comm *world = cli_world();
+    RunOptions opt = {.results_dir = out_dir, .run_id = run_id, .swept = "", .resume = resume, .comm = world};
     RunOutcome o;
     Err err;
     if (train_run(cfg, &opt, &o, &err)) {
-        fprintf(stderr, "cliplab run: %s\n", err.msg);
+        if (world->size > 1) fprintf(stderr, "cliplab run: rank %d: %s\n", world->rank, err.msg);
+        else fprintf(stderr, "cliplab run: %s\n", err.msg);
         return 1;
     }
+    if (world->rank != 0) return strcmp(o.status, "completed") ? 3 : 0;
     print_metrics_table(stdout, &o);
     printf("results: %s/%s.h5\n", out_dir, run_id);
     return strcmp(o.status, "completed") ? 3 : 0;

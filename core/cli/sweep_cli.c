@@ -9,7 +9,11 @@
  * An ablation's tuning stage (sweep.h) runs first, into DIR/tune, like a sweep of its own.
  * The steps: load (and --dry-run), prepare the results folder, tune, plan (refuse to overwrite), execute;
  * sweep_main frees what they built on one path.
- * Deliberately left out: spreading runs over machines.
+ * Under mpirun (build/cliplab-mpi, a world of W ranks) the runs are spread over the ranks: every
+ * rank plans the same list, then takes the next unstarted run from a shared ticket counter until
+ * none is left, one run at a time with cores/ranks-on-its-machine threads, as a --jobs child would.
+ * Rank 0 alone writes the folder's ablation.txt and prints the totals.
+ * Deliberately left out: one run spread over a group of ranks inside a sweep (use `run` for that).
  */
 #include <errno.h>
 #include <math.h>
@@ -22,6 +26,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/comm.h"
 #include "common/timer.h"
 #include "log/h5io.h"
 #include "log/report.h"
@@ -85,7 +90,7 @@ static void print_sweep_bar(int done, int total, double elapsed) {
 
 enum { SWEEP_EXIT_COMPLETED = 0, SWEEP_EXIT_DIVERGED = 3, SWEEP_EXIT_FAILED = 1 };
 
-/* Cores / jobs, at least 1. */
+/* Cores / runs at once on this machine (jobs, or ranks), at least 1. */
 static int sweep_threads_per_job(int jobs) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int t = (int)(cores > 0 ? cores : 1) / jobs;
@@ -126,11 +131,13 @@ static const char SWEEP_USAGE[] =
 typedef struct {
     const char *file, *profile, *only;
     int resume, force, jobs;
+    const Comm *world; /* the ranks that share the sweep (one process: comm_serial) */
     Sweep s;
     char out[1024];
     RunInfo *done; /* readable run files already in out */
     int n_done;
     int n_todo, n_skip, n_blocked;
+    int *todo; /* [n_todo] indices of the runs to run, in grid order (the same on every rank) */
     int completed, diverged, failed;
 } SweepJob;
 
@@ -148,14 +155,17 @@ static int sweep_prepare_folder(SweepJob *j, const char *out_arg) {
     if (out_arg) snprintf(j->out, sizeof j->out, "%s", out_arg);
     else if (!strcmp(j->profile, "quick")) snprintf(j->out, sizeof j->out, "results/%s", j->s.name);
     else snprintf(j->out, sizeof j->out, "results/%s-%s", j->s.name, j->profile);
-    if (h5io_mkdirs(j->out, &err)) {
-        fprintf(stderr, "cliplab sweep: %s\n", err.msg);
-        return -1;
+    int failed = 0;
+    if (j->world->rank == 0) { /* one writer; the other ranks wait for the folder */
+        if (h5io_mkdirs(j->out, &err)) {
+            fprintf(stderr, "cliplab sweep: %s\n", err.msg);
+            failed = 1;
+        } else if (write_ablation_info(j->out, &j->s)) {
+            fprintf(stderr, "cliplab sweep: cannot write to results folder '%s': %s\n", j->out, strerror(errno));
+            failed = 1;
+        }
     }
-    if (write_ablation_info(j->out, &j->s)) {
-        fprintf(stderr, "cliplab sweep: cannot write to results folder '%s': %s\n", j->out, strerror(errno));
-        return -1;
-    }
+    if (j->world->ops->any(j->world, failed)) return -1;
     if (report_scan(j->out, &j->done, &j->n_done, &err)) {
         fprintf(stderr, "cliplab sweep: %s\n", err.msg);
         return -1;
@@ -166,12 +176,13 @@ static int sweep_prepare_folder(SweepJob *j, const char *out_arg) {
 /* Counts what is to run, finished or blocked; refuses up front to overwrite finished runs, so
  * nothing is lost by a forgotten --resume. 0 or -1. */
 static int sweep_plan(SweepJob *j) {
+    j->todo = reallocCheck(j->todo, (size_t)(j->s.n_runs + 1) * sizeof *j->todo);
     for (int i = 0; i < j->s.n_runs; i++) {
         const SweepRun *r = &j->s.runs[i];
         if (j->only && strcmp(r->id, j->only)) continue;
         char path[1300];
         snprintf(path, sizeof path, "%s/%s.h5", j->out, r->id);
-        if (sweep_wants(j, r)) j->n_todo++;
+        if (sweep_wants(j, r)) j->todo[j->n_todo++] = i;
         else if (j->resume && is_valid_run(j->done, j->n_done, r->id)) j->n_skip++;
         else if (j->resume) {
             fprintf(stderr, "cliplab sweep: %s is not a readable cliplab run file; refusing to overwrite it "
@@ -221,31 +232,52 @@ static int sweep_fork(SweepJob *j, SweepRun *r, int k) {
     _exit(sweep_one_run(r, j->out, j->resume, k, j->n_todo));
 }
 
-/* Runs the planned runs, jobs at a time, and counts their outcomes. */
+/* Over ranks: each takes the next planned run from the shared tickets until none is left; then
+ * the outcomes are summed, so every rank returns the same totals. Every rank must have planned
+ * the same list, and none may start a run before all have planned (the caller's `any`). */
+static void sweep_execute_ranks(SweepJob *j) {
+    const Comm *w = j->world;
+    progress_force_plain(1);
+    for (long t; (t = w->ops->ticket(w)) < j->n_todo;) {
+        SweepRun *r = &j->s.runs[j->todo[t]];
+        if (r->config.train.threads == 0) r->config.train.threads = sweep_threads_per_job(w->local_size);
+        fprintf(stderr, "rank %d: run %ld/%d %s\n", w->rank, t + 1, j->n_todo, r->id);
+        sweep_count(j, sweep_one_run(r, j->out, j->resume, (int)t + 1, j->n_todo));
+    }
+    w->ops->ticket_reset(w);
+    double counts[3] = {j->completed, j->diverged, j->failed - j->n_blocked};
+    w->ops->allreduce_f64(w, counts, 3);
+    j->completed = (int)counts[0];
+    j->diverged = (int)counts[1];
+    j->failed = (int)counts[2] + j->n_blocked;
+}
+
+/* Runs the planned runs, jobs at a time (or spread over the ranks), and counts their outcomes. */
 static void sweep_execute(SweepJob *j) {
-    int k = 0, running = 0;
+    int running = 0;
     if (j->jobs > 1) progress_force_plain(1); /* interleaved bars would be unreadable */
     double t0 = time_now();
-    for (int i = 0; i < j->s.n_runs; i++) {
-        SweepRun *r = &j->s.runs[i];
-        if (!sweep_wants(j, r)) continue;
+    if (j->world->size > 1) sweep_execute_ranks(j);
+    for (int k = 0; j->world->size == 1 && k < j->n_todo; k++) {
+        SweepRun *r = &j->s.runs[j->todo[k]];
         while (running >= j->jobs && sweep_reap(j) == 0) running--;
-        k++;
         int finished = j->completed + j->diverged + j->failed - j->n_blocked;
         if (finished > 0) print_sweep_bar(finished, j->n_todo, time_now() - t0);
-        if (j->jobs > 1) running += sweep_fork(j, r, k);
-        else sweep_count(j, sweep_one_run(r, j->out, j->resume, k, j->n_todo));
+        if (j->jobs > 1) running += sweep_fork(j, r, k + 1);
+        else sweep_count(j, sweep_one_run(r, j->out, j->resume, k + 1, j->n_todo));
     }
     while (running > 0 && sweep_reap(j) == 0) running--;
-    fprintf(stderr, "sweep %s: %d completed, %d diverged, %d failed, %d skipped (finished before) in %.0f s\n",
-            j->s.name, j->completed, j->diverged, j->failed, j->n_skip, time_now() - t0);
+    if (j->world->rank == 0)
+        fprintf(stderr, "sweep %s: %d completed, %d diverged, %d failed, %d skipped (finished before) in %.0f s\n",
+                j->s.name, j->completed, j->diverged, j->failed, j->n_skip, time_now() - t0);
 }
 
 /* The tuning stage: the candidates run like a sweep of their own into <out>/tune (resumable the
  * same way), then each configuration takes its best candidate by the validation metric. A failed
  * candidate scores NaN; a configuration whose candidates all failed keeps its spec. 0 or -1. */
 static int sweep_tune(SweepJob *j) {
-    SweepJob t = {.file = j->file, .profile = j->profile, .resume = j->resume, .force = j->force, .jobs = j->jobs};
+    SweepJob t = {.file = j->file, .profile = j->profile, .resume = j->resume, .force = j->force, .jobs = j->jobs,
+                  .world = j->world};
     t.s = j->s; /* the same name and question; the candidates are its runs */
     t.s.runs = j->s.tune_runs;
     t.s.n_runs = j->s.n_tune_runs;
@@ -253,7 +285,7 @@ static int sweep_tune(SweepJob *j) {
     t.s.n_tune_runs = 0;
     char dir[1100];
     snprintf(dir, sizeof dir, "%s/tune", j->out);
-    int rc = sweep_prepare_folder(&t, dir) || sweep_plan(&t) ? -1 : 0;
+    int rc = sweep_prepare_folder(&t, dir) || t.world->ops->any(t.world, sweep_plan(&t) != 0) ? -1 : 0;
     if (!rc) {
         fprintf(stderr, "tuning stage of %s: %d candidates on the validation sets, maximising %s; %d to run -> %s\n",
                 j->s.name, t.s.n_runs, j->s.tune_metric, t.n_todo, t.out);
@@ -281,13 +313,14 @@ static int sweep_tune(SweepJob *j) {
         }
     }
     report_free(t.done, t.n_done);
+    free(t.todo);
     return rc;
 }
 
 /* After the sweep is loaded: --dry-run, or the runs. Returns the exit status. */
 static int sweep_run_all(SweepJob *j, int dry, const char *out_arg) {
     if (dry) {
-        sweep_print_dry_run(stdout, &j->s);
+        if (j->world->rank == 0) sweep_print_dry_run(stdout, &j->s);
         return 0;
     }
     if (j->s.n_runs > SWEEP_CONFIRM_RUNS && !j->force) {
@@ -297,15 +330,16 @@ static int sweep_run_all(SweepJob *j, int dry, const char *out_arg) {
     }
     if (sweep_prepare_folder(j, out_arg)) return 1;
     if (j->s.n_tune_runs && sweep_tune(j)) return 1;
-    if (sweep_plan(j)) return 1;
-    fprintf(stderr, "sweep %s (profile %s): %d runs, %d to run, %d already finished -> %s\n", j->s.name, j->profile,
-            j->s.n_runs, j->n_todo, j->n_skip, j->out);
+    if (j->world->ops->any(j->world, sweep_plan(j) != 0)) return 1; /* and no rank starts before all planned */
+    if (j->world->rank == 0)
+        fprintf(stderr, "sweep %s (profile %s): %d runs, %d to run, %d already finished -> %s%s\n", j->s.name,
+                j->profile, j->s.n_runs, j->n_todo, j->n_skip, j->out, j->world->size > 1 ? " over the ranks" : "");
     sweep_execute(j);
     return j->failed ? 1 : 0;
 }
 
 int sweep_main(int argc, char **argv) {
-    SweepJob j = {.profile = "quick"};
+    SweepJob j = {.profile = "quick", .world = cli_world()};
     const char *out_arg = NULL, *pos[1];
     int dry = 0, n_pos;
     long jobs = 1;
@@ -323,6 +357,10 @@ int sweep_main(int argc, char **argv) {
     if (rc != CLI_CONTINUE) return rc;
     j.file = pos[0];
     j.jobs = (int)jobs;
+    if (j.jobs > 1 && j.world->size > 1) {
+        if (j.world->rank == 0) fprintf(stderr, "cliplab sweep: --jobs does not combine with mpirun: each rank runs one run at a time\n");
+        return 1;
+    }
     Err err;
     if (sweep_load(j.file, j.profile, &j.s, &err)) {
         fprintf(stderr, "%s\n", err.msg);
@@ -330,6 +368,7 @@ int sweep_main(int argc, char **argv) {
     }
     rc = sweep_run_all(&j, dry, out_arg);
     report_free(j.done, j.n_done);
+    free(j.todo);
     sweep_free(&j.s);
     return rc;
 }

@@ -17,6 +17,11 @@ static void serial_barrier(const Comm *c) { (void)c; }
 static int serial_any(const Comm *c, int flag) { (void)c; return flag != 0; }
 static size_t serial_bytes_sent(const Comm *c) { (void)c; return 0; }
 
+/* One process: the counter is this process's own. */
+static long serial_next_ticket;
+static long serial_ticket(const Comm *c) { (void)c; return serial_next_ticket++; }
+static void serial_ticket_reset(const Comm *c) { (void)c; serial_next_ticket = 0; }
+
 static const CommOps serial_ops = {
     .allgather = serial_copy,
     .reduce_scatter = serial_copy,
@@ -25,9 +30,11 @@ static const CommOps serial_ops = {
     .barrier = serial_barrier,
     .any = serial_any,
     .bytes_sent = serial_bytes_sent,
+    .ticket = serial_ticket,
+    .ticket_reset = serial_ticket_reset,
 };
 
-static const Comm serial_comm = {.ops = &serial_ops, .rank = 0, .size = 1, .impl = NULL};
+static const Comm serial_comm = {.ops = &serial_ops, .rank = 0, .size = 1, .local_size = 1, .impl = NULL};
 
 const Comm *comm_serial(void) { return &serial_comm; }
 

@@ -8,7 +8,8 @@
  *   allreduce       buf [n] = sum over ranks of buf [n], bitwise the same result on every rank
  *                   (parameter gradients, in one call over the whole GRAD arena);
  *   allreduce_f64   the same for a few doubles (loss values, token counts).
- * plus a barrier and a first-error broadcast (any_error: 1 on every rank if any rank passes 1).
+ * plus a barrier, `any` (1 on every rank if any rank passes non-zero: a failure all must know
+ * of) and `ticket`, a shared counter for handing out work (a sweep's runs) in the order asked.
  *
  * comm_serial() is the group of one process: gather and scatter copy, reductions are no-ops, so a
  * run through it is bitwise the single-process code. The MPI implementation (core/dist/mpi/) is
@@ -39,11 +40,16 @@ typedef struct {
     int (*any)(const Comm *c, int flag);
     /* bytes a rank has sent through the collectives so far (for the bench's per-step volume) */
     size_t (*bytes_sent)(const Comm *c);
+    /* 0, 1, 2, ... over all ranks' calls, each value once (not collective: ranks call it whenever
+     * they are free); ticket_reset (collective) starts it again at 0 */
+    long (*ticket)(const Comm *c);
+    void (*ticket_reset)(const Comm *c);
 } CommOps;
 
 struct Comm {
     const CommOps *ops;
     int rank, size;
+    int local_size; /* ranks on this machine (they share its cores) */
     void *impl; /* the implementation's state (MPI: the communicator) */
 };
 

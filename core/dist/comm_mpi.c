@@ -9,13 +9,18 @@
 #include "dist/dist.h"
 
 #include <mpi.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include "common/check.h"
 
 typedef struct {
     MPI_Comm comm;
+    MPI_Win ticket_win; /* one long on rank 0: the next ticket */
+    long *ticket_base;
     size_t bytes_sent;
     float *stage;     /* allreduce staging: [size * chunk] padded input, then [chunk] own sums */
     size_t stage_cap;
@@ -77,6 +82,29 @@ static int mpi_any(const Comm *c, int flag) {
 
 static size_t mpi_bytes_sent(const Comm *c) { return mpi_of(c)->bytes_sent; }
 
+/* An atomic fetch-and-add on rank 0's counter (MPI one-sided, passive target): no rank has to
+ * answer, so a rank busy training never delays another one asking for work. */
+static long mpi_ticket(const Comm *c) {
+    MpiComm *m = mpi_of(c);
+    long one = 1, got = 0;
+    MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, m->ticket_win);
+    MPI_Fetch_and_op(&one, &got, MPI_LONG, 0, 0, MPI_SUM, m->ticket_win);
+    MPI_Win_unlock(0, m->ticket_win);
+    return got;
+}
+
+static void mpi_ticket_reset(const Comm *c) {
+    MpiComm *m = mpi_of(c);
+    MPI_Barrier(m->comm); /* every rank is done taking tickets */
+    if (c->rank == 0) {
+        long zero = 0;
+        MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, m->ticket_win);
+        MPI_Put(&zero, 1, MPI_LONG, 0, 0, 1, MPI_LONG, m->ticket_win);
+        MPI_Win_unlock(0, m->ticket_win);
+    }
+    MPI_Barrier(m->comm);
+}
+
 static const CommOps mpi_ops = {
     .allgather = mpi_allgather,
     .reduce_scatter = mpi_reduce_scatter,
@@ -85,22 +113,38 @@ static const CommOps mpi_ops = {
     .barrier = mpi_barrier,
     .any = mpi_any,
     .bytes_sent = mpi_bytes_sent,
+    .ticket = mpi_ticket,
+    .ticket_reset = mpi_ticket_reset,
 };
 
 static MpiComm world_state;
 static Comm world;
 
 const Comm *dist_init(int *argc, char ***argv) {
+    /* Open MPI puts each rank in a process group of its own, so a kill -9 of mpirun (or of its
+     * daemon on another machine) would leave the ranks training on, still writing the run file that
+     * a --resume then finds busy. A rank dies with the process that started it. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1) raise(SIGKILL); /* the parent was already gone */
     MPI_Init(argc, argv);
     world_state.comm = MPI_COMM_WORLD;
     MPI_Comm_rank(MPI_COMM_WORLD, &world.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world.size);
+    MPI_Comm node;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+    MPI_Comm_size(node, &world.local_size);
+    MPI_Comm_free(&node);
+    MPI_Win_allocate(world.rank == 0 ? (MPI_Aint)sizeof(long) : 0, sizeof(long), MPI_INFO_NULL, MPI_COMM_WORLD,
+                     &world_state.ticket_base, &world_state.ticket_win);
+    if (world.rank == 0) *world_state.ticket_base = 0;
+    MPI_Barrier(MPI_COMM_WORLD);
     world.ops = &mpi_ops;
     world.impl = &world_state;
     return &world;
 }
 
 void dist_finalize(void) {
+    MPI_Win_free(&world_state.ticket_win);
     free(world_state.stage);
     world_state.stage = NULL;
     MPI_Finalize();

@@ -221,6 +221,15 @@ static void contrastive_post_step(Objective *o) {
     if (c->n_scalars > 0) loss_clamp_scalars(&c->loss, c->scalars);
 }
 
+/* Over W > 1 ranks the loss computes each rank's share of the gathered batch (losses/' local
+ * split); a loss without one (align_uniform: its uniformity term spans every pair) cannot. */
+static int contrastive_check_ranks(const Objective *o, int ranks, Err *err) {
+    const Contrastive *c = (const Contrastive *)o;
+    if (ranks == 1 || loss_has_local(c->loss.kind)) return 0;
+    return err_set(err, "loss %s has no per-rank share (its terms span every pair of the batch), so it cannot train "
+                        "over %d ranks: run it in one process", loss_registry_name(c->loss.kind), ranks);
+}
+
 const ObjectiveOps objective_contrastive_ops = {
     .name = "contrastive",
     .create = contrastive_create,
@@ -231,5 +240,6 @@ const ObjectiveOps objective_contrastive_ops = {
     .text_embeddings = contrastive_embed_texts,
     .log_scalars = contrastive_log_scalars,
     .post_step = contrastive_post_step,
+    .check_ranks = contrastive_check_ranks,
     .free = contrastive_free,
 };

@@ -117,6 +117,9 @@ typedef struct ObjectiveOps {
     /* After every optimiser step: keeps parameters in their domain (the loss's clamp of its
      * scalars). May be NULL. */
     void (*post_step)(Objective *o);
+    /* Whether the objective can train data-parallel over `ranks` ranks; 0, or -1 with one line
+     * (user input: the spec's choice of loss). NULL: any number of ranks. */
+    int (*check_ranks)(const Objective *o, int ranks, Err *err);
     void (*free)(Objective *o);
 } ObjectiveOps;
 

@@ -8,6 +8,11 @@
  * Resume restores parameters, Adam moments, step and cursor from the checkpoint and truncates the
  * log to the checkpoint's rows, so a resumed run equals an uninterrupted one (wall_s, the one
  * measured series, continues from the checkpoint's value).
+ * Data parallel (RunOptions.comm of W ranks): each rank fills and trains its B/W rows of the same
+ * global batch, the objective exchanges what its loss couples (contrastive: the embeddings), the
+ * parameter gradients are summed in one all-reduce over the whole GRAD arena, and every rank then
+ * clips and steps identically (the all-reduce is bitwise equal on every rank). Rank 0 alone
+ * evaluates, writes the run file and the checkpoints; failures are agreed on (Comm.any).
  * train_run is its steps in order: start or resume, then per step trainer_step,
  * trainer_maybe_evaluate and trainer_maybe_checkpoint, then finish; one Trainer holds the run's
  * state and one failure path frees it.
@@ -139,17 +144,17 @@ static void print_eval_line(double images, const Metrics *mt, const char *task) 
 typedef struct {
     const Config *cfg;
     const RunOptions *opt;
-    Model m;
+    TrainShare s; /* this rank's model, optimiser and position */
+    int writer;   /* rank 0: evaluates, logs, checkpoints */
     RunLog *log;
     Curve curve;          /* eval.task's top-1 at every evaluation */
     Metrics mt;           /* the last evaluation */
-    AdamWConfig adam;
-    Schedule sched;
     Progress prog;
     char ckpt_path[1024], task_metric[METRIC_NAME_MAX];
-    long step, images, n_clipped; /* n_clipped: steps whose gradient was clipped */
+    long n_clipped; /* steps whose gradient was clipped */
     long images_at_start;
     double t0, train_s; /* t0: wall clock of images 0 (earlier than now on a resume); seconds in steps */
+    /* evaluation's share of the wall time (issue 15 wants < 10%) */
     double session_t0, eval_s; /* this session's start and its seconds in evaluations */
 } Trainer;
 
@@ -157,8 +162,11 @@ typedef struct {
  * from the log's rows the checkpoint counts, then the log truncated to those rows. */
 static int trainer_resume(Trainer *t, double *wall_offset, Err *err) {
     CheckpointMeta meta;
-    float *const bufs[3] = {t->m.params.buf[TBUF_VALUE], t->m.params.buf[TBUF_ADAM_M], t->m.params.buf[TBUF_ADAM_V]};
-    if (checkpoint_load(t->ckpt_path, &meta, 3, CKPT_BUFS, bufs, t->m.params.total, err)) return -1;
+    float *const bufs[3] = {t->s.m.params.buf[TBUF_VALUE], t->s.m.params.buf[TBUF_ADAM_M], t->s.m.params.buf[TBUF_ADAM_V]};
+    if (checkpoint_load(t->ckpt_path, &meta, 3, CKPT_BUFS, bufs, t->s.m.params.total, err)) return -1;
+    t->s.step = meta.step;
+    t->s.images = meta.images;
+    if (!t->writer) return 0; /* the log is rank 0's */
     char tmp_path[1024];
     snprintf(tmp_path, sizeof tmp_path, "%s/%s.h5.tmp", t->opt->results_dir, t->opt->run_id);
     double *ex = NULL, *ey = NULL, *wall = NULL, *clip = NULL;
@@ -177,14 +185,13 @@ static int trainer_resume(Trainer *t, double *wall_offset, Err *err) {
     restore_last_eval(tmp_path, meta.n_eval_rows, &t->mt);
     t->log = runlog_resume(t->opt->results_dir, t->opt->run_id, meta.n_train_rows, meta.n_eval_rows, err);
     if (!t->log) return -1;
-    t->step = meta.step;
-    t->images = meta.images;
-    fprintf(stderr, "%s: resuming at %ld images (step %ld)\n", t->opt->run_id, t->images, t->step);
+    fprintf(stderr, "%s: resuming at %ld images (step %ld)\n", t->opt->run_id, t->s.images, t->s.step);
     return 0;
 }
 
 /* A new run file with the run's provenance and resolved spec. */
 static int trainer_create_log(Trainer *t, Err *err) {
+    if (!t->writer) return 0;
     t->log = runlog_create(t->opt->results_dir, t->opt->run_id, err);
     if (!t->log) return -1;
     runlog_provenance(t->log);
@@ -195,8 +202,53 @@ static int trainer_create_log(Trainer *t, Err *err) {
     runlog_attr_str(t->log, "tuned", t->opt->tuned ? t->opt->tuned : "");
     runlog_attr_int(t->log, "seed", t->cfg->seed);
     runlog_attr_str(t->log, "name", t->cfg->name);
-    runlog_attr_int(t->log, "n_params", (long)t->m.params.total);
+    runlog_attr_int(t->log, "n_params", (long)t->s.m.params.total);
     return 0;
+}
+
+int train_share_build(TrainShare *s, const Config *cfg, const Comm *comm, Err *err) {
+    memset(s, 0, sizeof *s);
+    s->cfg = cfg;
+    s->comm = comm;
+    int W = comm->size, B = cfg->train.batch_size;
+    if (B % W) return err_set(err, "train.batch_size %d does not split evenly over %d ranks", B, W);
+    Config share = *cfg;
+    share.train.batch_size = B / W;
+    s->row0 = comm->rank * (B / W);
+    if (model_build(&s->m, &share, err)) return -1;
+    s->built = 1;
+    s->adam = (AdamWConfig){.lr = (float)cfg->train.lr, .beta1 = (float)cfg->train.beta1, .beta2 = (float)cfg->train.beta2,
+                            .eps = (float)cfg->train.eps, .weight_decay = (float)cfg->train.weight_decay};
+    s->sched = (Schedule){.kind = (ScheduleKind)schedule_kind_find(cfg->train.schedule),
+                          .warmup_images = (double)cfg->train.warmup_images, .total_images = (double)cfg->train.images,
+                          .decay_fraction = cfg->train.decay_fraction, .peak_lr = s->adam.lr};
+    const ObjectiveOps *ops = s->m.obj->ops;
+    return ops->check_ranks ? ops->check_ranks(s->m.obj, W, err) : 0;
+}
+
+int train_share_step(TrainShare *s, float *loss, float *gnorm, float *lr) {
+    Model *m = &s->m;
+    dataset_fill_batch(m->ds, &m->batch, (uint64_t)(s->images + s->row0), m->cfg.train.batch_size);
+    tensors_zero(&m->params, TBUF_GRAD);
+    double share = m->obj->ops->forward_backward(m->obj, &m->batch, s->comm);
+    s->comm->ops->allreduce_f64(s->comm, &share, 1);
+    s->comm->ops->allreduce(s->comm, m->params.buf[TBUF_GRAD], m->params.total);
+    *loss = (float)share;
+    *gnorm = grad_clip_global_norm(&m->params, (float)s->cfg->train.grad_clip);
+    *lr = schedule_at(&s->sched, (double)s->images);
+    s->step++;
+    s->images += s->cfg->train.batch_size;
+    int finite = isfinite(*loss) && isfinite(*gnorm);
+    if (finite) {
+        adamw_step(&m->params, &s->adam, *lr, s->step);
+        if (m->obj->ops->post_step) m->obj->ops->post_step(m->obj); /* e.g. the loss's clamp of t */
+    }
+    return finite;
+}
+
+void train_share_free(TrainShare *s) {
+    if (s->built) model_free(&s->m);
+    s->built = 0;
 }
 
 /* Builds the model and the optimiser, then resumes from the checkpoint or starts a new log (and
@@ -204,55 +256,46 @@ static int trainer_create_log(Trainer *t, Err *err) {
 static int trainer_start_or_resume(Trainer *t, const Config *cfg, const RunOptions *opt, Err *err) {
     t->cfg = cfg;
     t->opt = opt;
+    const Comm *comm = opt->comm ? opt->comm : comm_serial();
+    t->writer = comm->rank == 0;
     set_threads(cfg->train.threads);
-    if (model_build(&t->m, cfg, err)) return -1;
     snprintf(t->task_metric, sizeof t->task_metric, "zs.%.38s.top1", cfg->eval.task);
     snprintf(t->ckpt_path, sizeof t->ckpt_path, "%s/%s.ckpt.h5", opt->results_dir, opt->run_id);
     double wall_offset = 0; /* seconds the run had already taken before a resume */
-    if (opt->resume && access(t->ckpt_path, F_OK) == 0 ? trainer_resume(t, &wall_offset, err) : trainer_create_log(t, err))
-        return -1;
-    t->adam = (AdamWConfig){.lr = (float)cfg->train.lr, .beta1 = (float)cfg->train.beta1, .beta2 = (float)cfg->train.beta2,
-                            .eps = (float)cfg->train.eps, .weight_decay = (float)cfg->train.weight_decay};
-    t->sched = (Schedule){.kind = (ScheduleKind)schedule_kind_find(cfg->train.schedule),
-                          .warmup_images = (double)cfg->train.warmup_images, .total_images = (double)cfg->train.images,
-                          .decay_fraction = cfg->train.decay_fraction, .peak_lr = t->adam.lr};
-    /* curves are comparable across budgets only up to here (the efficiency ratios read it) */
-    runlog_attr_str(t->log, "schedule", cfg->train.schedule);
-    runlog_attr_double(t->log, "budget_free_until_images", schedule_budget_free_until(&t->sched));
-    /* evaluation's share of the wall time (issue 15 wants < 10%): this session's seconds */
+    int rc = train_share_build(&t->s, cfg, comm, err);
+    if (!rc) rc = opt->resume && access(t->ckpt_path, F_OK) == 0 ? trainer_resume(t, &wall_offset, err)
+                                                                 : trainer_create_log(t, err);
+    if (comm->ops->any(comm, rc != 0)) /* every rank starts, or none */
+        return rc ? -1 : err_set(err, "another rank of this run could not start (its message is above)");
     t->session_t0 = time_now();
-    if (t->images == 0) {
-        evaluate_model(&t->m, 0, cfg->eval.all_tasks, &t->mt);
-        t->eval_s += time_now() - t->session_t0;
-        log_eval(t->log, &t->curve, t->task_metric, 0, &t->mt);
-        print_eval_line(0, &t->mt, cfg->eval.task);
+    if (t->writer) {
+        /* curves are comparable across budgets only up to here (the efficiency ratios read it) */
+        runlog_attr_str(t->log, "schedule", cfg->train.schedule);
+        runlog_attr_double(t->log, "budget_free_until_images", schedule_budget_free_until(&t->s.sched));
+        if (t->s.images == 0) {
+            evaluate_model(&t->s.m, 0, cfg->eval.all_tasks, &t->mt);
+            t->eval_s += time_now() - t->session_t0;
+            log_eval(t->log, &t->curve, t->task_metric, 0, &t->mt);
+            print_eval_line(0, &t->mt, cfg->eval.task);
+        }
+        progress_start(&t->prog, opt->progress_label ? opt->progress_label : "train", "img", (double)cfg->train.images);
     }
-    progress_start(&t->prog, opt->progress_label ? opt->progress_label : "train", "img", (double)cfg->train.images);
     t->t0 = time_now() - wall_offset;
-    t->images_at_start = t->images;
+    t->images_at_start = t->s.images;
     return 0;
 }
 
-/* One optimisation step and its row of /train. Returns 0, or -1 if the loss or the gradient is
- * not finite (the update is skipped and the run has diverged). */
+/* One optimisation step and (rank 0) its row of /train. Returns 0, or -1 if the loss or the
+ * gradient is not finite (the update is skipped and the run has diverged). */
 static int trainer_step(Trainer *t) {
-    Model *m = &t->m;
+    Model *m = &t->s.m;
     double ts = time_now();
-    dataset_fill_batch(m->ds, &m->batch, (uint64_t)t->images, t->cfg->train.batch_size);
-    tensors_zero(&m->params, TBUF_GRAD);
-    float loss = m->obj->ops->forward_backward(m->obj, &m->batch, comm_serial());
-    float gnorm = grad_clip_global_norm(&m->params, (float)t->cfg->train.grad_clip);
-    float lr = schedule_at(&t->sched, (double)t->images);
-    t->step++;
-    t->images += t->cfg->train.batch_size;
-    int finite = isfinite(loss) && isfinite(gnorm);
-    if (finite) {
-        adamw_step(&m->params, &t->adam, lr, t->step);
-        if (m->obj->ops->post_step) m->obj->ops->post_step(m->obj);
-    }
+    float loss, gnorm, lr;
+    int finite = train_share_step(&t->s, &loss, &gnorm, &lr);
     t->train_s += time_now() - ts;
-    runlog_append(t->log, "train", "step", (double)t->step);
-    runlog_append(t->log, "train", "images", (double)t->images);
+    if (!t->writer) return finite ? 0 : -1;
+    runlog_append(t->log, "train", "step", (double)t->s.step);
+    runlog_append(t->log, "train", "images", (double)t->s.images);
     runlog_append(t->log, "train", "loss", loss);
     runlog_append(t->log, "train", "lr", lr);
     runlog_append(t->log, "train", "grad_norm", gnorm);
@@ -266,48 +309,55 @@ static int trainer_step(Trainer *t) {
     for (int i = 0; i < ns; i++) runlog_append(t->log, "train", snames[i], svals[i]);
     if (!finite) {
         fprintf(stderr, "%s: non-finite %s at step %ld: run diverged\n", t->opt->run_id,
-                isfinite(loss) ? "gradient" : "loss", t->step);
+                isfinite(loss) ? "gradient" : "loss", t->s.step);
         return -1;
     }
     char extra[64];
     snprintf(extra, sizeof extra, "loss %.4f", loss);
-    progress_update(&t->prog, (double)t->images, extra);
+    progress_update(&t->prog, (double)t->s.images, extra);
     return 0;
 }
 
 /* Whether the last step crossed a multiple of period images. */
 static int trainer_crossed(const Trainer *t, long period) {
     long B = t->cfg->train.batch_size;
-    return period > 0 && t->images / period != (t->images - B) / period;
+    return period > 0 && t->s.images / period != (t->s.images - B) / period;
 }
 
 /* Evaluates every eval.every_images and at the end of the budget. */
 static void trainer_maybe_evaluate(Trainer *t, int at_end) {
-    if (!at_end && !trainer_crossed(t, (long)t->cfg->eval.every_images)) return;
+    if (!t->writer || (!at_end && !trainer_crossed(t, (long)t->cfg->eval.every_images))) return;
     /* the probe (thousands of images, five fits per feature set) only at the end: the reports
      * read its final value, and evaluating it less often keeps its size */
     double te = time_now();
-    evaluate_model(&t->m, t->cfg->eval.probe && at_end, t->cfg->eval.all_tasks, &t->mt);
+    evaluate_model(&t->s.m, t->cfg->eval.probe && at_end, t->cfg->eval.all_tasks, &t->mt);
     t->eval_s += time_now() - te;
-    log_eval(t->log, &t->curve, t->task_metric, (double)t->images, &t->mt);
+    log_eval(t->log, &t->curve, t->task_metric, (double)t->s.images, &t->mt);
     if (t->prog.line_open) fputc('\n', stderr);
-    print_eval_line((double)t->images, &t->mt, t->cfg->eval.task);
+    print_eval_line((double)t->s.images, &t->mt, t->cfg->eval.task);
 }
 
 /* Checkpoints every train.checkpoint_every_images, except at the end (the run file follows). */
 static int trainer_maybe_checkpoint(Trainer *t, int at_end, Err *err) {
     if (at_end || !trainer_crossed(t, (long)t->cfg->train.checkpoint_every_images)) return 0;
-    return save_checkpoint(t->ckpt_path, &t->m, t->log, t->step, t->images, err);
+    int rc = t->writer ? save_checkpoint(t->ckpt_path, &t->s.m, t->log, t->s.step, t->s.images, err) : 0;
+    if (!t->s.comm->ops->any(t->s.comm, rc != 0)) return 0;
+    return rc ? -1 : err_set(err, "rank 0 could not write the checkpoint (its message is above)");
 }
 
 /* The summary (last evaluation, throughput, images to reach the target accuracy, which a run that
  * never left chance has not reached whatever the target), the status, and the run file renamed
  * into place; the checkpoint is then deleted. The log is consumed either way. */
 static int trainer_finish(Trainer *t, const char *status, RunOutcome *out, Err *err) {
-    progress_finish(&t->prog, (double)t->images, NULL);
-    out->images = (double)t->images;
+    if (!t->writer) {
+        snprintf(out->status, sizeof out->status, "%s", status);
+        out->images = (double)t->s.images;
+        return 0;
+    }
+    progress_finish(&t->prog, (double)t->s.images, NULL);
+    out->images = (double)t->s.images;
     out->wall_s = time_now() - t->t0;
-    out->images_per_s = t->train_s > 0 ? (double)(t->images - t->images_at_start) / t->train_s : 0;
+    out->images_per_s = t->train_s > 0 ? (double)(t->s.images - t->images_at_start) / t->train_s : 0;
     const double session_s = time_now() - t->session_t0;
     runlog_attr_double(t->log, "eval_s", t->eval_s);
     runlog_attr_double(t->log, "session_wall_s", session_s);
@@ -333,7 +383,7 @@ static int trainer_finish(Trainer *t, const char *status, RunOutcome *out, Err *
     runlog_summary(t->log, "images_per_s", out->images_per_s);
     runlog_summary(t->log, "images_to_target", out->images_to_target);
     /* gradient clipping hits the arms unequally (issue 11): the share of steps it scaled */
-    runlog_summary(t->log, "clipped_fraction", t->step > 0 ? (double)t->n_clipped / t->step : NAN);
+    runlog_summary(t->log, "clipped_fraction", t->s.step > 0 ? (double)t->n_clipped / t->s.step : NAN);
     snprintf(out->status, sizeof out->status, "%s", status);
     if (runlog_finish(t->log, status, err)) return -1;
     unlink(t->ckpt_path); /* a finished run needs no checkpoint; its results are in the .h5 */
@@ -343,7 +393,7 @@ static int trainer_finish(Trainer *t, const char *status, RunOutcome *out, Err *
 static void trainer_free(Trainer *t) {
     free(t->curve.images);
     free(t->curve.value);
-    model_free(&t->m);
+    train_share_free(&t->s);
 }
 
 int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *err) {
@@ -353,18 +403,22 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
     Trainer t = {0};
     if (trainer_start_or_resume(&t, cfg, opt, err)) goto fail;
     const char *status = "completed";
-    while (t.images < (long)cfg->train.images) {
+    while (t.s.images < (long)cfg->train.images) {
         if (trainer_step(&t)) {
             status = "diverged";
             break;
         }
-        int at_end = t.images >= (long)cfg->train.images;
+        int at_end = t.s.images >= (long)cfg->train.images;
         trainer_maybe_evaluate(&t, at_end);
         if (trainer_maybe_checkpoint(&t, at_end, err)) goto fail;
     }
     int rc = trainer_finish(&t, status, out, err);
     t.log = NULL; /* finished or abandoned by trainer_finish */
     trainer_free(&t);
+    if (t.s.comm->ops->any(t.s.comm, rc != 0) && !rc) {
+        snprintf(out->status, sizeof out->status, "failed");
+        return err_set(err, "rank 0 could not write the run file (its message is above)");
+    }
     return rc;
 fail:
     if (t.log) runlog_abandon(t.log);

@@ -4,7 +4,10 @@
 #ifndef CLIPLAB_TRAINER_H
 #define CLIPLAB_TRAINER_H
 
+#include "common/comm.h"
 #include "eval/evaluate.h"
+#include "model/model.h"
+#include "optim/optim.h"
 #include "spec/config.h"
 
 typedef struct {
@@ -14,6 +17,10 @@ typedef struct {
     const char *tuned; /* "key=value; ..." a sweep's tuning stage chose for this run, or NULL */
     int resume;        /* continue from <run_id>.ckpt.h5 if the run is unfinished */
     const char *progress_label; /* label of the progress bar ("train" if NULL) */
+    /* The ranks that train this run data-parallel, each on train.batch_size / size rows of every
+     * batch (NULL: this process alone). Rank 0 alone evaluates, logs and checkpoints; every rank
+     * reads the checkpoint on --resume. */
+    const Comm *comm;
 } RunOptions;
 
 typedef struct {
@@ -24,8 +31,35 @@ typedef struct {
     int left_chance;         /* 0: eval.task's accuracy never left chance (metrics_left_chance) */
 } RunOutcome;
 
+/* One rank's share of a run's optimisation, without its log: the model built for this rank's rows
+ * of every batch, the optimiser, and the position in the data stream. train_run drives one per
+ * rank; the tests drive one to compare W ranks with one process. */
+typedef struct {
+    const Config *cfg;  /* the run's spec: train.batch_size is the global batch */
+    const Comm *comm;   /* the ranks (comm_serial(): one process) */
+    Model m;            /* built for train.batch_size / comm->size rows */
+    AdamWConfig adam;
+    Schedule sched;
+    int row0;           /* this rank's first row of every global batch */
+    long step, images;  /* steps taken, images of the global stream consumed */
+    int built;
+} TrainShare;
+
+/* Builds this rank's model (initialised from cfg->seed, identical on every rank) and optimiser.
+ * 0, or -1 + err for a batch that does not split over the ranks, an objective that cannot train
+ * over them, or what model_build refuses; train_share_free either way. */
+int train_share_build(TrainShare *s, const Config *cfg, const Comm *comm, Err *err);
+/* One step: this rank fills rows [row0, row0 + B/W) of the global batch at `images`, computes its
+ * share, the gradients are summed over the ranks in one all-reduce of the whole GRAD arena, then
+ * clipping, AdamW and the objective's post_step (the logit-scale clamp) see on every rank what one
+ * process would. *loss is the global batch's loss.
+ * Returns 1, or 0 if the loss or the gradient norm was not finite (then the update is skipped). */
+int train_share_step(TrainShare *s, float *loss, float *gnorm, float *lr);
+void train_share_free(TrainShare *s);
+
 /* Returns 0 when the run reached a final status (completed or diverged: both are results), -1 +
- * err when it could not run or its results could not be written (status "failed"). */
+ * err when it could not run or its results could not be written (status "failed"). Over ranks,
+ * every rank returns the same (a failure on one is a failure of all). */
 int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *err);
 
 #endif
