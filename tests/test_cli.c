@@ -760,6 +760,83 @@ static void test_bit_flipped_run_is_corrupt_not_finished(void **state) {
     free(bytes);
 }
 
+/* ---- two writers ---------------------------------------------------------------------------------- */
+
+/* The same `run` twice on one id while the first is training: the second is refused with one line
+ * naming the first one's pid and touches nothing; the first finishes as if alone. (Before the run
+ * lock the second truncated the first's live .tmp and the first renamed an unreadable file.) */
+static void test_second_writer_on_a_run_is_refused(void **state) {
+    (void)state;
+    char spec[PATH_MAX + 64], out[PATH_MAX];
+    snprintf(spec, sizeof spec, "%s/experiments/contrastive.yaml", g_repo);
+    snprintf(out, sizeof out, "%s", tmp("res"));
+    const char *args[] = {"run", spec, "data.image_size=16", "model.image.widths=4,8", "model.image.tap=img.stage2",
+                          "model.text.width=8", "model.embed_dim=8", "train.batch_size=32", "train.images=16384",
+                          "train.checkpoint_every_images=64", "eval.every_images=8192", "data.eval_images=32",
+                          "eval.retrieval_n=32", "eval.probe=false", "train.threads=1", "--id", "r", "--out", out, NULL};
+    pid_t first = spawn_cli(tmp("a.out"), tmp("a.err"), args);
+    if (wait_for_file(tmp("res/r.ckpt.h5"), first)) fail_msg("the first run ended before its first checkpoint");
+    pid_t second = spawn_cli(tmp("b.out"), tmp("b.err"), args);
+    int st2 = wait_status(second);
+    if (waitpid(first, NULL, WNOHANG) == first) fail_msg("the first run ended before the second started; raise train.images");
+    char *err2 = read_all(tmp("b.err"), NULL), *out2 = read_all(tmp("b.out"), NULL);
+    char holder[64];
+    snprintf(holder, sizeof holder, "in use by process %ld ", (long)first);
+    if (st2 != 1 || count_lines(err2) != 1 || !strstr(err2, holder))
+        fail_msg("second writer: status %d, stderr:\n%s", st2, err2);
+    assert_string_equal(out2, "");
+    free(err2);
+    free(out2);
+    assert_int_equal(wait_status(first), 0);
+    assert_completed(tmp("res/r.h5"));
+    assert_false(exists(tmp("res/r.lock")));
+    assert_false(exists(tmp("res/r.ckpt.h5")));
+    Cmd c = cli("report", out, NULL);
+    assert_int_equal(c.status, 0);
+    assert_string_equal(c.err, "");
+    assert_contains(c.out, "\nr ");
+    cmd_free(&c);
+}
+
+/* Two sweeps started together on one folder (with --resume, as a second machine joining would):
+ * each skips what the other holds or has finished, both exit 0, and together they run each of the
+ * 4 runs exactly once. */
+static void test_two_sweeps_share_one_folder(void **state) {
+    (void)state;
+    char path[PATH_MAX], out[PATH_MAX];
+    const char *abl = write_ablation(path, "two.yaml", "two", "  train.images: 512\n  eval.every_images: 256\n",
+                                     "sweep:\n  model.image.widths: [[4, 8], [8, 8], [4, 4], [8, 4]]\nseeds: 1\n");
+    snprintf(out, sizeof out, "%s", tmp("res"));
+    const char *args[] = {"sweep", abl, "--out", out, "--resume", NULL};
+    pid_t a = spawn_cli(tmp("a.out"), tmp("a.err"), args);
+    pid_t b = spawn_cli(tmp("b.out"), tmp("b.err"), args);
+    int sa = wait_status(a), sb = wait_status(b);
+    char *ea = read_all(tmp("a.err"), NULL), *eb = read_all(tmp("b.err"), NULL);
+    if (sa != 0 || sb != 0) fail_msg("sweeps exited %d and %d:\n%s\n---\n%s", sa, sb, ea, eb);
+    int done = 0;
+    const char *errs[2] = {ea, eb};
+    for (int k = 0; k < 2; k++) {
+        const char *p = strstr(errs[k], "sweep two: ");
+        assert_non_null(p);
+        int completed, diverged, failed, skipped, busy;
+        assert_int_equal(sscanf(p, "sweep two: %d completed, %d diverged, %d failed, %d skipped (finished before), %d taken",
+                                &completed, &diverged, &failed, &skipped, &busy), 5);
+        assert_int_equal(diverged + failed, 0);
+        /* a run is run, found finished at the start, left to the other sweep, or (not counted)
+         * seen finished by the other between the plan and its turn */
+        assert_true(completed + skipped + busy <= 4);
+        done += completed;
+    }
+    assert_int_equal(done, 4);
+    free(ea);
+    free(eb);
+    assert_int_equal(count_suffix(out, ".h5"), 4);
+    assert_int_equal(count_suffix(out, ".tmp"), 0);
+    assert_int_equal(count_suffix(out, ".lock"), 0);
+    const char *ids[] = {"widths=4-8_seed=1", "widths=8-8_seed=1", "widths=4-4_seed=1", "widths=8-4_seed=1"};
+    for (int i = 0; i < 4; i++) assert_completed(tmp("res/%s.h5", ids[i]));
+}
+
 /* ---- 7. usage ------------------------------------------------------------------------------------ */
 
 static void test_usage_errors_and_help(void **state) {
@@ -1109,6 +1186,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_report_skips_corrupt_and_foreign_files, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_sweep_never_overwrites_without_force, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_bit_flipped_run_is_corrupt_not_finished, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_second_writer_on_a_run_is_refused, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_two_sweeps_share_one_folder, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_usage_errors_and_help, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_every_subcommand_has_help, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_unknown_flags_and_bad_numbers_are_one_line, setup_dir, teardown_dir),

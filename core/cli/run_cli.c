@@ -57,7 +57,7 @@ static int run_experiment(const Config *cfg, const char *out_dir, const char *ru
         return 1;
     }
     const Comm *world = cli_world();
-    RunOptions opt = {.results_dir = out_dir, .run_id = run_id, .swept = "", .resume = resume, .comm = world};
+    RunOptions opt = {.results_dir = out_dir, .run_id = run_id, .swept = "", .resume = resume, .comm = world, .overwrite = force};
     RunOutcome o;
     Err err;
     if (train_run(cfg, &opt, &o, &err)) {

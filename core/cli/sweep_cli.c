@@ -88,7 +88,8 @@ static void print_sweep_bar(int done, int total, double elapsed) {
             (int)elapsed / 60, (int)elapsed % 60, (int)eta / 60, (int)eta % 60);
 }
 
-enum { SWEEP_EXIT_COMPLETED = 0, SWEEP_EXIT_DIVERGED = 3, SWEEP_EXIT_FAILED = 1 };
+/* BUSY: another process holds the run or finished it meanwhile (two sweeps on one folder). */
+enum { SWEEP_EXIT_COMPLETED = 0, SWEEP_EXIT_DIVERGED = 3, SWEEP_EXIT_FAILED = 1, SWEEP_EXIT_BUSY = 4 };
 
 /* Cores / runs at once on this machine (jobs, or ranks), at least 1. */
 static int sweep_threads_per_job(int jobs) {
@@ -98,15 +99,20 @@ static int sweep_threads_per_job(int jobs) {
 }
 
 /* Runs one run of the sweep; returns a SWEEP_EXIT_* code (also the exit status of a --jobs child). */
-static int sweep_one_run(SweepRun *r, const char *out, int resume, int k, int n_todo) {
+static int sweep_one_run(SweepRun *r, const char *out, int resume, int force, int k, int n_todo) {
     char label[320], swept[SWEEP_SWEPT_MAX];
     Err err;
     snprintf(label, sizeof label, "[%d/%d] %s", k, n_todo, r->id);
     swept_for_log(r->swept, swept, sizeof swept);
     RunOptions opt = {.results_dir = out, .run_id = r->id, .swept = swept, .tuned = r->tuned, .resume = resume,
-                      .progress_label = label};
+                      .overwrite = force, .progress_label = label};
     RunOutcome o;
-    if (train_run(&r->config, &opt, &o, &err)) {
+    int rc = train_run(&r->config, &opt, &o, &err);
+    if (rc == TRAIN_BUSY) {
+        fprintf(stderr, "%s: skipped: %s\n", r->id, err.msg);
+        return SWEEP_EXIT_BUSY;
+    }
+    if (rc) {
         fprintf(stderr, "%s: failed: %s\n", r->id, err.msg);
         return SWEEP_EXIT_FAILED;
     }
@@ -138,7 +144,7 @@ typedef struct {
     int n_done;
     int n_todo, n_skip, n_blocked;
     int *todo; /* [n_todo] indices of the runs to run, in grid order (the same on every rank) */
-    int completed, diverged, failed;
+    int completed, diverged, failed, busy; /* busy: held or finished by another process */
 } SweepJob;
 
 /* Whether run r is to run now: selected by --only, and without a finished file (or --force). */
@@ -205,6 +211,7 @@ static int sweep_plan(SweepJob *j) {
 static void sweep_count(SweepJob *j, int code) {
     if (code == SWEEP_EXIT_COMPLETED) j->completed++;
     else if (code == SWEEP_EXIT_DIVERGED) j->diverged++;
+    else if (code == SWEEP_EXIT_BUSY) j->busy++;
     else j->failed++;
 }
 
@@ -229,7 +236,7 @@ static int sweep_fork(SweepJob *j, SweepRun *r, int k) {
     if (pid > 0) return 1;
     /* a child outliving a killed sweep would race a later --resume on the same .tmp */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    _exit(sweep_one_run(r, j->out, j->resume, k, j->n_todo));
+    _exit(sweep_one_run(r, j->out, j->resume, j->force, k, j->n_todo));
 }
 
 /* Over ranks: each takes the next planned run from the shared tickets until none is left; then
@@ -242,14 +249,15 @@ static void sweep_execute_ranks(SweepJob *j) {
         SweepRun *r = &j->s.runs[j->todo[t]];
         if (r->config.train.threads == 0) r->config.train.threads = sweep_threads_per_job(w->local_size);
         fprintf(stderr, "rank %d: run %ld/%d %s\n", w->rank, t + 1, j->n_todo, r->id);
-        sweep_count(j, sweep_one_run(r, j->out, j->resume, (int)t + 1, j->n_todo));
+        sweep_count(j, sweep_one_run(r, j->out, j->resume, j->force, (int)t + 1, j->n_todo));
     }
     w->ops->ticket_reset(w);
-    double counts[3] = {j->completed, j->diverged, j->failed - j->n_blocked};
-    w->ops->allreduce_f64(w, counts, 3);
+    double counts[4] = {j->completed, j->diverged, j->failed - j->n_blocked, j->busy};
+    w->ops->allreduce_f64(w, counts, 4);
     j->completed = (int)counts[0];
     j->diverged = (int)counts[1];
     j->failed = (int)counts[2] + j->n_blocked;
+    j->busy = (int)counts[3];
 }
 
 /* Runs the planned runs, jobs at a time (or spread over the ranks), and counts their outcomes. */
@@ -261,15 +269,17 @@ static void sweep_execute(SweepJob *j) {
     for (int k = 0; j->world->size == 1 && k < j->n_todo; k++) {
         SweepRun *r = &j->s.runs[j->todo[k]];
         while (running >= j->jobs && sweep_reap(j) == 0) running--;
-        int finished = j->completed + j->diverged + j->failed - j->n_blocked;
+        int finished = j->completed + j->diverged + j->failed + j->busy - j->n_blocked;
         if (finished > 0) print_sweep_bar(finished, j->n_todo, time_now() - t0);
         if (j->jobs > 1) running += sweep_fork(j, r, k + 1);
-        else sweep_count(j, sweep_one_run(r, j->out, j->resume, k + 1, j->n_todo));
+        else sweep_count(j, sweep_one_run(r, j->out, j->resume, j->force, k + 1, j->n_todo));
     }
     while (running > 0 && sweep_reap(j) == 0) running--;
     if (j->world->rank == 0)
-        fprintf(stderr, "sweep %s: %d completed, %d diverged, %d failed, %d skipped (finished before) in %.0f s\n",
-                j->s.name, j->completed, j->diverged, j->failed, j->n_skip, time_now() - t0);
+        fprintf(stderr,
+                "sweep %s: %d completed, %d diverged, %d failed, %d skipped (finished before), %d taken by another "
+                "process in %.0f s\n",
+                j->s.name, j->completed, j->diverged, j->failed, j->n_skip, j->busy, time_now() - t0);
 }
 
 /* The tuning stage: the candidates run like a sweep of their own into <out>/tune (resumable the

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -82,6 +83,54 @@ int h5io_attrs_crc32(hid_t obj, const char *skip, uint32_t *crc) {
     if (H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, &idx, attr_sum_cb, &s) < 0 || s.failed) return -1;
     *crc = (uint32_t)s.crc;
     return 0;
+}
+
+/* The pid a lock holder wrote into its lock file, or "?" if it has not written it yet. */
+static void lock_holder(int fd, char *pid, size_t n) {
+    ssize_t got = pread(fd, pid, n - 1, 0);
+    pid[got > 0 ? got : 0] = '\0';
+    pid[strcspn(pid, "\n")] = '\0';
+    if (!pid[0]) snprintf(pid, n, "?");
+}
+
+#define H5IO_LOCK_ATTEMPTS 100 /* retries while holders keep removing the lock file under us */
+
+int h5io_lock(const char *path, const char *what, Err *err) {
+    for (int attempt = 0; attempt < H5IO_LOCK_ATTEMPTS; attempt++) {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (fd < 0) return err_set(err, "cannot create lock file '%s': %s", path, strerror(errno));
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            int e = errno;
+            char pid[32];
+            lock_holder(fd, pid, sizeof pid);
+            close(fd);
+            if (e != EWOULDBLOCK) return err_set(err, "cannot lock '%s': %s", path, strerror(e));
+            err_set(err, "%s is in use by process %s (lock file '%s'); wait for it to end or stop it", what, pid, path);
+            return H5IO_LOCK_BUSY;
+        }
+        /* The previous holder unlinks the file before releasing it: a lock on an unlinked inode
+         * guards nothing, so only a lock on the file still at `path` counts. */
+        struct stat held, now;
+        if (fstat(fd, &held) == 0 && stat(path, &now) == 0 && held.st_ino == now.st_ino && held.st_dev == now.st_dev) {
+            char pid[32];
+            int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+            if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+                int e = errno;
+                unlink(path);
+                close(fd);
+                return err_set(err, "cannot write lock file '%s': %s", path, strerror(e));
+            }
+            return fd;
+        }
+        close(fd);
+    }
+    return err_set(err, "cannot lock '%s': the lock file keeps being replaced", path);
+}
+
+void h5io_unlock(const char *path, int fd) {
+    if (fd < 0) return;
+    unlink(path);
+    close(fd);
 }
 
 /* Walking upward, entry 0 is the innermost failure; the I/O layer puts the OS message inside its

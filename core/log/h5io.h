@@ -57,6 +57,15 @@ hid_t h5io_open(const char *path, unsigned flags);
  * Returns 0, or -1 if an attribute cannot be read. */
 int h5io_attrs_crc32(hid_t obj, const char *skip, uint32_t *crc);
 
+/* Exclusive advisory lock (flock) on `path`, created if needed, holding the owner's pid as text.
+ * Returns an fd (>= 0) to pass to h5io_unlock; H5IO_LOCK_BUSY + one line naming the holder's pid
+ * when another process holds it; -1 + err if the file cannot be created. The lock dies with its
+ * process (kill -9 included), so a stale lock file never blocks anybody. */
+#define H5IO_LOCK_BUSY (-2)
+int h5io_lock(const char *path, const char *what, Err *err);
+/* Removes the lock file and releases the lock (fd < 0: nothing to do). */
+void h5io_unlock(const char *path, int fd);
+
 /* Root (or any object's) scalar attributes; setters replace an existing attribute of that name and
  * return 0 or -1 (HDF5 failure). Strings are fixed-length UTF-8, NUL-terminated (h5py reads them
  * as bytes: .decode() them); see h5io.c for why not variable-length. */

@@ -31,6 +31,7 @@
 #include "common/check.h"
 #include "common/timer.h"
 #include "log/checkpoint.h"
+#include "log/h5io.h"
 #include "log/report.h"
 #include "log/runlog.h"
 #include "spec/spec.h"
@@ -150,7 +151,8 @@ typedef struct {
     Curve curve;          /* eval.task's top-1 at every evaluation */
     Metrics mt;           /* the last evaluation */
     Progress prog;
-    char ckpt_path[1024], task_metric[METRIC_NAME_MAX];
+    char ckpt_path[1024], lock_path[1024], task_metric[METRIC_NAME_MAX];
+    int lock_fd;    /* h5io_lock of lock_path, -1 when not held */
     long n_clipped; /* steps whose gradient was clipped */
     long images_at_start;
     double t0, train_s; /* t0: wall clock of images 0 (earlier than now on a resume); seconds in steps */
@@ -251,8 +253,29 @@ void train_share_free(TrainShare *s) {
     s->built = 0;
 }
 
-/* Builds the model and the optimiser, then resumes from the checkpoint or starts a new log (and
- * evaluates at 0 images). On failure the caller frees what was built (trainer_free). */
+/* Takes the run's lock, then re-checks under it that the run is not finished: a caller's earlier
+ * look may predate another process finishing it. 0, TRAIN_BUSY or -1 (+ err). */
+static int trainer_lock(Trainer *t, const RunOptions *opt, Err *err) {
+    char final_path[1100], what[300];
+    snprintf(t->lock_path, sizeof t->lock_path, "%s/%s.lock", opt->results_dir, opt->run_id);
+    snprintf(final_path, sizeof final_path, "%s/%s.h5", opt->results_dir, opt->run_id);
+    snprintf(what, sizeof what, "run '%s'", opt->run_id);
+    if (h5io_mkdirs(opt->results_dir, err)) return -1;
+    t->lock_fd = h5io_lock(t->lock_path, what, err);
+    if (t->lock_fd == H5IO_LOCK_BUSY) return TRAIN_BUSY;
+    if (t->lock_fd < 0) return -1;
+    if (!opt->overwrite && access(final_path, F_OK) == 0) {
+        h5io_unlock(t->lock_path, t->lock_fd);
+        t->lock_fd = -1;
+        err_set(err, "run '%s' was finished by another process meanwhile ('%s')", opt->run_id, final_path);
+        return TRAIN_BUSY;
+    }
+    return 0;
+}
+
+/* Builds the model and the optimiser, takes the run's lock (rank 0, which writes), then resumes
+ * from the checkpoint or starts a new log (and evaluates at 0 images). Returns 0, TRAIN_BUSY or
+ * -1; on failure the caller frees what was built (trainer_free). */
 static int trainer_start_or_resume(Trainer *t, const Config *cfg, const RunOptions *opt, Err *err) {
     t->cfg = cfg;
     t->opt = opt;
@@ -263,10 +286,12 @@ static int trainer_start_or_resume(Trainer *t, const Config *cfg, const RunOptio
     snprintf(t->ckpt_path, sizeof t->ckpt_path, "%s/%s.ckpt.h5", opt->results_dir, opt->run_id);
     double wall_offset = 0; /* seconds the run had already taken before a resume */
     int rc = train_share_build(&t->s, cfg, comm, err);
+    /* after the checks the build makes (bad input creates no folder), before any file of the run */
+    if (!rc && t->writer) rc = trainer_lock(t, opt, err);
     if (!rc) rc = opt->resume && access(t->ckpt_path, F_OK) == 0 ? trainer_resume(t, &wall_offset, err)
                                                                  : trainer_create_log(t, err);
     if (comm->ops->any(comm, rc != 0)) /* every rank starts, or none */
-        return rc ? -1 : err_set(err, "another rank of this run could not start (its message is above)");
+        return rc ? rc : err_set(err, "another rank of this run could not start (its message is above)");
     t->session_t0 = time_now();
     if (t->writer) {
         /* curves are comparable across budgets only up to here (the efficiency ratios read it) */
@@ -391,6 +416,7 @@ static int trainer_finish(Trainer *t, const char *status, RunOutcome *out, Err *
 }
 
 static void trainer_free(Trainer *t) {
+    h5io_unlock(t->lock_path, t->lock_fd);
     free(t->curve.images);
     free(t->curve.value);
     train_share_free(&t->s);
@@ -400,8 +426,13 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
     memset(out, 0, sizeof *out);
     snprintf(out->status, sizeof out->status, "failed");
     out->images_to_target = NAN;
-    Trainer t = {0};
-    if (trainer_start_or_resume(&t, cfg, opt, err)) goto fail;
+    Trainer t = {.lock_fd = -1};
+    int started = trainer_start_or_resume(&t, cfg, opt, err);
+    if (started == TRAIN_BUSY) {
+        trainer_free(&t);
+        return TRAIN_BUSY;
+    }
+    if (started) goto fail;
     const char *status = "completed";
     while (t.s.images < (long)cfg->train.images) {
         if (trainer_step(&t)) {

@@ -16,6 +16,8 @@ typedef struct {
     const char *swept; /* "key=value,..." of the sweep axes, "" for a single run */
     const char *tuned; /* "key=value; ..." a sweep's tuning stage chose for this run, or NULL */
     int resume;        /* continue from <run_id>.ckpt.h5 if the run is unfinished */
+    int overwrite;     /* replace a finished <run_id>.h5 (--force); otherwise a run finished by
+                        * another process while the caller was not looking is left alone */
     const char *progress_label; /* label of the progress bar ("train" if NULL) */
     /* The ranks that train this run data-parallel, each on train.batch_size / size rows of every
      * batch (NULL: this process alone). Rank 0 alone evaluates, logs and checkpoints; every rank
@@ -57,9 +59,13 @@ int train_share_build(TrainShare *s, const Config *cfg, const Comm *comm, Err *e
 int train_share_step(TrainShare *s, float *loss, float *gnorm, float *lr);
 void train_share_free(TrainShare *s);
 
-/* Returns 0 when the run reached a final status (completed or diverged: both are results), -1 +
- * err when it could not run or its results could not be written (status "failed"). Over ranks,
- * every rank returns the same (a failure on one is a failure of all). */
+/* Before touching any file of the run, train_run (rank 0) takes <results_dir>/<run_id>.lock
+ * (flock, held until it returns), so two processes never write one run.
+ * Returns 0 when the run reached a final status (completed or diverged: both are results), -1 +
+ * err when it could not run or its results could not be written (status "failed"), TRAIN_BUSY +
+ * err when another process holds the run or finished it meanwhile (nothing of it was touched).
+ * Over ranks, every rank returns the same (a failure on one is a failure of all). */
+#define TRAIN_BUSY 1
 int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *err);
 
 #endif
