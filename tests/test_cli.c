@@ -307,6 +307,38 @@ static void test_spec_errors_are_one_line_and_exit_1(void **state) {
     check_bad_spec("name: x\n", "train.lr=abc", "command line: ", "train.lr");
 }
 
+/* Values each key accepts alone but the loss refuses together (they used to pass the spec check and
+ * abort at the first step): one line naming the keys, exit 1, nothing written; a sweep holding
+ * one such run is refused before any run starts. */
+static void test_loss_constraints_are_checked_at_spec_load(void **state) {
+    (void)state;
+    char prefix[PATH_MAX + 16];
+    snprintf(prefix, sizeof prefix, "%s: loss.kind=", tmp("bad.yaml"));
+    static const char *const cases[][3] = {
+        {"loss:\n  kind: dcl\n", "train.batch_size=1", "loss dcl needs a batch of at least 2 (got 1)"},
+        {"loss:\n  kind: align_uniform\n", "train.batch_size=1", "loss align_uniform needs a batch of at least 2"},
+        {"loss:\n  kind: siglip\n", "loss.one_sided=true", "loss siglip has no one-sided variant"},
+        {"loss:\n  kind: align_uniform\n", "loss.one_sided=true", "loss align_uniform has no one-sided variant"},
+        {"train:\n  batch_size: 8\n", "loss.group_size=3", "group_size 3 does not divide the batch size 8"},
+        {"loss:\n  kind: infonce\n", "loss.init_temperature=0.001", "init_temperature must be in [0.01, 1]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char yaml[256];
+        snprintf(yaml, sizeof yaml, "name: x\n%s", cases[i][0]);
+        check_bad_spec(yaml, cases[i][1], prefix, cases[i][2]);
+    }
+    Cmd c;
+    char path[PATH_MAX];
+    const char *abl = write_ablation(path, "sided.yaml", "sided", "  loss.one_sided: true\n",
+                                     "sweep:\n  loss.kind: [infonce, siglip]\nseeds: 1\n");
+    const char *res = tmp("res");
+    c = cli("sweep", abl, "--out", res, NULL);
+    assert_one_line_error(&c);
+    assert_contains(c.err, "run loss=siglip_seed=1: loss.kind=siglip, train.batch_size=32: loss siglip has no one-sided variant");
+    assert_false(exists(res));
+    cmd_free(&c);
+}
+
 /* ---- 2. dry run --------------------------------------------------------------------------------- */
 
 static void test_sweep_dry_run_lists_runs_with_ids(void **state) {
@@ -1176,6 +1208,7 @@ static void test_default_run_id_rule(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_loss_constraints_are_checked_at_spec_load, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_spec_errors_are_one_line_and_exit_1, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_sweep_dry_run_lists_runs_with_ids, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_tiny_sweep_end_to_end_and_report, setup_dir, teardown_dir),

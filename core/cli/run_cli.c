@@ -40,6 +40,10 @@ static int load_config(const char *path, const char *const *overrides, int n, Co
     int rc = spec_load(path, cfg, &err);
     for (int i = 0; !rc && i < n; i++) rc = spec_override(cfg, overrides[i], &err);
     if (rc && cli_world()->rank == 0) fprintf(stderr, "%s\n", err.msg);
+    if (!rc && spec_check(cfg, &err)) {
+        rc = -1;
+        if (cli_world()->rank == 0) fprintf(stderr, "%s: %s\n", path, err.msg);
+    }
     return rc ? -1 : 0;
 }
 

@@ -135,7 +135,7 @@ int loss_validate(const LossConfig *cfg, int N, int D, char *msg, size_t msg_siz
         for (int k = 0; k < LOSS_REGISTRY_COUNT; k++)
             if (LOSS_REGISTRY[k]->has_one_sided)
                 snprintf(sided + strlen(sided), sizeof sided - strlen(sided), "%s%s",
-                         sided[0] ? " and " : "", LOSS_REGISTRY[k]->name);
+                         sided[0] ? ", " : "", LOSS_REGISTRY[k]->name);
         return loss_fail(msg, msg_size, "loss %s has no one-sided variant (only %s)", name, sided);
     }
     return ops->validate ? ops->validate(cfg, msg, msg_size) : 0;

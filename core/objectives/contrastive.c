@@ -63,7 +63,7 @@ static Objective *contrastive_create(ObjectiveSections cfg, const Dataset *ds, i
     c->max_batch = max_batch;
     c->D = cfg.model->embed_dim;
     objective_data_dims(ds, &c->T, &c->image_floats);
-    if (objective_loss_config(cfg.loss, max_batch, &c->loss, err)) goto fail;
+    if (objective_validate_loss(cfg, max_batch, &c->loss, err)) goto fail;
     c->img = objective_image_tower(&cfg.model->image, ds, max_batch, params, acts, err);
     if (!c->img) goto fail;
     c->txt = objective_text_tower(&cfg.model->text, ds, max_batch, params, acts, err);
@@ -92,6 +92,11 @@ static Objective *contrastive_create(ObjectiveSections cfg, const Dataset *ds, i
 fail:
     contrastive_free(&c->base); /* what was built before the failing part */
     return NULL;
+}
+
+static int contrastive_validate(ObjectiveSections cfg, int batch, Err *err) {
+    LossConfig loss;
+    return objective_validate_loss(cfg, batch, &loss, err);
 }
 
 static void contrastive_init(Objective *o, Rng *rng) {
@@ -232,6 +237,7 @@ static int contrastive_check_ranks(const Objective *o, int ranks, Err *err) {
 
 const ObjectiveOps objective_contrastive_ops = {
     .name = "contrastive",
+    .validate = contrastive_validate,
     .create = contrastive_create,
     .init = contrastive_init,
     .forward_backward = contrastive_forward_backward,

@@ -91,6 +91,9 @@ typedef struct {
 
 typedef struct ObjectiveOps {
     const char *name;
+    /* Checks the sections against a batch of `batch` rows before anything is built (user input:
+     * 0, or -1 with one line in err), e.g. the loss's own constraints. May be NULL. */
+    int (*validate)(ObjectiveSections cfg, int batch, Err *err);
     /* Declares towers, heads and tensors into params/acts; the caller allocates both afterwards. */
     Objective *(*create)(ObjectiveSections cfg, const Dataset *ds, int max_batch, Tensors *params, Tensors *acts,
                          Err *err);

@@ -40,6 +40,14 @@ int objective_loss_config(const LossSection *loss, int max_batch, LossConfig *ou
     return 0;
 }
 
+int objective_validate_loss(ObjectiveSections cfg, int batch, LossConfig *out, Err *err) {
+    if (objective_loss_config(cfg.loss, batch, out, err)) return -1;
+    char msg[256];
+    if (loss_validate(out, batch, cfg.model->embed_dim, msg, sizeof msg))
+        return err_set(err, "loss.kind=%s, train.batch_size=%d: %s", cfg.loss->kind, batch, msg);
+    return 0;
+}
+
 const char *objective_temperature_name(int i) {
     static const char *const TEMPERATURES[] = {[OBJECTIVE_TEMPERATURE_LEARNED] = "learned",
                                                [OBJECTIVE_TEMPERATURE_FIXED] = "fixed"};

@@ -18,6 +18,10 @@ ImageTower *objective_image_tower(const ImageSection *image, const Dataset *ds, 
 TextTower *objective_text_tower(const TextTowerConfig *text, const Dataset *ds, int max_batch, Tensors *params,
                                 Tensors *acts, Err *err);
 /* The loss section as the losses' LossConfig; max_batch (the training batch) picks the automatic tile. */
+/* objective_loss_config, then the loss's own check (loss_validate) at a batch of `batch` rows and
+ * the model's embedding dim: 0, or -1 with one line naming the keys, e.g. "loss.kind=dcl,
+ * train.batch_size=1: loss dcl needs a batch of at least 2 (got 1): ...". */
+int objective_validate_loss(ObjectiveSections cfg, int batch, LossConfig *out, Err *err);
 int objective_loss_config(const LossSection *loss, int max_batch, LossConfig *out, Err *err);
 void objective_data_dims(const Dataset *ds, int *T, int *image_floats);
 

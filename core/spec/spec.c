@@ -906,6 +906,13 @@ int spec_override(Config *c, const char *assignment, Err *err) {
     return spec_apply_text(c, k, eq + 1, where, err);
 }
 
+int spec_check(const Config *c, Err *err) {
+    const ObjectiveOps *ops = objective_lookup(c->objective.kind, err);
+    if (!ops) return -1;
+    ObjectiveSections sections = {&c->objective, &c->model, &c->loss};
+    return ops->validate ? ops->validate(sections, c->train.batch_size, err) : 0;
+}
+
 /* ---------------------------------------------------------------- dumping, equality, help */
 
 typedef struct {

@@ -65,6 +65,10 @@ int spec_load(const char *path, Config *out, Err *err);
 int spec_load_string(const char *name, const char *text, size_t len, Config *out, Err *err);
 /* Applies one "a.b=value" assignment (lists as "[x,y]" or "x,y"). 0 or -1 + err. */
 int spec_override(Config *c, const char *assignment, Err *err);
+/* Cross-key checks of a complete config (after every override), before anything is built: the
+ * objective's own (for contrastive, the loss's constraints at train.batch_size, e.g. dcl needs 2
+ * rows, siglip has no one-sided variant). 0, or -1 with one line in err. */
+int spec_check(const Config *c, Err *err);
 /* The resolved config as YAML text (malloc'd, caller frees); spec_load_string() of it gives an
  * identical Config. */
 char *config_to_yaml(const Config *c);

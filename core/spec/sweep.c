@@ -405,6 +405,8 @@ static int expand(Builder *b, Sweep *out, Err *err) {
         if (ni >= sizeof run->id || ns >= sizeof run->swept)
             return err_set(err, "%s: run id longer than %d characters; shorten the swept values",
                            out->path, SWEEP_ID_MAX - 1);
+        Err e; /* every run is checked before any starts */
+        if (spec_check(&run->config, &e)) return err_set(err, "%s: run %s: %s", out->path, run->id, e.msg);
     }
     return 0;
 }
