@@ -15,7 +15,8 @@
 #include "common/check.h"
 
 /* Turns off HDF5's automatic error-stack printing (idempotent): every failure is reported by us
- * as one line instead of a multi-screen stack. */
+ * as one line instead of a multi-screen stack. Called before the first HDF5 call, it also stops
+ * HDF5 from closing files at exit (see h5io.c). */
 void h5io_quiet(void);
 
 /* The most specific message of the current HDF5 error stack, e.g. "No space left on device", for
