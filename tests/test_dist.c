@@ -14,6 +14,7 @@
  * `mpirun ... cliplab-mpi run` killed and resumed bitwise equal to an uninterrupted 2-rank run, a
  * sweep over ranks equal to a --jobs sweep, and plain build/cliplab without MPI.
  */
+#include <limits.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -333,13 +334,24 @@ static void test_plain_binary_does_not_link_mpi(void **state) {
         fail_with_log("build/cliplab links libmpi, or build/cliplab-mpi does not");
 }
 
+/* What the processes this test starts need (never set globally): Open MPI's consent to run as
+ * root, and under ASan the suppressions of Open MPI's own allocations (tests/lsan_mpi.supp). */
+static void set_child_env(void) {
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    char supp[PATH_MAX], opts[PATH_MAX + 64];
+    if (!getenv("LSAN_OPTIONS") && realpath("tests/lsan_mpi.supp", supp)) {
+        snprintf(opts, sizeof opts, "suppressions=%s:fast_unwind_on_malloc=0", supp);
+        setenv("LSAN_OPTIONS", opts, 1);
+    }
+}
+
 /* The whole job under mpirun: this binary's ranks run the in-process tests. */
 static int run_ranks(char **argv) {
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-        setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1); /* for this child only, never globally */
-        setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+        set_child_env();
         char *args[] = {"mpirun", "-np", N_RANKS, "--oversubscribe", "--timeout", MPIRUN_TIMEOUT_S, argv[0], NULL};
         execvp("mpirun", args);
         perror("test_dist: cannot start mpirun");
@@ -357,8 +369,7 @@ static int run_top(char **argv) {
         cmocka_unit_test_setup_teardown(test_mpi_kill9_then_resume_is_bitwise_identical, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_mpi_sweep_equals_jobs_sweep, setup_dir, teardown_dir),
     };
-    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1); /* this process's children: the commands under test */
-    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    set_child_env(); /* for the commands under test, which are this process's children */
     int failed = cmocka_run_group_tests_name("dist command line", tests, NULL, NULL);
     return run_ranks(argv) || failed ? 1 : 0;
 }
