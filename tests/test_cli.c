@@ -1122,6 +1122,126 @@ static void test_run_resume_after_kill9(void **state) {
     assert_true(before.st_ino == after.st_ino && before.st_mtime == after.st_mtime);
 }
 
+/* ---- 8. SIGINT and SIGTERM (issue 12 item 8) ------------------------------------------------------ */
+
+/* The exit status of a process that must have exited by itself (not been killed by a signal). */
+static int wait_exited(pid_t pid) {
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (!WIFEXITED(st)) fail_msg("killed by signal %d instead of exiting after its checkpoint", WTERMSIG(st));
+    return WEXITSTATUS(st);
+}
+
+/* The text after "resume with: " on its line of err (malloc'd), failing the test if absent. */
+static char *resume_command(const char *err) {
+    const char *at = strstr(err, "resume with: ");
+    if (!at) fail_msg("no 'resume with: ' line in:\n%s", err);
+    at += strlen("resume with: ");
+    return strndup(at, strcspn(at, "\n"));
+}
+
+/* SIGINT during `cliplab run`: the step finishes, a checkpoint is written, one line gives the
+ * command that resumes, exit 130; that very command (run by the shell) finishes the run bitwise
+ * equal to an uninterrupted one. */
+static void test_run_sigint_checkpoints_and_prints_resume(void **state) {
+    (void)state;
+    char spec[PATH_MAX + 64];
+    snprintf(spec, sizeof spec, "%s/experiments/contrastive.yaml", g_repo);
+    const char *common[] = {"data.image_size=16", "model.image.widths=4,8", "model.image.tap=img.stage2",
+                            "model.text.width=8", "model.embed_dim=8", "train.batch_size=32", "train.images=16384",
+                            "train.warmup_images=1024", "train.checkpoint_every_images=64",
+                            "eval.every_images=4096", "data.eval_images=32", "eval.retrieval_n=32",
+                            "eval.probe=false", "train.threads=1"};
+    char dir_a[PATH_MAX], dir_b[PATH_MAX];
+    snprintf(dir_a, sizeof dir_a, "%s", tmp("A"));
+    snprintf(dir_b, sizeof dir_b, "%s", tmp("B"));
+    const char *args[32];
+    int n = 0;
+    args[n++] = "run";
+    args[n++] = spec;
+    for (size_t i = 0; i < sizeof common / sizeof common[0]; i++) args[n++] = common[i];
+    args[n++] = "--id";
+    args[n++] = "r";
+    args[n++] = "--out";
+    int out_at = n++;
+    args[n] = NULL;
+    args[out_at] = dir_a;
+    assert_int_equal(wait_status(spawn_cli(tmp("a.out"), tmp("a.err"), args)), 0);
+
+    args[out_at] = dir_b;
+    pid_t pid = spawn_cli(tmp("b.out"), tmp("b.err"), args);
+    if (wait_for_file(tmp("B/r.ckpt.h5"), pid)) fail_msg("the run ended before its first checkpoint");
+    sleep_ms(100);
+    assert_int_equal(kill(pid, SIGINT), 0);
+    int rc = wait_exited(pid);
+    if (rc == 0) fail_msg("the run finished before the signal; raise train.images");
+    assert_int_equal(rc, 130);
+    assert_true(exists(tmp("B/r.ckpt.h5")));
+    assert_true(exists(tmp("B/r.h5.tmp")));
+    assert_false(exists(tmp("B/r.h5")));
+    char *err = read_all(tmp("b.err"), NULL);
+    assert_contains(err, "interrupted by SIGINT");
+    char *cmd = resume_command(err);
+    free(err);
+    assert_contains(cmd, " --resume");
+
+    char sh[2 * PATH_MAX + 4096];
+    snprintf(sh, sizeof sh, "cd '%s' && %s >'%s' 2>'%s'", g_repo, cmd, tmp("c.out"), tmp("c.err"));
+    free(cmd);
+    assert_int_equal(system(sh), 0);
+    err = read_all(tmp("c.err"), NULL);
+    assert_contains(err, "resuming at ");
+    free(err);
+    char a[PATH_MAX], b[PATH_MAX];
+    snprintf(a, sizeof a, "%s", tmp("A/r.h5"));
+    snprintf(b, sizeof b, "%s", tmp("B/r.h5"));
+    assert_false(exists(tmp("B/r.ckpt.h5")));
+    assert_int_equal(assert_group_bitwise_equal(a, b, "train", "wall_s"), 16384 / 32);
+    assert_int_equal(assert_group_bitwise_equal(a, b, "eval", ""), 16384 / 4096 + 1);
+    assert_int_equal(assert_group_bitwise_equal(a, b, "summary", "images_per_s"), 1);
+}
+
+/* SIGTERM to a --jobs 2 sweep (the sweep's pid only): it forwards the signal, both children
+ * checkpoint, the sweep names them as unfinished and exits 143; --resume then completes both. */
+static void test_sweep_sigterm_forwards_to_jobs(void **state) {
+    (void)state;
+    char path[PATH_MAX];
+    const char *abl = write_ablation(path, "t.yaml", "t",
+                                     "  model.image.widths: [4, 8]\n"
+                                     "  train.images: 16384\n"
+                                     "  train.checkpoint_every_images: 64\n"
+                                     "  eval.every_images: 16384\n",
+                                     "seeds: 2\n");
+    char out[PATH_MAX];
+    snprintf(out, sizeof out, "%s", tmp("res"));
+    const char *args[] = {"sweep", abl, "--out", out, "--jobs", "2", NULL};
+    pid_t pid = spawn_cli(tmp("s.out"), tmp("s.err"), args);
+    if (wait_for_file(tmp("res/seed=1.ckpt.h5"), pid) || wait_for_file(tmp("res/seed=2.ckpt.h5"), pid))
+        fail_msg("the sweep ended before both runs checkpointed");
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    int rc = wait_exited(pid);
+    if (rc == 0) fail_msg("the sweep finished before the signal; raise train.images");
+    assert_int_equal(rc, 143);
+    char *err = read_all(tmp("s.err"), NULL);
+    assert_contains(err, "interrupted by SIGTERM: unfinished (checkpointed): ");
+    assert_contains(err, "seed=1");
+    assert_contains(err, "seed=2");
+    assert_contains(err, "not started: 0");
+    char *cmd = resume_command(err);
+    assert_contains(cmd, " --resume");
+    free(cmd);
+    free(err);
+    for (int s = 1; s <= 2; s++) {
+        assert_true(exists(tmp("res/seed=%d.ckpt.h5", s)));
+        assert_false(exists(tmp("res/seed=%d.h5", s)));
+    }
+    Cmd c = cli("sweep", abl, "--out", out, "--resume", "--jobs", "2", NULL);
+    if (c.status != 0) fail_msg("resume failed (%d):\n%s", c.status, c.err);
+    assert_contains(c.err, "2 completed, 0 diverged, 0 failed");
+    cmd_free(&c);
+    for (int s = 1; s <= 2; s++) assert_completed(tmp("res/seed=%d.h5", s));
+}
+
 /* ---- 9. the argument parser every subcommand shares (issue 12 item 9) ------------------------ */
 
 /* Every subcommand prints its usage for --help and exits 0. */
@@ -1291,6 +1411,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_missing_dataset_dir_is_one_line, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_run_refuses_to_overwrite_without_force, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_run_resume_after_kill9, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_run_sigint_checkpoints_and_prints_resume, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_sweep_sigterm_forwards_to_jobs, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_sweep_jobs_equal_sequential, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_smoke_profiles_of_the_ablations_run_and_plot, setup_dir, teardown_dir),
     };

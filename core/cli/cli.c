@@ -11,6 +11,21 @@
 
 #include "common/check.h"
 
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig) { stop_signal = sig; }
+
+void cli_catch_stop_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART; /* a write or read the signal lands in carries on; the step ends normally */
+    CHECK(sigaction(SIGINT, &sa, NULL) == 0 && sigaction(SIGTERM, &sa, NULL) == 0, "sigaction failed");
+}
+
+const volatile sig_atomic_t *cli_stop_flag(void) { return &stop_signal; }
+
 int cli_parse_long(const char *s, long min, long max, long *out) {
     char *end;
     errno = 0;

@@ -10,8 +10,10 @@
 #ifndef CLIPLAB_CLI_H
 #define CLIPLAB_CLI_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 typedef enum {
     CLI_FLAG,   /* no value; dest is int *, set to 1 */
@@ -64,6 +66,15 @@ bool cli_run_id_valid(const char *id);
  * longer than RUN_ID_MAX keeps its head and ends in a hash of the whole, so it stays unique. */
 void cli_default_run_id(char *out, size_t cap, const char *name, int seed, const char *const *overrides,
                         int n_overrides);
+
+/* SIGINT and SIGTERM: a run finishes its current step, checkpoints and exits 128 + the signal
+ * (130, 143). cli_catch_stop_signals installs the handler (sigaction; it only stores the signal
+ * number, which the trainer reads between steps); cli_stop_flag is that flag, 0 until a signal. */
+void cli_catch_stop_signals(void);
+const volatile sig_atomic_t *cli_stop_flag(void);
+/* Prints to f the command this process was started with, with --force dropped and --resume added
+ * (once), each word shell-quoted when needed: what continues an interrupted run or sweep. */
+void cli_print_resume_command(FILE *f);
 
 typedef struct Comm Comm;
 /* The program: dispatches argv[1] to its subcommand, with `world` the group of processes this one

@@ -38,8 +38,31 @@ static const Comm *world;
 
 const Comm *cli_world(void) { return world ? world : comm_serial(); }
 
+static int main_argc;
+static char **main_argv;
+
+void cli_print_resume_command(FILE *f) {
+    int has_resume = 0;
+    for (int i = 0; i < main_argc; i++) {
+        if (i > 1 && !strcmp(main_argv[i], "--force")) continue; /* it would redo finished runs */
+        has_resume |= i > 1 && !strcmp(main_argv[i], "--resume");
+        const char *w = main_argv[i];
+        fputs(i ? " " : "", f);
+        if (*w && strspn(w, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._,=+-/:@%") == strlen(w)) {
+            fputs(w, f);
+            continue;
+        }
+        fputc('\'', f);
+        for (; *w; w++) *w == '\'' ? fputs("'\\''", f) : fputc(*w, f);
+        fputc('\'', f);
+    }
+    if (!has_resume) fputs(" --resume", f);
+}
+
 int cli_main(int argc, char **argv, const Comm *w) {
     world = w;
+    main_argc = argc;
+    main_argv = argv;
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         print_help(stdout);
         return argc < 2 ? 1 : 0;

@@ -2,7 +2,9 @@
  * [--force]`: one experiment, its HDF5 result under DIR (default results/run) and a final table of
  * metrics on stdout. The default id follows the overrides (cli_default_run_id), so variants
  * compared by hand get their own files. --resume continues an interrupted run from its checkpoint
- * (and leaves a finished one alone); --force replaces a finished run.
+ * (and leaves a finished one alone); --force replaces a finished run. SIGINT or SIGTERM stops the
+ * run after its current step with a checkpoint, prints the command that resumes it and exits 130
+ * or 143.
  * Under mpirun (build/cliplab-mpi) the ranks train the one run data-parallel (trainer.h); rank 0
  * prints the table, and a rank's own failure is printed with its rank. */
 #include <math.h>
@@ -61,13 +63,23 @@ static int run_experiment(const Config *cfg, const char *out_dir, const char *ru
         return 1;
     }
     const Comm *world = cli_world();
-    RunOptions opt = {.results_dir = out_dir, .run_id = run_id, .swept = "", .resume = resume, .comm = world, .overwrite = force};
+    RunOptions opt = {.results_dir = out_dir, .run_id = run_id, .swept = "", .resume = resume, .comm = world,
+                      .overwrite = force, .stop = cli_stop_flag()};
     RunOutcome o;
     Err err;
     if (train_run(cfg, &opt, &o, &err)) {
         if (world->size > 1) fprintf(stderr, "cliplab run: rank %d: %s\n", world->rank, err.msg);
         else fprintf(stderr, "cliplab run: %s\n", err.msg);
         return 1;
+    }
+    if (!strcmp(o.status, "interrupted")) {
+        if (world->rank == 0) {
+            fprintf(stderr, "cliplab run: interrupted by %s at %.0f images; resume with: ",
+                    o.stop_signal == SIGTERM ? "SIGTERM" : "SIGINT", o.images);
+            cli_print_resume_command(stderr);
+            fputc('\n', stderr);
+        }
+        return 128 + o.stop_signal;
     }
     if (world->rank != 0) return strcmp(o.status, "completed") ? 3 : 0;
     print_metrics_table(stdout, &o);
@@ -85,6 +97,7 @@ int run_main(int argc, char **argv) {
         CLI_OPT_FLAG("--resume", &resume),
     };
     const CliSpec spec = {"run", RUN_USAGE, opts, (int)(sizeof opts / sizeof opts[0]), 1, -1};
+    cli_catch_stop_signals();
     const char **pos = mallocCheck((size_t)argc * sizeof *pos);
     int n_pos, rc = cli_parse(&spec, argc, argv, pos, &n_pos);
     if (rc != CLI_CONTINUE) goto done;

@@ -14,6 +14,9 @@
  * none is left, one run at a time with cores/ranks-on-its-machine threads, as a --jobs child would.
  * Rank 0 alone writes the folder's ablation.txt and prints the totals.
  * Deliberately left out: one run spread over a group of ranks inside a sweep (use `run` for that).
+ * SIGINT or SIGTERM: the running runs (in process, or the --jobs children, to which the signal is
+ * forwarded) finish their step and checkpoint, no further run starts, and the sweep names the
+ * unfinished runs, prints the command that resumes it and exits 130 or 143.
  */
 #include <errno.h>
 #include <math.h>
@@ -23,6 +26,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -88,8 +92,19 @@ static void print_sweep_bar(int done, int total, double elapsed) {
             (int)elapsed / 60, (int)elapsed % 60, (int)eta / 60, (int)eta % 60);
 }
 
-/* BUSY: another process holds the run or finished it meanwhile (two sweeps on one folder). */
-enum { SWEEP_EXIT_COMPLETED = 0, SWEEP_EXIT_DIVERGED = 3, SWEEP_EXIT_FAILED = 1, SWEEP_EXIT_BUSY = 4 };
+#define SWEEP_MAX_JOBS 64
+
+/* BUSY: another process holds the run or finished it meanwhile (two sweeps on one folder).
+ * INTERRUPTED: a stop signal ended the run after a checkpoint. */
+enum {
+    SWEEP_EXIT_COMPLETED = 0,
+    SWEEP_EXIT_DIVERGED = 3,
+    SWEEP_EXIT_FAILED = 1,
+    SWEEP_EXIT_BUSY = 4,
+    SWEEP_EXIT_INTERRUPTED = 5
+};
+/* How often a --jobs sweep looks for a finished child or a stop signal to forward. */
+#define SWEEP_POLL_MS 20
 
 /* Cores / runs at once on this machine (jobs, or ranks), at least 1. */
 static int sweep_threads_per_job(int jobs) {
@@ -105,7 +120,7 @@ static int sweep_one_run(SweepRun *r, const char *out, int resume, int force, in
     snprintf(label, sizeof label, "[%d/%d] %s", k, n_todo, r->id);
     swept_for_log(r->swept, swept, sizeof swept);
     RunOptions opt = {.results_dir = out, .run_id = r->id, .swept = swept, .tuned = r->tuned, .resume = resume,
-                      .overwrite = force, .progress_label = label};
+                      .overwrite = force, .progress_label = label, .stop = cli_stop_flag()};
     RunOutcome o;
     int rc = train_run(&r->config, &opt, &o, &err);
     if (rc == TRAIN_BUSY) {
@@ -116,6 +131,7 @@ static int sweep_one_run(SweepRun *r, const char *out, int resume, int force, in
         fprintf(stderr, "%s: failed: %s\n", r->id, err.msg);
         return SWEEP_EXIT_FAILED;
     }
+    if (!strcmp(o.status, "interrupted")) return SWEEP_EXIT_INTERRUPTED;
     return strcmp(o.status, "completed") ? SWEEP_EXIT_DIVERGED : SWEEP_EXIT_COMPLETED;
 }
 
@@ -132,7 +148,7 @@ static const char SWEEP_USAGE[] =
     "  --resume      skip finished runs, continue unfinished ones from their checkpoints\n"
     "  --only ID     run just this run of the grid\n"
     "  --force       overwrite finished runs; allow grids of more than " STRINGIFY(SWEEP_CONFIRM_RUNS) " runs\n"
-    "  --jobs N      runs at once, 1..64 (each gets cores/N threads unless the spec sets train.threads)\n";
+    "  --jobs N      runs at once, 1.." STRINGIFY(SWEEP_MAX_JOBS) " (each gets cores/N threads unless the spec sets train.threads)\n";
 
 typedef struct {
     const char *file, *profile, *only;
@@ -145,6 +161,11 @@ typedef struct {
     int n_todo, n_skip, n_blocked;
     int *todo; /* [n_todo] indices of the runs to run, in grid order (the same on every rank) */
     int completed, diverged, failed, busy; /* busy: held or finished by another process */
+    pid_t child_pid[SWEEP_MAX_JOBS]; /* the running --jobs children (0: free slot) and their runs */
+    const SweepRun *child_run[SWEEP_MAX_JOBS];
+    int forwarded; /* the stop signal was passed on to the children */
+    char unfinished[1024]; /* ids of the runs a stop signal interrupted, ", "-separated */
+    int n_unfinished;
 } SweepJob;
 
 /* Whether run r is to run now: selected by --only, and without a finished file (or --force). */
@@ -208,18 +229,36 @@ static int sweep_plan(SweepJob *j) {
     return 0;
 }
 
-static void sweep_count(SweepJob *j, int code) {
-    if (code == SWEEP_EXIT_COMPLETED) j->completed++;
+static void sweep_count(SweepJob *j, const SweepRun *r, int code) {
+    if (code == SWEEP_EXIT_INTERRUPTED) {
+        size_t n = strlen(j->unfinished);
+        snprintf(j->unfinished + n, sizeof j->unfinished - n, "%s%s", j->n_unfinished++ ? ", " : "", r->id);
+    } else if (code == SWEEP_EXIT_COMPLETED) j->completed++;
     else if (code == SWEEP_EXIT_DIVERGED) j->diverged++;
     else if (code == SWEEP_EXIT_BUSY) j->busy++;
     else j->failed++;
 }
 
-/* Waits for one --jobs child and counts its outcome; 0, or -1 if there is none. */
+/* Waits for one --jobs child and counts its outcome; 0, or -1 if there is none. Meanwhile a stop
+ * signal is forwarded to every running child (the handler itself does no work). */
 static int sweep_reap(SweepJob *j) {
     int status;
-    if (wait(&status) < 0) return -1;
-    sweep_count(j, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) == 0) {
+        int sig = *cli_stop_flag();
+        if (sig && !j->forwarded) {
+            for (int i = 0; i < SWEEP_MAX_JOBS; i++)
+                if (j->child_pid[i] > 0) kill(j->child_pid[i], sig);
+            j->forwarded = 1;
+        }
+        nanosleep(&(struct timespec){0, SWEEP_POLL_MS * 1000000L}, NULL);
+    }
+    if (pid < 0) return -1;
+    for (int i = 0; i < SWEEP_MAX_JOBS; i++)
+        if (j->child_pid[i] == pid) {
+            sweep_count(j, j->child_run[i], WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+            j->child_pid[i] = 0;
+        }
     return 0;
 }
 
@@ -233,7 +272,15 @@ static int sweep_fork(SweepJob *j, SweepRun *r, int k) {
         j->failed++;
         return 0;
     }
-    if (pid > 0) return 1;
+    if (pid > 0) {
+        for (int i = 0; i < SWEEP_MAX_JOBS; i++)
+            if (j->child_pid[i] == 0) {
+                j->child_pid[i] = pid;
+                j->child_run[i] = r;
+                break;
+            }
+        return 1;
+    }
     /* a child outliving a killed sweep would race a later --resume on the same .tmp */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     _exit(sweep_one_run(r, j->out, j->resume, j->force, k, j->n_todo));
@@ -245,11 +292,11 @@ static int sweep_fork(SweepJob *j, SweepRun *r, int k) {
 static void sweep_execute_ranks(SweepJob *j) {
     const Comm *w = j->world;
     progress_force_plain(1);
-    for (long t; (t = w->ops->ticket(w)) < j->n_todo;) {
+    for (long t; !*cli_stop_flag() && (t = w->ops->ticket(w)) < j->n_todo;) {
         SweepRun *r = &j->s.runs[j->todo[t]];
         if (r->config.train.threads == 0) r->config.train.threads = sweep_threads_per_job(w->local_size);
         fprintf(stderr, "rank %d: run %ld/%d %s\n", w->rank, t + 1, j->n_todo, r->id);
-        sweep_count(j, sweep_one_run(r, j->out, j->resume, j->force, (int)t + 1, j->n_todo));
+        sweep_count(j, r, sweep_one_run(r, j->out, j->resume, j->force, (int)t + 1, j->n_todo));
     }
     w->ops->ticket_reset(w);
     double counts[4] = {j->completed, j->diverged, j->failed - j->n_blocked, j->busy};
@@ -269,10 +316,11 @@ static void sweep_execute(SweepJob *j) {
     for (int k = 0; j->world->size == 1 && k < j->n_todo; k++) {
         SweepRun *r = &j->s.runs[j->todo[k]];
         while (running >= j->jobs && sweep_reap(j) == 0) running--;
+        if (*cli_stop_flag()) break;
         int finished = j->completed + j->diverged + j->failed + j->busy - j->n_blocked;
         if (finished > 0) print_sweep_bar(finished, j->n_todo, time_now() - t0);
         if (j->jobs > 1) running += sweep_fork(j, r, k + 1);
-        else sweep_count(j, sweep_one_run(r, j->out, j->resume, j->force, k + 1, j->n_todo));
+        else sweep_count(j, r, sweep_one_run(r, j->out, j->resume, j->force, k + 1, j->n_todo));
     }
     while (running > 0 && sweep_reap(j) == 0) running--;
     if (j->world->rank == 0)
@@ -280,6 +328,15 @@ static void sweep_execute(SweepJob *j) {
                 "sweep %s: %d completed, %d diverged, %d failed, %d skipped (finished before), %d taken by another "
                 "process in %.0f s\n",
                 j->s.name, j->completed, j->diverged, j->failed, j->n_skip, j->busy, time_now() - t0);
+    int sig = *cli_stop_flag();
+    if (sig) { /* over ranks, each names the runs it was running */
+        int not_started =
+            j->n_todo - (j->completed + j->diverged + j->failed + j->busy - j->n_blocked) - j->n_unfinished;
+        fprintf(stderr, "sweep %s: interrupted by %s: unfinished (checkpointed): %s; not started: %d; resume with: ",
+                j->s.name, sig == SIGTERM ? "SIGTERM" : "SIGINT", j->n_unfinished ? j->unfinished : "none", not_started);
+        cli_print_resume_command(stderr);
+        fputc('\n', stderr);
+    }
 }
 
 /* The tuning stage: the candidates run like a sweep of their own into <out>/tune (resumable the
@@ -300,6 +357,9 @@ static int sweep_tune(SweepJob *j) {
         fprintf(stderr, "tuning stage of %s: %d candidates on the validation sets, maximising %s; %d to run -> %s\n",
                 j->s.name, t.s.n_runs, j->s.tune_metric, t.n_todo, t.out);
         sweep_execute(&t);
+        if (*cli_stop_flag()) rc = -1;
+    }
+    if (!rc) {
         RunInfo *runs = NULL;
         int n = 0;
         Err err;
@@ -339,12 +399,13 @@ static int sweep_run_all(SweepJob *j, int dry, const char *out_arg) {
         return 1;
     }
     if (sweep_prepare_folder(j, out_arg)) return 1;
-    if (j->s.n_tune_runs && sweep_tune(j)) return 1;
+    if (j->s.n_tune_runs && sweep_tune(j)) return *cli_stop_flag() ? 128 + *cli_stop_flag() : 1;
     if (j->world->ops->any(j->world, sweep_plan(j) != 0)) return 1; /* and no rank starts before all planned */
     if (j->world->rank == 0)
         fprintf(stderr, "sweep %s (profile %s): %d runs, %d to run, %d already finished -> %s%s\n", j->s.name,
                 j->profile, j->s.n_runs, j->n_todo, j->n_skip, j->out, j->world->size > 1 ? " over the ranks" : "");
     sweep_execute(j);
+    if (*cli_stop_flag()) return 128 + *cli_stop_flag();
     return j->failed ? 1 : 0;
 }
 
@@ -357,7 +418,7 @@ int sweep_main(int argc, char **argv) {
         CLI_OPT_STRING("--profile", &j.profile),
         CLI_OPT_STRING("--only", &j.only),
         CLI_OPT_STRING("--out", &out_arg),
-        CLI_OPT_INT("--jobs", &jobs, 1, 64),
+        CLI_OPT_INT("--jobs", &jobs, 1, SWEEP_MAX_JOBS),
         CLI_OPT_FLAG("--dry-run", &dry),
         CLI_OPT_FLAG("--resume", &j.resume),
         CLI_OPT_FLAG("--force", &j.force),
@@ -365,6 +426,7 @@ int sweep_main(int argc, char **argv) {
     const CliSpec spec = {"sweep", SWEEP_USAGE, opts, (int)(sizeof opts / sizeof opts[0]), 1, 1};
     int rc = cli_parse(&spec, argc, argv, pos, &n_pos);
     if (rc != CLI_CONTINUE) return rc;
+    cli_catch_stop_signals();
     j.file = pos[0];
     j.jobs = (int)jobs;
     if (j.jobs > 1 && j.world->size > 1) {

@@ -16,6 +16,9 @@
  * train_run is its steps in order: start or resume, then per step trainer_step,
  * trainer_maybe_evaluate and trainer_maybe_checkpoint, then finish; one Trainer holds the run's
  * state and one failure path frees it.
+ * A stop request (RunOptions.stop, set by the CLI's SIGINT/SIGTERM handler) is read once per step,
+ * after the step's evaluation and checkpoint; the ranks agree on it (Comm any), so all stop at the
+ * same step, and the run ends "interrupted" with a checkpoint of that step and its .tmp kept.
  */
 #include "train/trainer.h"
 
@@ -415,6 +418,23 @@ static int trainer_finish(Trainer *t, const char *status, RunOutcome *out, Err *
     return 0;
 }
 
+/* After a step that did not end the budget: whether a stop was requested on any rank (then rank 0
+ * writes the step's checkpoint and *signal is set on every rank). 1 stop, 0 go on, -1 + err. */
+static int trainer_maybe_stop(Trainer *t, int at_end, int *signal, Err *err) {
+    const Comm *comm = t->s.comm;
+    int stop = t->opt->stop ? (int)*t->opt->stop : 0;
+    if (!comm->ops->any(comm, stop != 0) || at_end) return 0;
+    *signal = stop ? stop : SIGINT; /* a rank the signal did not reach stops with the others */
+    int rc = t->writer ? save_checkpoint(t->ckpt_path, &t->s.m, t->log, t->s.step, t->s.images, err) : 0;
+    if (comm->ops->any(comm, rc != 0))
+        return rc ? -1 : err_set(err, "rank 0 could not write the checkpoint (its message is above)");
+    if (!t->writer) return 1;
+    progress_finish(&t->prog, (double)t->s.images, NULL);
+    fprintf(stderr, "%s: stopped at %ld of %ld images (step %ld); checkpoint %s\n", t->opt->run_id, t->s.images,
+            (long)t->cfg->train.images, t->s.step, t->ckpt_path);
+    return 1;
+}
+
 static void trainer_free(Trainer *t) {
     h5io_unlock(t->lock_path, t->lock_fd);
     free(t->curve.images);
@@ -442,6 +462,15 @@ int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *er
         int at_end = t.s.images >= (long)cfg->train.images;
         trainer_maybe_evaluate(&t, at_end);
         if (trainer_maybe_checkpoint(&t, at_end, err)) goto fail;
+        int stop = trainer_maybe_stop(&t, at_end, &out->stop_signal, err);
+        if (stop < 0) goto fail;
+        if (stop) {
+            snprintf(out->status, sizeof out->status, "interrupted");
+            out->images = (double)t.s.images;
+            if (t.log) runlog_abandon(t.log); /* the unfinished run file stays for --resume */
+            trainer_free(&t);
+            return 0;
+        }
     }
     int rc = trainer_finish(&t, status, out, err);
     t.log = NULL; /* finished or abandoned by trainer_finish */

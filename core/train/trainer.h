@@ -4,6 +4,8 @@
 #ifndef CLIPLAB_TRAINER_H
 #define CLIPLAB_TRAINER_H
 
+#include <signal.h>
+
 #include "common/comm.h"
 #include "eval/evaluate.h"
 #include "model/model.h"
@@ -23,10 +25,14 @@ typedef struct {
      * batch (NULL: this process alone). Rank 0 alone evaluates, logs and checkpoints; every rank
      * reads the checkpoint on --resume. */
     const Comm *comm;
+    /* Set (to the signal number) by a signal handler to stop the run at the next step boundary
+     * with a checkpoint; NULL: the run cannot be stopped that way. Read between steps only. */
+    const volatile sig_atomic_t *stop;
 } RunOptions;
 
 typedef struct {
-    char status[16]; /* completed | diverged | failed */
+    char status[16]; /* completed | diverged | failed | interrupted */
+    int stop_signal; /* interrupted: the value *opt->stop held (the signal number) */
     Metrics final;   /* the last evaluation */
     double images, wall_s, images_per_s;
     double images_to_target; /* NaN if never reached */
@@ -61,10 +67,13 @@ void train_share_free(TrainShare *s);
 
 /* Before touching any file of the run, train_run (rank 0) takes <results_dir>/<run_id>.lock
  * (flock, held until it returns), so two processes never write one run.
- * Returns 0 when the run reached a final status (completed or diverged: both are results), -1 +
- * err when it could not run or its results could not be written (status "failed"), TRAIN_BUSY +
- * err when another process holds the run or finished it meanwhile (nothing of it was touched).
- * Over ranks, every rank returns the same (a failure on one is a failure of all). */
+ * Returns 0 when the run reached a final status (completed or diverged: both are results) or was
+ * stopped through opt->stop (status "interrupted": the current step finished, a checkpoint was
+ * written and the unfinished run file left for --resume), -1 + err when it could not run or its
+ * results could not be written (status "failed"), TRAIN_BUSY + err when another process holds the
+ * run or finished it meanwhile (nothing of it was touched). Over ranks, every rank returns the
+ * same (a failure on one is a failure of all; a stop on one stops all at the same step). A stop
+ * request during the last step lets the run complete. */
 #define TRAIN_BUSY 1
 int train_run(const Config *cfg, const RunOptions *opt, RunOutcome *out, Err *err);
 
