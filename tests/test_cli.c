@@ -1060,21 +1060,17 @@ static void test_smoke_profiles_of_the_ablations_run_and_plot(void **state) {
     }
 }
 
-/* `cliplab run --resume` continues a run killed with kill -9 from its checkpoint, to the same
- * results as the uninterrupted run; on a finished run it changes nothing. */
-static void test_run_resume_after_kill9(void **state) {
-    (void)state;
-    char spec[PATH_MAX + 64];
-    snprintf(spec, sizeof spec, "%s/experiments/contrastive.yaml", g_repo);
-    const char *common[] = {"data.image_size=16", "model.image.widths=4,8", "model.image.tap=img.stage2",
-                            "model.text.width=8", "model.embed_dim=8", "train.batch_size=32", "train.images=8192",
-                            "train.warmup_images=1024", "train.checkpoint_every_images=64",
-                            "eval.every_images=2048", "data.eval_images=32", "eval.retrieval_n=32",
-                            "eval.probe=false", "train.threads=1"};
-    char dir_a[PATH_MAX], dir_b[PATH_MAX];
-    snprintf(dir_a, sizeof dir_a, "%s", tmp("A"));
-    snprintf(dir_b, sizeof dir_b, "%s", tmp("B"));
-    const char *args[32];
+/* `run SPEC <tiny 8192-image run, checkpoint every 64 images> --id r --out <slot>` into args
+ * [32] (NULL-terminated); returns the number of words, and *out_at the slot to fill. spec has
+ * PATH_MAX + 64 bytes and must outlive args. */
+static int tiny_run_args(const char **args, char *spec, int *out_at) {
+    static const char *const common[] = {"data.image_size=16", "model.image.widths=4,8", "model.image.tap=img.stage2",
+                                         "model.text.width=8", "model.embed_dim=8", "train.batch_size=32",
+                                         "train.images=8192", "train.warmup_images=1024",
+                                         "train.checkpoint_every_images=64", "eval.every_images=2048",
+                                         "data.eval_images=32", "eval.retrieval_n=32", "eval.probe=false",
+                                         "train.threads=1"};
+    snprintf(spec, PATH_MAX + 64, "%s/experiments/contrastive.yaml", g_repo);
     int n = 0;
     args[n++] = "run";
     args[n++] = spec;
@@ -1082,9 +1078,20 @@ static void test_run_resume_after_kill9(void **state) {
     args[n++] = "--id";
     args[n++] = "r";
     args[n++] = "--out";
-    int out_at = n++;
+    *out_at = n++;
     args[n] = NULL;
+    return n;
+}
 
+/* `cliplab run --resume` continues a run killed with kill -9 from its checkpoint, to the same
+ * results as the uninterrupted run; on a finished run it changes nothing. */
+static void test_run_resume_after_kill9(void **state) {
+    (void)state;
+    char spec[PATH_MAX + 64], dir_a[PATH_MAX], dir_b[PATH_MAX];
+    snprintf(dir_a, sizeof dir_a, "%s", tmp("A"));
+    snprintf(dir_b, sizeof dir_b, "%s", tmp("B"));
+    const char *args[32];
+    int out_at, n = tiny_run_args(args, spec, &out_at);
     args[out_at] = dir_a;
     pid_t pid = spawn_cli(tmp("a.out"), tmp("a.err"), args);
     assert_int_equal(wait_status(pid), 0);
@@ -1145,26 +1152,12 @@ static char *resume_command(const char *err) {
  * equal to an uninterrupted one. */
 static void test_run_sigint_checkpoints_and_prints_resume(void **state) {
     (void)state;
-    char spec[PATH_MAX + 64];
-    snprintf(spec, sizeof spec, "%s/experiments/contrastive.yaml", g_repo);
-    const char *common[] = {"data.image_size=16", "model.image.widths=4,8", "model.image.tap=img.stage2",
-                            "model.text.width=8", "model.embed_dim=8", "train.batch_size=32", "train.images=16384",
-                            "train.warmup_images=1024", "train.checkpoint_every_images=64",
-                            "eval.every_images=4096", "data.eval_images=32", "eval.retrieval_n=32",
-                            "eval.probe=false", "train.threads=1"};
-    char dir_a[PATH_MAX], dir_b[PATH_MAX];
+    char spec[PATH_MAX + 64], dir_a[PATH_MAX], dir_b[PATH_MAX];
     snprintf(dir_a, sizeof dir_a, "%s", tmp("A"));
     snprintf(dir_b, sizeof dir_b, "%s", tmp("B"));
     const char *args[32];
-    int n = 0;
-    args[n++] = "run";
-    args[n++] = spec;
-    for (size_t i = 0; i < sizeof common / sizeof common[0]; i++) args[n++] = common[i];
-    args[n++] = "--id";
-    args[n++] = "r";
-    args[n++] = "--out";
-    int out_at = n++;
-    args[n] = NULL;
+    int out_at;
+    tiny_run_args(args, spec, &out_at);
     args[out_at] = dir_a;
     assert_int_equal(wait_status(spawn_cli(tmp("a.out"), tmp("a.err"), args)), 0);
 
@@ -1196,8 +1189,8 @@ static void test_run_sigint_checkpoints_and_prints_resume(void **state) {
     snprintf(a, sizeof a, "%s", tmp("A/r.h5"));
     snprintf(b, sizeof b, "%s", tmp("B/r.h5"));
     assert_false(exists(tmp("B/r.ckpt.h5")));
-    assert_int_equal(assert_group_bitwise_equal(a, b, "train", "wall_s"), 16384 / 32);
-    assert_int_equal(assert_group_bitwise_equal(a, b, "eval", ""), 16384 / 4096 + 1);
+    assert_int_equal(assert_group_bitwise_equal(a, b, "train", "wall_s"), 8192 / 32);
+    assert_int_equal(assert_group_bitwise_equal(a, b, "eval", ""), 8192 / 2048 + 1);
     assert_int_equal(assert_group_bitwise_equal(a, b, "summary", "images_per_s"), 1);
 }
 
