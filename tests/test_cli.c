@@ -978,6 +978,95 @@ static void test_missing_dataset_dir_is_one_line(void **state) {
     cmd_free(&c);
 }
 
+/* ---- 6. every constraint checked before a run starts (issue 12 item 6) --------------------------- */
+
+/* `cliplab run spec.yaml <overrides>` fails before training: one line containing needle, exit 1,
+ * no results folder. */
+static void check_refused_run(const char *const *overrides, int n, const char *needle) {
+    char spec[PATH_MAX + 64], out[PATH_MAX];
+    snprintf(spec, sizeof spec, "%s/experiments/contrastive.yaml", g_repo);
+    snprintf(out, sizeof out, "%s", tmp("out"));
+    const char *args[32] = {"run", spec};
+    for (int i = 0; i < n; i++) args[2 + i] = overrides[i];
+    args[2 + n] = "--out";
+    args[3 + n] = out;
+    args[4 + n] = NULL;
+    Cmd c = cli_args(args);
+    assert_one_line_error(&c);
+    assert_contains(c.err, needle);
+    assert_false(exists(out));
+    cmd_free(&c);
+}
+
+/* An in-range batch the machine cannot hold: the estimate in one line, not an abort in malloc
+ * (the default model at 64 px and a batch of 2^20 needs hundreds of GiB). */
+static void test_batch_beyond_memory_refused_with_estimate(void **state) {
+    (void)state;
+    const char *big[] = {"train.batch_size=1048576"};
+    check_refused_run(big, 1, "needs an estimated ");
+    check_refused_run(big, 1, "GiB of memory");
+}
+
+/* n 28x28 images and labels in Fashion-MNIST's gzipped IDX format, as dir/<split>-*-ubyte.gz. */
+static void write_fmnist_split(const char *dir, const char *split, int n) {
+    for (int kind = 0; kind < 2; kind++) {
+        char path[PATH_MAX + 64], cmd[2 * PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s-%s", dir, split, kind ? "labels-idx1-ubyte" : "images-idx3-ubyte");
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        const unsigned char head[] = {0, 0, 8, kind ? 1 : 3, 0, 0, 0, (unsigned char)n};
+        fwrite(head, 1, sizeof head, f);
+        const unsigned char side[] = {0, 0, 0, 28};
+        if (!kind) fwrite(side, 1, 4, f), fwrite(side, 1, 4, f);
+        for (int i = 0; i < (kind ? n : n * 28 * 28); i++) fputc(kind ? i % 10 : (i * 7) & 0xff, f);
+        assert_int_equal(fclose(f), 0);
+        snprintf(cmd, sizeof cmd, "gzip -nf '%s'", path);
+        assert_int_equal(system(cmd), 0);
+    }
+}
+
+/* A 3-image copy of Fashion-MNIST with the probe on: its probe set cannot be split 4:1:4, which
+ * is said before training instead of a CHECK at the final evaluation. */
+static void test_tiny_dataset_with_probe_refused(void **state) {
+    (void)state;
+    char dir[PATH_MAX], opt[PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s", tmp("fm"));
+    assert_int_equal(mkdir(dir, 0755), 0);
+    write_fmnist_split(dir, "train", 3);
+    write_fmnist_split(dir, "t10k", 3);
+    snprintf(opt, sizeof opt, "data.fmnist_dir=%s", dir);
+    const char *o[] = {"data.dataset=fashion-mnist", opt, "eval.task=fmnist", "eval.probe_task=fmnist", "eval.probe=true",
+                       "train.images=64", "train.batch_size=8", "train.threads=1"};
+    check_refused_run(o, 8, "probe set of 3 images");
+}
+
+/* A sweep checks every run of its grid with what a run checks before it builds (here the probe
+ * set of a 3-image dataset copy, which the spec alone cannot know) before it starts any: the
+ * first run is valid, the second is not, and nothing runs. */
+static void test_sweep_checks_every_run_before_starting(void **state) {
+    (void)state;
+    char dir[PATH_MAX], out[PATH_MAX], text[2 * PATH_MAX + 512];
+    snprintf(dir, sizeof dir, "%s", tmp("fm"));
+    assert_int_equal(mkdir(dir, 0755), 0);
+    write_fmnist_split(dir, "train", 3);
+    write_fmnist_split(dir, "t10k", 3);
+    snprintf(text, sizeof text,
+             "name: v\nbase: %s/experiments/contrastive.yaml\nquestion: Does v work?\n"
+             "set:\n  data.dataset: fashion-mnist\n  data.fmnist_dir: %s\n  eval.task: fmnist\n"
+             "  eval.probe_task: fmnist\n  train.images: 64\n  train.batch_size: 8\n  train.threads: 1\n"
+             "sweep:\n  eval.probe: [false, true]\nseeds: 1\n",
+             g_repo, dir);
+    const char *abl = tmp("v.yaml");
+    write_text(abl, text);
+    snprintf(out, sizeof out, "%s", tmp("res"));
+    Cmd c = cli("sweep", abl, "--out", out, NULL);
+    assert_one_line_error(&c);
+    assert_contains(c.err, "run probe=true");
+    assert_contains(c.err, "probe set of 3 images");
+    assert_false(exists(out));
+    cmd_free(&c);
+}
+
 /* `cliplab run` never replaces a finished run file unless told to. */
 static void test_run_refuses_to_overwrite_without_force(void **state) {
     (void)state;
@@ -1404,6 +1493,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_missing_dataset_dir_is_one_line, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_run_refuses_to_overwrite_without_force, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_run_resume_after_kill9, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_batch_beyond_memory_refused_with_estimate, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_tiny_dataset_with_probe_refused, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_sweep_checks_every_run_before_starting, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_run_sigint_checkpoints_and_prints_resume, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_sweep_sigterm_forwards_to_jobs, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_sweep_jobs_equal_sequential, setup_dir, teardown_dir),

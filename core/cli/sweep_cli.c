@@ -34,6 +34,7 @@
 #include "common/timer.h"
 #include "log/h5io.h"
 #include "log/report.h"
+#include "model/model.h"
 #include "spec/sweep.h"
 #include "train/trainer.h"
 
@@ -387,6 +388,23 @@ static int sweep_tune(SweepJob *j) {
     return rc;
 }
 
+/* Every run of the grid (tuning candidates included) passes what a run checks before it builds
+ * (model_check), so no run starts when a later one could not: 0, or -1 after one line naming the
+ * first run that fails. */
+static int sweep_check_runs(const SweepJob *j) {
+    const SweepRun *lists[2] = {j->s.tune_runs, j->s.runs};
+    const int counts[2] = {j->s.n_tune_runs, j->s.n_runs};
+    for (int l = 0; l < 2; l++)
+        for (int i = 0; i < counts[l]; i++) {
+            Err err;
+            if (j->only && l == 1 && strcmp(lists[l][i].id, j->only)) continue;
+            if (model_check(&lists[l][i].config, &err) == 0) continue;
+            fprintf(stderr, "cliplab sweep: %s: run %s%s: %s\n", j->file, l == 0 ? "tune/" : "", lists[l][i].id, err.msg);
+            return -1;
+        }
+    return 0;
+}
+
 /* After the sweep is loaded: --dry-run, or the runs. Returns the exit status. */
 static int sweep_run_all(SweepJob *j, int dry, const char *out_arg) {
     if (dry) {
@@ -398,6 +416,7 @@ static int sweep_run_all(SweepJob *j, int dry, const char *out_arg) {
                 j->s.n_runs, SWEEP_CONFIRM_RUNS);
         return 1;
     }
+    if (sweep_check_runs(j)) return 1;
     if (sweep_prepare_folder(j, out_arg)) return 1;
     if (j->s.n_tune_runs && sweep_tune(j)) return *cli_stop_flag() ? 128 + *cli_stop_flag() : 1;
     if (j->world->ops->any(j->world, sweep_plan(j) != 0)) return 1; /* and no rank starts before all planned */

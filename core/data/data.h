@@ -100,6 +100,11 @@ const ZeroShotTask *dataset_zeroshot_tasks(Dataset *ds, int *n_tasks);
  * test split (fashion-mnist: at most its 10,000). Built on first use and cached while name and n
  * stay the same; NULL if the dataset has no such task. */
 const ZeroShotTask *dataset_probe_task(Dataset *ds, const char *name, int n);
+/* Images the probe set of n would hold (n, or the test split's size when that is smaller), without
+ * building it. The evaluation splits a probe set 4:1:4 into train, validation and test, so it
+ * needs at least DATA_PROBE_MIN_IMAGES. */
+int dataset_probe_size(const Dataset *ds, int n);
+#define DATA_PROBE_MIN_IMAGES 9
 
 /* A fixed held-out set of n image–caption pairs (eval seed space; `which` selects one of many
  * such sets) for retrieval / probes; out->max_batch >= n. */

@@ -124,6 +124,8 @@ int dataset_vocab_size(const Dataset *ds) { return tokenizer_vocab_size(&ds->tok
 const DataConfig *dataset_config(const Dataset *ds) { return &ds->cfg; }
 long dataset_train_size(const Dataset *ds) { return ds->train_size; }
 
+int dataset_probe_size(const Dataset *ds, int n) { return ds->eval_pool > 0 && ds->eval_pool < n ? (int)ds->eval_pool : n; }
+
 void data_normalize_image(const Dataset *ds, float *img) {
     int n = ds->cfg.image_size * ds->cfg.image_size * 3;
     for (int j = 0; j < n; j++) img[j] = (img[j] - ds->mean) * ds->inv_std;

@@ -37,6 +37,7 @@ struct Dataset {
     Tokenizer tok;
     float mean, inv_std; /* image normalisation */
     long train_size;     /* distinct training items; 0 = unbounded stream */
+    long eval_pool;      /* distinct evaluation images (the test split); 0 = unbounded */
     void *impl;
     ZeroShotTask *tasks;
     int n_tasks;

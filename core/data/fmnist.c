@@ -180,6 +180,7 @@ static int fmnist_open(Dataset *ds, Err *err) {
         return -1;
     }
     ds->train_size = f->train_images.n;
+    ds->eval_pool = f->test_images.n;
     return 0;
 }
 

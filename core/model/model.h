@@ -23,9 +23,15 @@ typedef struct {
 #define MODEL_INIT_SEED_SALT 0x1417
 
 /* Opens the dataset, creates the objective, allocates everything and initialises the weights from
- * cfg->seed. Returns 0, or -1 with a one-line message (bad tap, unknown kind, bad dataset). */
+ * cfg->seed. Returns 0, or -1 with a one-line message (bad tap, unknown kind, bad dataset, a loss
+ * constraint at the batch size, an estimated memory above the machine's) before anything large is
+ * allocated. */
 int model_build(Model *m, const Config *cfg, Err *err);
 void model_free(Model *m);
+/* What model_build checks before it allocates (dataset, task names, the objective's constraints
+ * at train.batch_size, the memory estimate against the machine's), without building: 0, or -1 +
+ * one line. A sweep runs it on every run before starting any. */
+int model_check(const Config *cfg, Err *err);
 void data_config_from(DataConfig *dc, const Config *cfg);
 
 #endif

@@ -99,6 +99,13 @@ static int contrastive_validate(ObjectiveSections cfg, int batch, Err *err) {
     return objective_validate_loss(cfg, batch, &loss, err);
 }
 
+static size_t contrastive_workspace_bytes(ObjectiveSections cfg, int max_batch) {
+    LossConfig loss;
+    Err err;
+    if (objective_loss_config(cfg.loss, max_batch, &loss, &err)) return 0;
+    return loss_workspace_floats(&loss, max_batch, cfg.model->embed_dim) * sizeof(float);
+}
+
 static void contrastive_init(Objective *o, Rng *rng) {
     Contrastive *c = (Contrastive *)o;
     image_tower_init(c->img, rng);
@@ -238,6 +245,7 @@ static int contrastive_check_ranks(const Objective *o, int ranks, Err *err) {
 const ObjectiveOps objective_contrastive_ops = {
     .name = "contrastive",
     .validate = contrastive_validate,
+    .workspace_bytes = contrastive_workspace_bytes,
     .create = contrastive_create,
     .init = contrastive_init,
     .forward_backward = contrastive_forward_backward,

@@ -97,6 +97,9 @@ typedef struct ObjectiveOps {
     /* Declares towers, heads and tensors into params/acts; the caller allocates both afterwards. */
     Objective *(*create)(ObjectiveSections cfg, const Dataset *ds, int max_batch, Tensors *params, Tensors *acts,
                          Err *err);
+    /* Bytes create will allocate at max_batch beyond its Tensors and towers (the loss workspace),
+     * for the model's memory estimate; the sections passed validate. May be NULL: none. */
+    size_t (*workspace_bytes)(ObjectiveSections cfg, int max_batch);
     void (*init)(Objective *o, Rng *rng);
     /* Loss of the batch; parameter gradients accumulated into params' GRAD buffer. Data parallel:
      * the batch is this rank's rows of a global batch of batch->B * comm->size rows (rank r owns
