@@ -27,11 +27,16 @@
 #include "log/report.h"
 #include "log/runlog.h"
 
-/* The bit-flip and crafted-file tests feed libhdf5 corrupt files, and on some of them it loses
- * memory on its own error paths (allocated and dropped inside libhdf5; tests/fuzz/fuzz_runfile.c
- * found the same): LeakSanitizer ignores leaks allocated inside it, ours are still reported. */
+/* Under ASan: the bit-flip and crafted-file tests feed libhdf5 corrupt files, and libhdf5 1.10
+ * loses blocks of its free lists (H5FL) on some of them, after cliplab has closed every id it
+ * opened (fuzz_runfile checks the open-id count). A leak module-wide suppression would also hide
+ * ours, such as an unfreed string libhdf5 allocated for us. Only those blocks are suppressed, by their
+ * allocator's frame, which the slow unwinder makes visible (it costs this binary ~5 s under SAN).
+ * Without ASan nothing calls these. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "fast_unwind_on_malloc=0"; }
 const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void) { return "leak:libhdf5_serial.so\n"; }
+const char *__lsan_default_suppressions(void) { return "leak:H5FL_reg_malloc\nleak:H5FL_blk_malloc\n"; }
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
 
