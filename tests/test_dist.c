@@ -188,8 +188,9 @@ static void test_two_ranks_equal_one_process_dcl(void **state) {
     check_two_ranks_equal_one_process("dcl", 4);
 }
 
-/* A loss without a per-rank share, and a batch that does not split, are refused in one line on
- * every rank (so no rank waits for another in a collective). */
+/* A loss without a per-rank share (align_uniform, or any loss within groups), and a batch that
+ * does not split, are refused in one line on every rank (so no rank waits for another in a
+ * collective). */
 static void test_data_parallel_refusals(void **state) {
     (void)state;
     Config c;
@@ -201,9 +202,17 @@ static void test_data_parallel_refusals(void **state) {
     snprintf(msg_loss, sizeof msg_loss, "%s", err.msg);
     train_share_free(&s);
     tiny_config(&c, "infonce", 0);
+    c.loss.group_size = 4;
+    int rc_group = train_share_build(&s, &c, world, &err);
+    char msg_group[ERR_MSG_MAX];
+    snprintf(msg_group, sizeof msg_group, "%s", err.msg);
+    train_share_free(&s);
+    tiny_config(&c, "infonce", 0);
     c.train.batch_size = 15;
     int rc_split = train_share_build(&s, &c, world, &err);
     train_share_free(&s);
+    assert_int_equal(rc_group, -1);
+    assert_non_null(strstr(msg_group, "loss.group_size 4 has no per-rank share"));
     assert_int_equal(rc_loss, -1);
     assert_non_null(strstr(msg_loss, "loss align_uniform has no per-rank share"));
     assert_int_equal(rc_split, -1);

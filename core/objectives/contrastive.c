@@ -237,6 +237,9 @@ static void contrastive_post_step(Objective *o) {
  * split); a loss without one (align_uniform: its uniformity term spans every pair) cannot. */
 static int contrastive_check_ranks(const Objective *o, int ranks, Err *err) {
     const Contrastive *c = (const Contrastive *)o;
+    if (ranks > 1 && c->loss.group_size > 0)
+        return err_set(err, "loss.group_size %d has no per-rank share of the gathered batch, so it cannot train over %d "
+                            "ranks: run it in one process", c->loss.group_size, ranks);
     if (ranks == 1 || loss_has_local(c->loss.kind)) return 0;
     return err_set(err, "loss %s has no per-rank share (its terms span every pair of the batch), so it cannot train "
                         "over %d ranks: run it in one process", loss_registry_name(c->loss.kind), ranks);
