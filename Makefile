@@ -2,7 +2,7 @@
 #
 #   make                  build build/cliplab, build/cliplab-mpi, build/libcliplab.a, build/libcliplab.so
 #   make test [SAN=1]     every tests/test_*.c (cmocka), summary line at the end
-#   make bench            tests/bench/bench_*.c
+#   make bench            tests/bench/bench_*.c and the PyTorch reference (installs python3-torch)
 #   make deps             check (and as root install) the Debian packages below
 #   make ablation-projection | ablation-efficiency | ablation-loss | ablation-loss-group | ablation-tap
 #                         [PROFILE=...] [JOBS=n]
@@ -26,6 +26,9 @@ DEB_PACKAGES := gcc make pkg-config libopenblas0-openmp libopenblas-dev libhdf5-
 # Only the fuzz targets need clang and its libFuzzer/sanitizer runtimes; `make test` runs them
 # briefly, so CI installs these too, but `make`, `make bench` and the ablations do not need them.
 FUZZ_DEB_PACKAGES := clang-14 libclang-rt-14-dev
+# Only `make bench` needs PyTorch: the reference the training steps are compared with (never a
+# dependency of cliplab itself).
+BENCH_DEB_PACKAGES := python3-torch
 
 # Paths asked of the system, not written down: the compiler's multiarch triplet and HDF5's
 # pkg-config file (Debian ships hdf5.pc for the serial build). Each is computed the first time a
@@ -69,6 +72,7 @@ CLI := $(BUILD)/cliplab
 CLI_MPI := $(BUILD)/cliplab-mpi
 DEPS_STAMP := build/.deps-ok
 FUZZ_DEPS_STAMP := build/.fuzz-deps-ok
+BENCH_DEPS_STAMP := build/.bench-deps-ok
 
 .SECONDARY:
 .PHONY: all deps test bench clean plots fuzz fuzz-build
@@ -81,7 +85,8 @@ deps: $(DEPS_STAMP)
 # the exact command and stops.
 $(DEPS_STAMP): PACKAGES := $(DEB_PACKAGES)
 $(FUZZ_DEPS_STAMP): PACKAGES := $(FUZZ_DEB_PACKAGES)
-$(DEPS_STAMP) $(FUZZ_DEPS_STAMP): Makefile
+$(BENCH_DEPS_STAMP): PACKAGES := $(BENCH_DEB_PACKAGES)
+$(DEPS_STAMP) $(FUZZ_DEPS_STAMP) $(BENCH_DEPS_STAMP): Makefile
 	@missing=""; for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
@@ -142,7 +147,7 @@ FUZZ_SMOKE := $(if $(filter-out 0,$(FUZZ_SMOKE_S)),tests/fuzz/run_fuzz.sh)
 test: $(DEPS_STAMP) $(if $(filter command line,$(origin MODS)),,$(CLI) $(CLI_MPI)) $(TEST_BINS) $(if $(FUZZ_SMOKE),fuzz-build)
 	@CLIPLAB=$(CLI) CLIPLAB_MPI=$(CLI_MPI) FUZZ_SECONDS=$(FUZZ_SMOKE_S) FUZZ_SEED=1 tests/run_tests.sh $(TEST_BINS) tests/test_layers.sh tests/test_ablation_list.sh $(FUZZ_SMOKE)
 
-bench: $(DEPS_STAMP) $(CLI) $(BENCH_BINS)
+bench: $(DEPS_STAMP) $(BENCH_DEPS_STAMP) $(CLI) $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 	@if [ -x tests/bench/run_bench.sh ]; then CLIPLAB=$(CLI) tests/bench/run_bench.sh; fi
 
