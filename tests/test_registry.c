@@ -2,7 +2,8 @@
  * each registry that an enum key of the spec reads (datasets, image norms, text towers, heads,
  * activations, objectives, losses, temperature modes) loads through the spec (YAML and override),
  * is listed by help-spec on its key's line, is named in the key's "valid:" error, and builds a tiny
- * model that trains one step to a finite loss.
+ * model that trains one step to a finite loss. Every zero-shot task of every dataset is accepted by
+ * the model builder, and a late build failure frees what it built.
  * The enum keys are found by walking the schema, so a new enum key is covered without a change here;
  * the plug-in registries are also checked by name, so dropping one from the schema fails.
  */
@@ -37,17 +38,24 @@ static void tiny_config(Config *c) {
         if (spec_override(c, over[i], &err)) fail_msg("%s: %s", over[i], err.msg);
 }
 
-/* eval.task and eval.probe_task name tasks of the configured dataset (a cross-key check of the
- * model builder): the dataset's first task. */
-static void use_first_task(Config *c) {
+/* The dataset of c opened, and its zero-shot tasks (*n >= 1). */
+static Dataset *open_tasks(const Config *c, const ZeroShotTask **tasks, int *n) {
     DataConfig dc;
     data_config_from(&dc, c);
     Err err;
     Dataset *ds = dataset_open(&dc, &err);
     if (!ds) fail_msg("%s", err.msg);
-    int n = 0;
-    const ZeroShotTask *tasks = dataset_zeroshot_tasks(ds, &n);
-    assert_true(n >= 1);
+    *tasks = dataset_zeroshot_tasks(ds, n);
+    assert_true(*n >= 1);
+    return ds;
+}
+
+/* eval.task and eval.probe_task name tasks of the configured dataset (a cross-key check of the
+ * model builder): the dataset's first task. */
+static void use_first_task(Config *c) {
+    int n;
+    const ZeroShotTask *tasks;
+    Dataset *ds = open_tasks(c, &tasks, &n);
     snprintf(c->eval.task, sizeof c->eval.task, "%s", tasks[0].name);
     snprintf(c->eval.probe_task, sizeof c->eval.probe_task, "%s", tasks[0].name);
     dataset_free(ds);
@@ -177,6 +185,42 @@ static void test_plugin_keys_read_the_plugin_registries(void **state) {
     }
 }
 
+/* Zero-shot tasks are a dataset's named kind: every task of every dataset is accepted as eval.task
+ * and eval.probe_task by the model builder, and an unknown one is refused naming exactly the
+ * dataset's tasks. */
+static void test_every_task_of_every_dataset_is_accepted(void **state) {
+    (void)state;
+    for (int d = 0; dataset_name(d); d++) {
+        Config c;
+        tiny_config(&c);
+        snprintf(c.data.dataset, sizeof c.data.dataset, "%s", dataset_name(d));
+        int n;
+        const ZeroShotTask *tasks;
+        Dataset *ds = open_tasks(&c, &tasks, &n);
+        Err err;
+        char valid[256] = "";
+        for (int i = 0; i < n; i++) {
+            snprintf(valid + strlen(valid), sizeof valid - strlen(valid), "%s%s", i ? ", " : "", tasks[i].name);
+            char task[160];
+            snprintf(task, sizeof task, "eval.task=%s", tasks[i].name);
+            assert_int_equal(spec_override(&c, task, &err), 0);
+            snprintf(task, sizeof task, "eval.probe_task=%s", tasks[i].name);
+            assert_int_equal(spec_override(&c, task, &err), 0);
+            Model m;
+            if (model_build(&m, &c, &err)) fail_msg("%s task %s: %s", dataset_name(d), tasks[i].name, err.msg);
+            model_free(&m);
+        }
+        print_message("%-14s tasks: %s\n", dataset_name(d), valid);
+        assert_int_equal(spec_override(&c, "eval.task=no_such_task", &err), 0);
+        Model m;
+        assert_int_equal(model_build(&m, &c, &err), -1);
+        char want[512];
+        snprintf(want, sizeof want, "unknown eval.task 'no_such_task' for dataset %s; valid: %s", dataset_name(d), valid);
+        assert_string_equal(err.msg, want);
+        dataset_free(ds);
+    }
+}
+
 /* A spec that fails late (after towers and heads were built) is one line of error, and the parts
  * built before the failure are freed: under `make test SAN=1` LeakSanitizer fails this test if not. */
 static void test_late_build_failure_frees_what_it_built(void **state) {
@@ -206,6 +250,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_registry_name_loads_is_listed_and_builds),
         cmocka_unit_test(test_plugin_keys_read_the_plugin_registries),
+        cmocka_unit_test(test_every_task_of_every_dataset_is_accepted),
         cmocka_unit_test(test_late_build_failure_frees_what_it_built),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
