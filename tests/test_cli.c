@@ -1284,6 +1284,53 @@ static void test_run_sigint_checkpoints_and_prints_resume(void **state) {
     assert_int_equal(assert_group_bitwise_equal(a, b, "summary", "images_per_s"), 1);
 }
 
+/* `--resume` under a changed spec (issue 12 item 2) is refused with one line naming the keys and
+ * changes nothing; a result-neutral key (the thread count) may differ, and that resume finishes. */
+static void test_resume_under_a_different_spec_is_refused(void **state) {
+    (void)state;
+    char spec[PATH_MAX + 64], dir_b[PATH_MAX];
+    snprintf(dir_b, sizeof dir_b, "%s", tmp("B"));
+    const char *args[40];
+    int out_at, n = tiny_run_args(args, spec, &out_at);
+    args[out_at] = dir_b;
+    pid_t pid = spawn_cli(tmp("b.out"), tmp("b.err"), args);
+    if (wait_for_file(tmp("B/r.ckpt.h5"), pid)) fail_msg("the run ended before its first checkpoint");
+    assert_int_equal(kill(pid, SIGINT), 0);
+    if (wait_exited(pid) != 130) fail_msg("the run was not interrupted; raise train.images");
+    size_t ckpt_len = 0, tmp_len = 0;
+    char *ckpt = read_all(tmp("B/r.ckpt.h5"), &ckpt_len), *tmpf = read_all(tmp("B/r.h5.tmp"), &tmp_len);
+
+    args[n++] = "train.lr=0.05";
+    args[n++] = "train.images=4096";
+    args[n++] = "--resume";
+    args[n] = NULL;
+    pid = spawn_cli(tmp("c.out"), tmp("c.err"), args);
+    assert_int_equal(wait_exited(pid), 1);
+    char *err = read_all(tmp("c.err"), NULL);
+    assert_contains(err, "cannot resume run 'r' under a different spec: ");
+    assert_contains(err, "train.lr");
+    assert_contains(err, "train.images");
+    assert_true(strchr(err, '\n') == err + strlen(err) - 1); /* one line */
+    free(err);
+    size_t len = 0;
+    char *after = read_all(tmp("B/r.ckpt.h5"), &len);
+    assert_true(len == ckpt_len && !memcmp(after, ckpt, len));
+    free(after);
+    after = read_all(tmp("B/r.h5.tmp"), &len);
+    assert_true(len == tmp_len && !memcmp(after, tmpf, len));
+    free(after);
+    free(ckpt);
+    free(tmpf);
+
+    n -= 3;
+    args[n++] = "train.threads=2";
+    args[n++] = "--resume";
+    args[n] = NULL;
+    pid = spawn_cli(tmp("d.out"), tmp("d.err"), args);
+    if (wait_exited(pid) != 0) fail_msg("a resume with another thread count was refused");
+    assert_true(exists(tmp("B/r.h5")));
+}
+
 /* SIGTERM to a --jobs 2 sweep (the sweep's pid only): it forwards the signal, both children
  * checkpoint, the sweep names them as unfinished and exits 143; --resume then completes both. */
 static void test_sweep_sigterm_forwards_to_jobs(void **state) {
@@ -1498,6 +1545,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_tiny_dataset_with_probe_refused, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_sweep_checks_every_run_before_starting, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_run_sigint_checkpoints_and_prints_resume, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_resume_under_a_different_spec_is_refused, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_sweep_sigterm_forwards_to_jobs, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_sweep_jobs_equal_sequential, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_smoke_profiles_of_the_ablations_run_and_plot, setup_dir, teardown_dir),

@@ -282,6 +282,15 @@ int report_list_series(const char *path, const char *group, char (**names)[REPOR
     return n;
 }
 
+int report_read_attr_str(const char *path, const char *name, char *buf, size_t n) {
+    h5io_quiet();
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return -1;
+    int rc = h5io_attr_get_str(f, name, buf, n);
+    H5Fclose(f);
+    return rc;
+}
+
 long report_read_series(const char *path, const char *group, const char *name, double **out) {
     h5io_quiet();
     *out = NULL;

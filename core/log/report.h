@@ -40,6 +40,9 @@ typedef struct {
  * and Fletcher-32 checksums. Returns 0, or -1 + one line "'<path>': corrupt: ..." (or "not a cliplab
  * run file", "corrupt or not an HDF5 file"). */
 int report_verify(const char *path, Err *err);
+/* The root string attribute `name` of a run file into buf [n] (cut to fit). 0, or -1 if the file
+ * or the attribute cannot be read. */
+int report_read_attr_str(const char *path, const char *name, char *buf, size_t n);
 /* Scans <dir>/ *.h5. Returns 0 (n_runs may be 0), or -1 + err if the directory cannot be read.
  * Free the result with report_free. */
 int report_scan(const char *dir, RunInfo **runs, int *n_runs, Err *err);

@@ -1031,22 +1031,32 @@ static bool entry_equal(const SpecKey *k, const void *a, const void *b) {
     }
 }
 
-bool config_equal(const Config *a, const Config *b) {
-    for (int i = 0; i < N_SCHEMA; i++) {
-        const SpecKey *k = &SCHEMA[i];
-        if (!is_list(k)) {
-            if (!entry_equal(k, field(a, k), field(b, k))) return false;
-            continue;
-        }
-        int n = *list_count(a, k);
-        if (n != *list_count(b, k)) return false;
-        for (int j = 0; j < n; j++) {
-            size_t off = (size_t)j * k->elem_size;
-            if (!entry_equal(k, (const char *)field(a, k) + off, (const char *)field(b, k) + off))
-                return false;
-        }
+static bool key_equal(const SpecKey *k, const Config *a, const Config *b) {
+    if (!is_list(k)) return entry_equal(k, field(a, k), field(b, k));
+    int n = *list_count(a, k);
+    if (n != *list_count(b, k)) return false;
+    for (int j = 0; j < n; j++) {
+        size_t off = (size_t)j * k->elem_size;
+        if (!entry_equal(k, (const char *)field(a, k) + off, (const char *)field(b, k) + off)) return false;
     }
     return true;
+}
+
+bool config_equal(const Config *a, const Config *b) { return config_diff(a, b, NULL, NULL, 0) == 0; }
+
+int config_diff(const Config *a, const Config *b, const char *const *ignore, char *out, size_t cap) {
+    int n = 0;
+    size_t len = 0;
+    if (cap) out[0] = '\0';
+    for (int i = 0; i < N_SCHEMA; i++) {
+        const SpecKey *k = &SCHEMA[i];
+        int ignored = 0;
+        for (int j = 0; ignore && ignore[j]; j++) ignored |= !strcmp(ignore[j], k->name);
+        if (ignored || key_equal(k, a, b)) continue;
+        if (len + 1 < cap) len += (size_t)snprintf(out + len, cap - len, "%s%s", n ? ", " : "", k->name);
+        n++;
+    }
+    return n;
 }
 
 static const char *type_name(SpecType t) {

@@ -74,6 +74,10 @@ int spec_check(const Config *c, Err *err);
 char *config_to_yaml(const Config *c);
 /* Equality over every schema key (not memcmp: padding and bytes after string NULs differ). */
 bool config_equal(const Config *a, const Config *b);
+/* The schema keys whose values differ between a and b, except those named in ignore (a NULL-
+ * terminated list, or NULL): their number, and their names joined by ", " into out [cap] (cut to
+ * fit; out may be NULL when cap is 0). */
+int config_diff(const Config *a, const Config *b, const char *const *ignore, char *out, size_t cap);
 
 /* Every key (of SECTION, or all when NULL) with type, default, range or valid values, and help,
  * by section. 0, or -1 + err for an unknown section. */

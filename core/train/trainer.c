@@ -163,6 +163,34 @@ typedef struct {
     double session_t0, eval_s; /* this session's start and its seconds in evaluations */
 } Trainer;
 
+/* Keys a resume may change: they cannot change what the run measures (the thread count changes
+ * only the order of float additions, as on any machine; checkpoints only when work is saved). */
+static const char *const RESUME_NEUTRAL_KEYS[] = {"train.threads", "train.checkpoint_every_images", NULL};
+/* Room for the spec a run file records (config_to_yaml is a few KiB). */
+#define SPEC_TEXT_MAX (1 << 16)
+
+/* A resume finishes the experiment that was started: the spec recorded in the run file (its
+ * `spec` attribute) must equal this one in every key but RESUME_NEUTRAL_KEYS. 0, or -1 + err
+ * naming the keys that differ. */
+static int trainer_check_same_spec(const Trainer *t, const char *tmp_path, Err *err) {
+    char *text = mallocCheck(SPEC_TEXT_MAX);
+    Config started;
+    Err load_err;
+    int unreadable = report_read_attr_str(tmp_path, "spec", text, SPEC_TEXT_MAX) ||
+                     strlen(text) + 1 >= SPEC_TEXT_MAX ||
+                     spec_load_string(tmp_path, text, strlen(text), &started, &load_err);
+    free(text);
+    if (unreadable)
+        return err_set(err, "cannot resume run '%s': the spec it started with cannot be read from %s", t->opt->run_id,
+                       tmp_path);
+    char keys[ERR_MSG_MAX / 2];
+    int n = config_diff(&started, t->cfg, RESUME_NEUTRAL_KEYS, keys, sizeof keys);
+    if (n == 0) return 0;
+    return err_set(err, "cannot resume run '%s' under a different spec: %s differ%s from the spec it started with "
+                        "(resume with the same spec and overrides, or --force to start it again)",
+                   t->opt->run_id, keys, n == 1 ? "s" : "");
+}
+
 /* Resume: parameters and Adam moments from the checkpoint, the curve, wall_s and clipped counts
  * from the log's rows the checkpoint counts, then the log truncated to those rows. */
 static int trainer_resume(Trainer *t, double *wall_offset, Err *err) {
@@ -174,6 +202,7 @@ static int trainer_resume(Trainer *t, double *wall_offset, Err *err) {
     if (!t->writer) return 0; /* the log is rank 0's */
     char tmp_path[1024];
     snprintf(tmp_path, sizeof tmp_path, "%s/%s.h5.tmp", t->opt->results_dir, t->opt->run_id);
+    if (trainer_check_same_spec(t, tmp_path, err)) return -1;
     double *ex = NULL, *ey = NULL, *wall = NULL, *clip = NULL;
     long ne = report_read_series(tmp_path, "eval", "images", &ex);
     long ny = report_read_series(tmp_path, "eval", t->task_metric, &ey);
