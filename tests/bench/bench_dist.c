@@ -164,7 +164,10 @@ static int run_under_mpirun(char **argv) {
     if (pid == 0) {
         setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
         setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-        char *args[] = {"mpirun", "-np", N_RANKS, "--oversubscribe", "--timeout", MPIRUN_TIMEOUT_S, argv[0], NULL};
+        /* --bind-to none: Open MPI pins each of 2 ranks to one core by default, which would put the
+         * W = 1 row's two threads on one core */
+        char *args[] = {"mpirun", "-np", N_RANKS, "--oversubscribe", "--bind-to", "none", "--timeout",
+                        MPIRUN_TIMEOUT_S, argv[0], NULL};
         execvp("mpirun", args);
         perror("bench_dist: cannot start mpirun");
         _exit(127);
