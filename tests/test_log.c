@@ -685,12 +685,37 @@ static void test_report_scan_skips_corrupt_and_foreign_files(void **state) {
     assert_int_equal(count_lines(err_out), 2);
     assert_non_null(strstr(err_out, "warning: skipping '"));
     assert_non_null(strstr(err_out, "scan/x.h5': corrupt or not an HDF5 file ("));
-    assert_non_null(strstr(err_out, "scan/foreign.h5': not a cliplab run file"));
+    assert_non_null(strstr(err_out, "scan/foreign.h5': an HDF5 file without metadata checksums"));
     free(err_out);
     report_free(runs, n);
 }
 
 /* ---- integrity: bit flips, crafted files ------------------------------------------------------- */
+
+/* Files without metadata checksums never reach libhdf5: the crafted files on which fuzzing made
+ * libhdf5 crash or hang (tests/fuzz/libhdf5-crashes/) and a real format-1 run file are each
+ * refused in one line, and a current run file still verifies. */
+static void test_unchecksummed_files_are_refused_before_libhdf5(void **state) {
+    (void)state;
+    const char *files[] = {"tests/fuzz/libhdf5-crashes/hang-H5HG_read.h5",
+                           "tests/fuzz/libhdf5-crashes/heap-overflow-H5Aexists.h5",
+                           "tests/fuzz/libhdf5-crashes/invalid-free-H5Lget_name_by_idx.h5",
+                           "tests/fuzz/libhdf5-crashes/segv-H5Aexists-1.h5",
+                           "tests/fuzz/libhdf5-crashes/segv-H5Aexists-2.h5",
+                           "tests/fuzz/runfile/legacy-v1-contiguous.h5"};
+    Err e;
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        assert_int_equal(h5io_superblock_version(files[i]), 0);
+        assert_int_equal(report_verify(files[i], &e), -1);
+        assert_non_null(strstr(e.msg, "an HDF5 file without metadata checksums"));
+        assert_null(strchr(e.msg, '\n'));
+    }
+    assert_int_equal(h5io_superblock_version("tests/fuzz/runfile/smoke-completed.h5"), 2);
+    assert_int_equal(report_verify("tests/fuzz/runfile/smoke-completed.h5", &e), 0);
+    assert_int_equal(h5io_superblock_version("tests/fuzz/runfile/text.h5"), -1);
+    assert_int_equal(report_verify("tests/fuzz/runfile/text.h5", &e), -1);
+    assert_non_null(strstr(e.msg, "no HDF5 signature"));
+}
 
 /* Everything a reader can learn from a run file, as text (NULL if report_verify refuses it):
  * the attributes make_run and runlog_finish write, and every value of every dataset. */
@@ -788,12 +813,15 @@ static void test_bit_flips_are_detected_or_harmless(void **state) {
 
 /* A run file's skeleton (format attributes, the three groups) plus one crafted object made by
  * `craft`: what a foreign tool or an attacker could put under a run's name. */
+/* A checksummed file that claims to be an unfinished run (no status, so no attribute checksum to
+ * trip first): its datasets' faults are what the readers must catch. */
 static void write_crafted(const char *path, void (*craft)(hid_t f)) {
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t fapl = h5io_fapl_checksummed();
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
     assert_true(f >= 0);
     assert_int_equal(h5io_attr_set_str(f, "format", RUNLOG_FORMAT), 0);
-    assert_int_equal(h5io_attr_set_i64(f, "format_version", 1), 0);
-    assert_int_equal(h5io_attr_set_str(f, "status", "completed"), 0);
+    assert_int_equal(h5io_attr_set_i64(f, "format_version", RUNLOG_FORMAT_VERSION), 0);
     const char *groups[] = {"train", "eval", "summary"};
     for (int i = 0; i < 3; i++) H5Gclose(H5Gcreate2(f, groups[i], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     craft(f);
@@ -1071,6 +1099,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_unwritable_dirs_give_one_line_errors, setup_ckpt, teardown_ckpt),
         cmocka_unit_test_setup_teardown(test_report_scan_skips_corrupt_and_foreign_files, setup_ckpt, teardown_ckpt),
         cmocka_unit_test_setup_teardown(test_bit_flips_are_detected_or_harmless, setup_dir, teardown_dir),
+        cmocka_unit_test(test_unchecksummed_files_are_refused_before_libhdf5),
         cmocka_unit_test_setup_teardown(test_crafted_run_files_are_skipped_with_one_line, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_resume_refuses_corrupt_tmp, setup_dir, teardown_dir),
         cmocka_unit_test(test_report_config_key_drops_seed),

@@ -43,6 +43,19 @@ hid_t h5io_open(const char *path, unsigned flags) {
     return f;
 }
 
+int h5io_superblock_version(const char *path) {
+    static const unsigned char SIGNATURE[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    int version = -1;
+    unsigned char head[9];
+    for (long off = 0; version < 0 && fseek(f, off, SEEK_SET) == 0 && fread(head, 1, 9, f) == 9;
+         off = off ? 2 * off : 512)
+        if (!memcmp(head, SIGNATURE, 8)) version = head[8];
+    fclose(f);
+    return version;
+}
+
 typedef struct {
     const char *skip;
     uLong crc;

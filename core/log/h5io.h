@@ -51,6 +51,10 @@ hid_t h5io_fcpl_compact(void);
  * mismatch fails at once instead of being retried with sleeps (HDF5's default for checksummed
  * metadata, meant for SWMR readers racing a writer). */
 hid_t h5io_open(const char *path, unsigned flags);
+/* The version of the superblock of the HDF5 file at path, read from its bytes without libhdf5
+ * (the signature may follow a user block at 512, 1024, 2048, ... bytes), or -1 if there is none.
+ * Version 2 and above carry checksums over the superblock and the object headers it leads to. */
+int h5io_superblock_version(const char *path);
 
 /* CRC-32 over the values of every attribute of `obj` except `skip` (NULL = none), in name
  * order: name, then the value (strings as their text, numbers in native layout). It covers what
