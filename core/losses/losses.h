@@ -79,6 +79,11 @@ void loss_list_names(char *buf, size_t size);
 #define LOSS_LOGIT_SCALE_MAX 100.0f
 /* CLIP's initial temperature of the softmax losses (t = ln(1 / 0.07)). */
 #define LOSS_DEFAULT_TEMPERATURE 0.07f
+/* loss.tile = 0 (automatic): dense while the N x N logits stay small (N <= LOSS_AUTO_DENSE_MAX,
+ * 16 MiB), column blocks of LOSS_AUTO_TILE beyond. */
+#define LOSS_AUTO_DENSE_MAX 2048
+#define LOSS_AUTO_TILE 1024
+static inline int loss_auto_tile(int N) { return N > LOSS_AUTO_DENSE_MAX ? LOSS_AUTO_TILE : 0; }
 
 /* 0 for an unknown kind. */
 int loss_n_scalars(int kind);

@@ -134,6 +134,8 @@ static const float *contrastive_embed_texts(Objective *o, const int *tokens, con
 /* The global batch's buffers of a W-rank run (N = W * max_batch rows), allocated once. */
 static void contrastive_size_gathered(Contrastive *c, int N) {
     if (c->g_rows >= N) return;
+    /* loss.tile 0 chose for this rank's rows; the loss runs over the gathered N, as one process's */
+    if (c->loss.tile == 0) c->loss.tile = loss_auto_tile(N);
     size_t nd = (size_t)N * c->D * sizeof(float);
     float **bufs[] = {&c->g_img, &c->g_txt, &c->g_dimg, &c->g_dtxt};
     for (int i = 0; i < 4; i++) *bufs[i] = reallocCheck(*bufs[i], nd);

@@ -35,8 +35,7 @@ int objective_loss_config(const LossSection *loss, int max_batch, LossConfig *ou
     out->lambda = (float)loss->lambda;
     out->init_temperature = (float)loss->init_temperature;
     out->group_size = loss->group_size;
-    /* auto tile: dense while the N x N logits stay small, streamed column blocks beyond */
-    out->tile = loss->tile > 0 ? loss->tile : (max_batch > 2048 ? 1024 : 0);
+    out->tile = loss->tile > 0 ? loss->tile : loss_auto_tile(max_batch);
     return 0;
 }
 
