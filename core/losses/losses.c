@@ -51,12 +51,7 @@ int loss_find(const char *name) {
 }
 
 void loss_list_names(char *buf, size_t size) {
-    if (!buf || size == 0) return;
-    buf[0] = '\0';
-    for (int k = 0; k < LOSS_REGISTRY_COUNT; k++) {
-        size_t used = strlen(buf);
-        snprintf(buf + used, size - used, "%s%s", k ? ", " : "", LOSS_REGISTRY[k]->name);
-    }
+    if (buf && size > 0) names_join(buf, size, loss_registry_name);
 }
 
 LossConfig loss_default_config(int kind) {
