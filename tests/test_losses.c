@@ -1109,6 +1109,18 @@ static void test_names_scalars_and_inits(void **state) {
     loss_init_scalars(&cfg, sc);
     assert_float_equal(expf(sc[0]), 10.0f, 1e-5f);
     assert_float_equal(sc[1], -10.0f, 0.0f);
+    cfg.init_logit_scale = 4.0f; /* siglip's own initial scalars */
+    cfg.init_bias = -5.0f;
+    loss_init_scalars(&cfg, sc);
+    assert_float_equal(sc[0], logf(4.0f), 0.0f);
+    assert_float_equal(sc[1], -5.0f, 0.0f);
+    cfg.init_logit_scale = 0.0f; /* 0: the paper's scale */
+    loss_init_scalars(&cfg, sc);
+    assert_float_equal(expf(sc[0]), 10.0f, 1e-5f);
+    cfg = loss_default_config(LOSS_INFONCE);
+    cfg.init_logit_scale = 4.0f; /* the softmax losses read only their temperature */
+    loss_init_scalars(&cfg, sc);
+    assert_float_equal(expf(sc[0]), 1.0f / 0.07f, 1e-4f);
 }
 
 /* What each loss logs: the scale exp(t) and siglip's bias; never more
@@ -1171,6 +1183,13 @@ static void test_validate_rejects_each_bad_input(void **state) {
     expect_invalid(bad, 4, 2, "loss dcl: init_temperature must be in [0.01, 1]");
     bad.kind = LOSS_SIGLIP; /* siglip keeps its paper init: the option does not apply */
     assert_int_equal(loss_validate(&bad, 4, 2, NULL, 0), 0);
+    bad.init_logit_scale = -1.0f;
+    expect_invalid(bad, 4, 2, "loss siglip: init_logit_scale must be finite and > 0 (got -1)");
+    bad.init_logit_scale = INFINITY;
+    expect_invalid(bad, 4, 2, "loss siglip: init_logit_scale must be finite and > 0 (got inf)");
+    bad.init_logit_scale = 10.0f;
+    bad.init_bias = NAN;
+    expect_invalid(bad, 4, 2, "loss siglip: init_bias must be finite (got nan)");
     bad = ok;
     bad.group_size = -2;
     expect_invalid(bad, 8, 2, "group_size must be 0 (the whole batch) or > 0 (got -2)");

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -246,12 +247,55 @@ static void test_late_build_failure_frees_what_it_built(void **state) {
     }
 }
 
+/* The loss scalars' initial values are spec keys that reach the built model: each loss with
+ * scalars, built from YAML setting all three init keys, starts at the values of its own keys
+ * (siglip: scale and bias; the softmax losses: their temperature), and help-spec lists them with
+ * the paper's defaults. */
+static void test_loss_init_keys_reach_the_model(void **state) {
+    (void)state;
+    const char *yaml = "loss: {init_temperature: 0.5, init_logit_scale: 4, init_bias: -5}\n";
+    for (int kind = 0; loss_registry_name(kind); kind++) {
+        Config c, y;
+        tiny_config(&c);
+        Err err;
+        if (spec_load_string("init.yaml", yaml, strlen(yaml), &y, &err)) fail_msg("%s", err.msg);
+        c.loss = y.loss;
+        snprintf(c.loss.kind, sizeof c.loss.kind, "%s", loss_registry_name(kind));
+        Model m;
+        if (model_build(&m, &c, &err)) fail_msg("%s: %s", loss_registry_name(kind), err.msg);
+        int k = tensors_find(&m.params, "loss.scalars");
+        if (loss_n_scalars(kind) == 0) {
+            assert_int_equal(k, -1);
+        } else {
+            const float *sc = tensors_ptr(&m.params, TBUF_VALUE, k);
+            bool siglip = kind == LOSS_SIGLIP;
+            assert_float_equal(sc[0], siglip ? logf(4.0f) : logf(2.0f), 1e-6f);
+            if (siglip) assert_float_equal(sc[1], -5.0f, 0.0f);
+        }
+        model_free(&m);
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    Err err;
+    assert_int_equal(spec_help_print(f, "loss", &err), 0);
+    fclose(f);
+    const char *scale = strstr(text, "\n  loss.init_logit_scale "), *bias = strstr(text, "\n  loss.init_bias ");
+    assert_non_null(scale);
+    assert_non_null(bias);
+    assert_non_null(strstr(scale, "siglip: initial logit scale exp(t) (paper: 10); (0, 1000]\n"));
+    assert_non_null(strstr(bias, "siglip: initial logit bias b (paper: -10); [-100, 100]\n"));
+    free(text);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_registry_name_loads_is_listed_and_builds),
         cmocka_unit_test(test_plugin_keys_read_the_plugin_registries),
         cmocka_unit_test(test_every_task_of_every_dataset_is_accepted),
         cmocka_unit_test(test_late_build_failure_frees_what_it_built),
+        cmocka_unit_test(test_loss_init_keys_reach_the_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

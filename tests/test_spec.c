@@ -103,6 +103,8 @@ static void test_defaults(void **state) {
     assert_false(c.loss.one_sided);
     assert_string_equal(c.loss.temperature, "learned");
     assert_true(c.loss.init_temperature == 0.07);
+    assert_true(c.loss.init_logit_scale == 10.0); /* SigLIP's paper: t' = ln 10, b = -10 */
+    assert_true(c.loss.init_bias == -10.0);
     assert_true(c.loss.lambda == 1.0);
     assert_int_equal(c.loss.tile, 0);
     assert_true(c.train.images == 200000);
@@ -291,6 +293,9 @@ static const ErrorCase ERROR_CASES[] = {
     {"train.beta2: 1\n", "1:14: 'train.beta2' = 1 is out of range [0, 1)"},
     {"seed: -1\n", "1:7: 'seed' = -1 is out of range [0, 2147483647]"},
     {"train.images: 99999999999999999999\n", "1:15: 'train.images' = 99999999999999999999 is out of range [1, 1000000000000]"},
+    {"loss:\n  init_bias: -200\n", "2:14: 'loss.init_bias' = -200 is out of range [-100, 100]"},
+    {"loss.init_logit_scale: 0\n", "1:24: 'loss.init_logit_scale' = 0 is out of range (0, 1000]"},
+    {"loss: {init_logit_scale: .inf}\n", "1:26: expected a number for 'loss.init_logit_scale', got '.inf'"},
     {"train.grad_clip: 1e400\n", "1:18: 'train.grad_clip' = 1e400 is out of range [0, 1000000]"},
     {"model.image.widths: [32, 5000]\n", "1:26: 'model.image.widths' = 5000 is out of range [1, 4096]"},
     /* duplicates */

@@ -56,7 +56,8 @@ void loss_list_names(char *buf, size_t size) {
 
 LossConfig loss_default_config(int kind) {
     LossConfig cfg = {.kind = kind, .one_sided = 0, .learn_temperature = 1, .lambda = 1.0f,
-                      .tile = 0, .init_temperature = LOSS_DEFAULT_TEMPERATURE};
+                      .tile = 0, .init_temperature = LOSS_DEFAULT_TEMPERATURE,
+                      .init_logit_scale = LOSS_SIGLIP_INIT_SCALE, .init_bias = LOSS_SIGLIP_INIT_BIAS};
     return cfg;
 }
 

@@ -54,9 +54,12 @@ typedef struct {
     int tile;              /* 0: dense; > 0: column block size */
     float init_temperature; /* infonce/dcl: initial 1/exp(t); 0 = LOSS_DEFAULT_TEMPERATURE */
     int group_size;        /* 0: the whole batch; g > 0 (dividing N): the loss within groups */
+    float init_logit_scale; /* siglip: initial exp(t); 0 = LOSS_SIGLIP_INIT_SCALE */
+    float init_bias;        /* siglip: initial b (loss_default_config: LOSS_SIGLIP_INIT_BIAS) */
 } LossConfig;
 
-/* Symmetric, learned temperature, lambda 1, dense, default initial temperature. */
+/* Symmetric, learned temperature, lambda 1, dense, the default initial scalars (CLIP's temperature,
+ * SigLIP's scale and bias). */
 LossConfig loss_default_config(int kind);
 
 /* The registry's names, for specs, help and error messages:
@@ -79,6 +82,9 @@ void loss_list_names(char *buf, size_t size);
 #define LOSS_LOGIT_SCALE_MAX 100.0f
 /* CLIP's initial temperature of the softmax losses (t = ln(1 / 0.07)). */
 #define LOSS_DEFAULT_TEMPERATURE 0.07f
+/* SigLIP's initial scale and bias (Zhai et al. 2023: t' = ln 10, b = -10). */
+#define LOSS_SIGLIP_INIT_SCALE 10.0f
+#define LOSS_SIGLIP_INIT_BIAS -10.0f
 /* loss.tile = 0 (automatic): dense while the N x N logits stay small (N <= LOSS_AUTO_DENSE_MAX,
  * 16 MiB), column blocks of LOSS_AUTO_TILE beyond. */
 #define LOSS_AUTO_DENSE_MAX 2048
@@ -90,7 +96,8 @@ int loss_n_scalars(int kind);
 /* Keeps the scalars in their domain; call after every optimiser step (a no-op for the losses
  * without a constraint). */
 void loss_clamp_scalars(const LossConfig *cfg, float *scalars);
-/* The loss's initial scalars: infonce/dcl t = ln(1/init_temperature); siglip t = ln 10, b = -10. */
+/* The loss's initial scalars: infonce/dcl t = ln(1/init_temperature); siglip t = ln init_logit_scale,
+ * b = init_bias (by default the paper's ln 10 and -10). */
 void loss_init_scalars(const LossConfig *cfg, float *scalars);
 /* What to log of the scalars, e.g. ("logit_scale", exp(t)): writes at most
  * cap (name, value) pairs into names, values [cap] and returns how many. */

@@ -13,6 +13,7 @@
  */
 #pragma GCC optimize("no-trapping-math") /* lets the block loop vectorise: see loss_impl.h */
 
+#include <float.h>
 #include <math.h>
 
 #include "losses/loss_impl.h"
@@ -22,11 +23,23 @@ static size_t siglip_workspace_floats(const LossConfig *cfg, int N, int D, int M
     return (size_t)M * loss_block_width(cfg, N);
 }
 
-/* The paper's initialisation (Zhai et al. 2023): t = ln 10, b = -10. */
+/* t = ln init_logit_scale, b = init_bias; by default the paper's (Zhai et al. 2023): t = ln 10,
+ * b = -10. */
 static void siglip_init_scalars(const LossConfig *cfg, float *scalars) {
-    (void)cfg;
-    scalars[0] = logf(10.0f);
-    scalars[1] = -10.0f;
+    float scale = cfg->init_logit_scale > 0.0f ? cfg->init_logit_scale : LOSS_SIGLIP_INIT_SCALE;
+    scalars[0] = logf(scale);
+    scalars[1] = cfg->init_bias;
+}
+
+/* The initial scalars must be finite, the scale positive (0 = the paper's). */
+static int siglip_validate(const LossConfig *cfg, char *msg, size_t msg_size) {
+    float scale = cfg->init_logit_scale;
+    if (!(scale >= 0.0f && scale <= FLT_MAX))
+        return loss_fail(msg, msg_size, "loss siglip: init_logit_scale must be finite and > 0 (got %g)",
+                         (double)scale);
+    if (!isfinite(cfg->init_bias))
+        return loss_fail(msg, msg_size, "loss siglip: init_bias must be finite (got %g)", (double)cfg->init_bias);
+    return 0;
 }
 
 typedef struct {
@@ -102,6 +115,7 @@ const LossOps loss_siglip_ops = {
     .min_batch = 1,
     .has_one_sided = 0,
     .has_local = 1,
+    .validate = siglip_validate,
     .init_scalars = siglip_init_scalars,
     .log_values = siglip_log_values,
     .workspace_floats = siglip_workspace_floats,

@@ -60,6 +60,8 @@ typedef struct {
     bool one_sided;
     char temperature[OBJECTIVE_NAME_MAX]; /* objective_temperature_name */
     double init_temperature;
+    double init_logit_scale; /* siglip: initial exp(t) */
+    double init_bias;        /* siglip: initial b */
     double scalar_lr_scale; /* learning-rate multiplier of the loss scalars (t, b) */
     double lambda;
     int tile;       /* 0 = automatic */

@@ -34,6 +34,8 @@ int objective_loss_config(const LossSection *loss, int max_batch, LossConfig *ou
         names_find(objective_temperature_name, loss->temperature) != OBJECTIVE_TEMPERATURE_FIXED;
     out->lambda = (float)loss->lambda;
     out->init_temperature = (float)loss->init_temperature;
+    out->init_logit_scale = (float)loss->init_logit_scale;
+    out->init_bias = (float)loss->init_bias;
     out->group_size = loss->group_size;
     out->tile = loss->tile > 0 ? loss->tile : loss_auto_tile(max_batch);
     return 0;

@@ -29,7 +29,8 @@ class LossConfig(ctypes.Structure):
     _fields_ = [("kind", ctypes.c_int), ("one_sided", ctypes.c_int),
                 ("learn_temperature", ctypes.c_int), ("lambda_", ctypes.c_float),
                 ("tile", ctypes.c_int), ("init_temperature", ctypes.c_float),
-                ("group_size", ctypes.c_int)]
+                ("group_size", ctypes.c_int), ("init_logit_scale", ctypes.c_float),
+                ("init_bias", ctypes.c_float)]
 
 
 def torch_loss(kind, img, txt, sc, one_sided, lam):
@@ -59,7 +60,7 @@ def torch_loss(kind, img, txt, sc, one_sided, lam):
 
 def c_loss(lib, kind, img, txt, sc, one_sided, lam, tile):
     n, d = img.shape
-    cfg = LossConfig(lib.loss_find(kind.encode()), one_sided, 1, lam, tile, 0.07, 0)
+    cfg = LossConfig(lib.loss_find(kind.encode()), one_sided, 1, lam, tile, 0.07, 0, 10.0, -10.0)
     img32 = np.ascontiguousarray(img, dtype=np.float32)
     txt32 = np.ascontiguousarray(txt, dtype=np.float32)
     sc32 = np.zeros(2, dtype=np.float32)
