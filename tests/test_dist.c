@@ -11,8 +11,9 @@
  * In the ranks: the collectives against their definitions, the replicated all-reduce bitwise
  * equal on both ranks, and W = 2 ranks x B/2 equal to one process x B (losses and all parameters
  * after k steps) for infonce, siglip and dcl, dense and tiled. Before that, from the top process:
- * `mpirun ... cliplab-mpi run` killed and resumed bitwise equal to an uninterrupted 2-rank run, a
- * sweep over ranks equal to a --jobs sweep, and plain build/cliplab without MPI.
+ * `mpirun ... cliplab-mpi run` killed (kill -9) or stopped (SIGTERM to mpirun) and resumed bitwise
+ * equal to an uninterrupted 2-rank run, a sweep over ranks (straight, or stopped and resumed) equal
+ * to a --jobs sweep, and plain build/cliplab without MPI.
  */
 #include <limits.h>
 #include <math.h>
@@ -291,13 +292,67 @@ static void assert_runs_equal(const char *a, const char *b) {
                  "model.text.width=16 model.embed_dim=8 eval.retrieval_n=32 eval.probe=false train.threads=1 " \
                  "train.batch_size=32 train.warmup_images=256 eval.every_images=1024"
 
+#define RUN_16K "run experiments/contrastive.yaml " TINY_RUN " train.images=16384"
+#define SMOKE_SWEEP "sweep ablations/projection.yaml --profile smoke"
+
+/* The group's reference results, made by the first test that asks and shared by the others:
+ * g_ref/A/r.h5, the uninterrupted 2-rank run of RUN_16K, and g_ref/jobs, a `--jobs 2` sweep. */
+static char g_ref[64];
+
+static int setup_group(void **state) {
+    (void)state;
+    snprintf(g_ref, sizeof g_ref, "/tmp/cliplab_test_dist_ref_XXXXXX");
+    return mkdtemp(g_ref) ? 0 : -1;
+}
+
+static int teardown_group(void **state) {
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_ref);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static const char *reference_run(void) {
+    static char path[128];
+    static int made;
+    snprintf(path, sizeof path, "%s/A/r.h5", g_ref);
+    if (!made && sh("$MPIRUN \"$CLIPLAB_MPI\" " RUN_16K " --out '%s/A' --id r", g_ref))
+        fail_with_log("the uninterrupted 2-rank run failed");
+    made = 1;
+    return path;
+}
+
+static const char *reference_sweep(void) {
+    static char dir[128];
+    static int made;
+    snprintf(dir, sizeof dir, "%s/jobs", g_ref);
+    if (!made && sh("\"$CLIPLAB\" " SMOKE_SWEEP " --out '%s' --jobs 2", dir)) fail_with_log("the --jobs sweep failed");
+    made = 1;
+    return dir;
+}
+
+/* Every run of the sweep in folder a equals the run of the same id in folder b. */
+static void assert_sweeps_equal(const char *a_dir, const char *b_dir) {
+    RunInfo *runs = NULL;
+    int n = 0;
+    Err err;
+    char a[512], b[512];
+    assert_int_equal(report_scan(a_dir, &runs, &n, &err), 0);
+    assert_true(n >= 2);
+    for (int i = 0; i < n; i++) {
+        snprintf(a, sizeof a, "%s/%s.h5", a_dir, runs[i].run_id);
+        snprintf(b, sizeof b, "%s/%s.h5", b_dir, runs[i].run_id);
+        assert_runs_equal(a, b);
+    }
+    report_free(runs, n);
+}
+
 /* A checkpoint written by 2 ranks, killed with kill -9 (the whole job: mpirun and its ranks),
  * resumed by 2 ranks: bitwise the uninterrupted 2-rank run. */
 static void test_mpi_kill9_then_resume_is_bitwise_identical(void **state) {
     (void)state;
-    const char *run = "$MPIRUN \"$CLIPLAB_MPI\" run experiments/contrastive.yaml " TINY_RUN
-                      " train.images=8192 train.checkpoint_every_images=64";
-    if (sh("%s --out \"$D/A\" --id r", run)) fail_with_log("the uninterrupted 2-rank run failed");
+    const char *run = "$MPIRUN \"$CLIPLAB_MPI\" " RUN_16K " train.checkpoint_every_images=64";
+    const char *ref = reference_run();
     /* the job in its own process group, killed as a whole once its first checkpoint is there */
     if (sh("setsid %s --out \"$D/B\" --id r & pid=$!; "
            "for i in $(seq 600); do [ -e \"$D/B/r.ckpt.h5\" ] && break; sleep 0.05; done; sleep 0.3; "
@@ -305,35 +360,106 @@ static void test_mpi_kill9_then_resume_is_bitwise_identical(void **state) {
         fail_with_log("the 2-rank run was not killed between its first checkpoint and its end");
     if (sh("%s --out \"$D/B\" --id r --resume | grep -q 'results:' && grep -q 'resuming at' \"$D/log\"", run))
         fail_with_log("the 2-rank resume failed");
-    char a[128], b[128];
-    snprintf(a, sizeof a, "%s/A/r.h5", g_dir);
+    char b[128];
     snprintf(b, sizeof b, "%s/B/r.h5", g_dir);
-    assert_runs_equal(a, b);
+    assert_runs_equal(ref, b);
+}
+
+/* Open MPI's mpirun (4.1) does not forward SIGINT or SIGTERM: it sends its ranks SIGCONT, after
+ * odls_base_sigkill_timeout seconds (default 1) SIGTERM, and as long again later SIGKILL. A rank's
+ * MPI_Finalize then waits 2 s for the exiting mpirun (PMIx's time-out), so the ranks are killed in
+ * it unless the time-out is longer: after their checkpoint, and mpirun exits 1 either way. The
+ * test gives them STOP_GRACE_S seconds, so a loaded machine cannot turn the stop into a kill
+ * before the checkpoint; the run must outlast it (16384 images: ~6 s on 2 idle cores). */
+#define STOP_GRACE_S "3"
+
+/* Starts `$MPIRUN $CLIPLAB_MPI args` with each rank under $D/rank.sh, which records its process
+ * group in $D/pgid.<rank> and the rank's exit status in $D/rc.<rank> and exits with it (the
+ * wrapping shell ignores the signals, which go to a rank's process group), sends SIGTERM to `whom`
+ * (kill's operands: "$pid" is mpirun, "-$(cat "$D/pgid.1")" rank 1 alone) as soon as the shell
+ * test `ready` holds, and waits for the job. 0 if it ended with `expect` (a shell test on
+ * $rc0, $rc1: the ranks' exit statuses, empty if killed, and $mpirun, mpirun's). */
+static int stop_with_sigterm(const char *ready, const char *whom, const char *args, const char *expect) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/rank.sh", g_dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fputs("echo $$ >\"${0%/*}/pgid.$OMPI_COMM_WORLD_RANK\"\ntrap '' TERM INT\n\"$@\"\n"
+          "rc=$?; echo $rc >\"${0%/*}/rc.$OMPI_COMM_WORLD_RANK\"; exit $rc\n", f);
+    fclose(f);
+    return sh("rm -f \"$D\"/rc.*; $MPIRUN --mca odls_base_sigkill_timeout " STOP_GRACE_S " sh \"$D/rank.sh\" "
+              "\"$CLIPLAB_MPI\" %s & pid=$!; for i in $(seq 1200); do %s && break; sleep 0.05; done; kill -TERM %s; "
+              "wait $pid; mpirun=$?; rc0=$(cat \"$D/rc.0\"); rc1=$(cat \"$D/rc.1\"); "
+              "echo \"exit statuses: ranks '$rc0' '$rc1', mpirun $mpirun\"; %s",
+              args, ready, whom, expect);
+}
+
+/* The images at which the last stop of run r in $D/log happened, into $D/stopped_at; 0 if the
+ * stop left a checkpoint of its step and an unfinished run file, and the log holds n_stops
+ * messages of how to resume. */
+static int check_stopped(int n_stops) {
+    return sh("[ -e \"$D/B/r.ckpt.h5\" ] && [ -e \"$D/B/r.h5.tmp\" ] && [ ! -e \"$D/B/r.h5\" ] && "
+              "n=$(sed -n 's/.*r: stopped at \\([0-9]*\\) of 16384 images.*/\\1/p' \"$D/log\" | tail -n 1) && "
+              "[ \"$n\" -gt 0 ] && echo \"$n\" >\"$D/stopped_at\" && "
+              "[ $(grep -c 'interrupted by SIGTERM.*resume with: mpirun -np 2 .* --resume$' \"$D/log\") -eq %d ]",
+              n_stops);
+}
+
+/* A 2-rank run stopped twice, each time resumed at 2 ranks from the checkpoint of the stop (the
+ * run has no periodic ones): first by SIGTERM to mpirun (Ctrl-C or kill; the ranks exit 143 or are
+ * killed in MPI_Finalize, see STOP_GRACE_S), then by SIGTERM to rank 1 alone (rank 0, never
+ * signalled, must stop at the same step; both exit 143, which mpirun passes on). The end result
+ * is bitwise the uninterrupted 2-rank run. */
+static void test_mpi_sigterm_then_resume_is_bitwise_identical(void **state) {
+    (void)state;
+    const char *ref = reference_run();
+    if (stop_with_sigterm("grep -q 'eval @ 0 images' \"$D/log\"", "$pid", RUN_16K " --out \"$D/B\" --id r",
+                          "[ \"$mpirun\" -ne 0 ] && case \"$rc0,$rc1\" in 143,143|143,|,143|,) ;; *) false ;; esac") ||
+        check_stopped(1))
+        fail_with_log("SIGTERM to mpirun left no checkpoint of the stop's step or did not print how to resume");
+    if (stop_with_sigterm("grep -q \"r: resuming at $(cat \"$D/stopped_at\") images\" \"$D/log\"",
+                          "-$(cat \"$D/pgid.1\")", RUN_16K " --out \"$D/B\" --id r --resume",
+                          "[ \"$rc0 $rc1 $mpirun\" = '143 143 143' ]") ||
+        check_stopped(2))
+        fail_with_log("SIGTERM to rank 1 did not stop both ranks with 143 and a checkpoint of the stop's step");
+    if (sh("$MPIRUN \"$CLIPLAB_MPI\" " RUN_16K " --out \"$D/B\" --id r --resume | grep -q 'results:' && "
+           "grep -q \"r: resuming at $(cat \"$D/stopped_at\") images\" \"$D/log\""))
+        fail_with_log("the 2-rank resume did not start at the step the stop checkpointed");
+    char b[128];
+    snprintf(b, sizeof b, "%s/B/r.h5", g_dir);
+    assert_runs_equal(ref, b);
 }
 
 /* `mpirun -np 2 cliplab-mpi sweep` spreads the runs over the ranks: the same run files as a
  * `--jobs 2` sweep, every run once. */
 static void test_mpi_sweep_equals_jobs_sweep(void **state) {
     (void)state;
-    const char *abl = "ablations/projection.yaml --profile smoke";
-    if (sh("\"$CLIPLAB\" sweep %s --out \"$D/jobs\" --jobs 2", abl)) fail_with_log("the --jobs sweep failed");
-    if (sh("$MPIRUN \"$CLIPLAB_MPI\" sweep %s --out \"$D/ranks\"", abl)) fail_with_log("the sweep over ranks failed");
-    if (sh("[ $(grep -o 'rank [01]: run [0-9]*/' \"$D/log\" | wc -l) -eq $(ls \"$D/jobs\" | grep -c '\\.h5$') ]"))
+    const char *jobs = reference_sweep();
+    if (sh("$MPIRUN \"$CLIPLAB_MPI\" " SMOKE_SWEEP " --out \"$D/ranks\"")) fail_with_log("the sweep over ranks failed");
+    if (sh("[ $(grep -o 'rank [01]: run [0-9]*/' \"$D/log\" | wc -l) -eq $(ls '%s' | grep -c '\\.h5$') ]", jobs))
         fail_with_log("the ranks did not run every run exactly once");
-    RunInfo *runs = NULL;
-    int n = 0;
-    Err err;
-    char jobs[128], ranks[128], a[512], b[512];
-    snprintf(jobs, sizeof jobs, "%s/jobs", g_dir);
+    char ranks[128];
     snprintf(ranks, sizeof ranks, "%s/ranks", g_dir);
-    assert_int_equal(report_scan(jobs, &runs, &n, &err), 0);
-    assert_true(n >= 2);
-    for (int i = 0; i < n; i++) {
-        snprintf(a, sizeof a, "%s/%s.h5", jobs, runs[i].run_id);
-        snprintf(b, sizeof b, "%s/%s.h5", ranks, runs[i].run_id);
-        assert_runs_equal(a, b);
-    }
-    report_free(runs, n);
+    assert_sweeps_equal(jobs, ranks);
+}
+
+/* A sweep over ranks stopped before its end by SIGTERM to every rank (as a batch system's
+ * scancel sends it; both ranks exit 143), then resumed over ranks: the same run files as the
+ * --jobs sweep. */
+static void test_mpi_sweep_stopped_then_resumed_equals_jobs_sweep(void **state) {
+    (void)state;
+    const char *jobs = reference_sweep();
+    if (stop_with_sigterm("ls \"$D\"/ranks/*.h5.tmp >/dev/null 2>&1", "-$(cat \"$D/pgid.0\") -$(cat \"$D/pgid.1\")",
+                          SMOKE_SWEEP " --out \"$D/ranks\"", "[ \"$rc0 $rc1 $mpirun\" = '143 143 143' ]"))
+        fail_with_log("the ranks and mpirun did not all exit 143 after the ranks were sent SIGTERM");
+    if (sh("grep -q 'interrupted by SIGTERM' \"$D/log\" && [ $(ls \"$D/ranks\" | grep -c '\\.h5$') -lt $(ls '%s' | "
+           "grep -c '\\.h5$') ]", jobs))
+        fail_with_log("the sweep was not stopped before its end");
+    if (sh("$MPIRUN \"$CLIPLAB_MPI\" " SMOKE_SWEEP " --out \"$D/ranks\" --resume"))
+        fail_with_log("the resumed sweep over ranks failed");
+    char ranks[128];
+    snprintf(ranks, sizeof ranks, "%s/ranks", g_dir);
+    assert_sweeps_equal(jobs, ranks);
 }
 
 /* Plain build/cliplab never starts MPI: it does not even link it. */
@@ -376,10 +502,12 @@ static int run_top(char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain_binary_does_not_link_mpi),
         cmocka_unit_test_setup_teardown(test_mpi_kill9_then_resume_is_bitwise_identical, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_mpi_sigterm_then_resume_is_bitwise_identical, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_mpi_sweep_equals_jobs_sweep, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_mpi_sweep_stopped_then_resumed_equals_jobs_sweep, setup_dir, teardown_dir),
     };
     set_child_env(); /* for the commands under test, which are this process's children */
-    int failed = cmocka_run_group_tests_name("dist command line", tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("dist command line", tests, setup_group, teardown_group);
     return run_ranks(argv) || failed ? 1 : 0;
 }
 

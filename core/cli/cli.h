@@ -73,7 +73,8 @@ void cli_default_run_id(char *out, size_t cap, const char *name, int seed, const
 void cli_catch_stop_signals(void);
 const volatile sig_atomic_t *cli_stop_flag(void);
 /* Prints to f the command this process was started with, with --force dropped and --resume added
- * (once), each word shell-quoted when needed: what continues an interrupted run or sweep. */
+ * (once), each word shell-quoted when needed: what continues an interrupted run or sweep. Under
+ * mpirun it starts with `mpirun -np W` (mpirun's own options are not known to the ranks). */
 void cli_print_resume_command(FILE *f);
 
 typedef struct Comm Comm;

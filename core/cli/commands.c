@@ -43,6 +43,7 @@ static char **main_argv;
 
 void cli_print_resume_command(FILE *f) {
     int has_resume = 0;
+    if (cli_world()->size > 1) fprintf(f, "mpirun -np %d ", cli_world()->size); /* restarts keep the rank count */
     for (int i = 0; i < main_argc; i++) {
         if (i > 1 && !strcmp(main_argv[i], "--force")) continue; /* it would redo finished runs */
         has_resume |= i > 1 && !strcmp(main_argv[i], "--resume");

@@ -453,7 +453,9 @@ static int trainer_maybe_stop(Trainer *t, int at_end, int *signal, Err *err) {
     const Comm *comm = t->s.comm;
     int stop = t->opt->stop ? (int)*t->opt->stop : 0;
     if (!comm->ops->any(comm, stop != 0) || at_end) return 0;
-    *signal = stop ? stop : SIGINT; /* a rank the signal did not reach stops with the others */
+    /* one exit status on every rank, a rank the signal did not reach included: SIGTERM if any rank
+     * got it (mpirun, sent SIGINT or SIGTERM, sends its ranks SIGTERM), else SIGINT */
+    *signal = comm->ops->any(comm, stop == SIGTERM) ? SIGTERM : SIGINT;
     int rc = t->writer ? save_checkpoint(t->ckpt_path, &t->s.m, t->log, t->s.step, t->s.images, err) : 0;
     if (comm->ops->any(comm, rc != 0))
         return rc ? -1 : err_set(err, "rank 0 could not write the checkpoint (its message is above)");

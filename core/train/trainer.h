@@ -32,7 +32,7 @@ typedef struct {
 
 typedef struct {
     char status[16]; /* completed | diverged | failed | interrupted */
-    int stop_signal; /* interrupted: the value *opt->stop held (the signal number) */
+    int stop_signal; /* interrupted: the signal, one on every rank (SIGTERM if any rank got it, else SIGINT) */
     Metrics final;   /* the last evaluation */
     double images, wall_s, images_per_s;
     double images_to_target; /* NaN if never reached */
