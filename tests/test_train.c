@@ -271,6 +271,42 @@ static void test_train_logs_clipped_steps(void **s) {
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* Intermediate evaluations score only eval.task (the curves need nothing else); with
+ * eval.all_tasks the final one scores every task. Every row has the same series, created at the
+ * first evaluation (the others NaN until the final row), each described with its n and chance. */
+static void test_intermediate_evaluations_score_only_the_task(void **s) {
+    (void)s;
+    char dir[] = "/tmp/cliplab_evaltasks_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    Config c;
+    tiny_config(&c, "contrastive", "cbow", "linear");
+    Err err;
+    const char *over[] = {"train.images=96", "train.batch_size=32", "eval.every_images=32", "eval.probe=false",
+                          "eval.task=colour"};
+    for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) assert_int_equal(spec_override(&c, over[i], &err), 0);
+    RunOptions opt = {.results_dir = dir, .run_id = "tasks", .swept = ""};
+    RunOutcome out;
+    if (train_run(&c, &opt, &out, &err)) fail_msg("train_run: %s", err.msg);
+    char path[256];
+    snprintf(path, sizeof path, "%s/tasks.h5", dir);
+    const char *metrics[] = {"zs.colour.top1", "zs.shape.top5", "zs.colour_shape_seen.top1"};
+    for (int k = 0; k < 3; k++) {
+        double *v = NULL, chance = NAN;
+        long n = 0;
+        assert_int_equal(report_read_series(path, "eval", metrics[k], &v), 4); /* 0, 32, 64, 96 images */
+        for (int row = 0; row < 4; row++)
+            if (k == 0 || row == 3) assert_true(isfinite(v[row]) && v[row] >= 0 && v[row] <= 1);
+            else assert_true(isnan(v[row]));
+        assert_int_equal(report_read_description(path, "eval", metrics[k], &n, &chance), 0);
+        assert_int_equal(n, 64);
+        assert_true(chance > 0 && chance <= 0.5);
+        assert_true(metrics_get(&out.final, metrics[k]) == v[3]);
+        free(v);
+    }
+    unlink(path);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 void openblas_set_num_threads(int n);
 
 /* The loss scalars through a whole run: /train logs them every step; their learning-rate multiplier
@@ -340,6 +376,7 @@ int main(void) {
         cmocka_unit_test(test_zeroshot_untrained_near_chance_trained_far_above),
         cmocka_unit_test(test_collapsed_run_scores_chance_and_is_flagged),
         cmocka_unit_test(test_train_logs_clipped_steps),
+        cmocka_unit_test(test_intermediate_evaluations_score_only_the_task),
         cmocka_unit_test(test_loss_scalars_learn_within_their_clamp),
     };
     return cmocka_run_group_tests_name("train", tests, NULL, NULL);

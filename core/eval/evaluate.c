@@ -156,28 +156,35 @@ static void evaluate_retrieval(Model *m, Metrics *out) {
     batch_free(&pairs);
 }
 
+/* zs.<task>[.<rule>].top1/.top5 of one scoring rule (rule NULL: the objective's own); NaN for a
+ * task this evaluation skips (scores NULL), so every evaluation has the same metrics. */
+static void set_zeroshot_metrics(Metrics *out, const ZeroShotTask *task, const char *rule, const float *scores) {
+    const int nc = task->n_classes, n_img = task->n_images;
+    double top1 = NAN, top5 = NAN;
+    if (scores) zeroshot_accuracy(scores, task->labels, n_img, nc, &top1, &top5);
+    char name[METRIC_NAME_MAX], rule_name[8] = ""; /* ".pmi": short rule names fit the metric name */
+    if (rule) snprintf(rule_name, sizeof rule_name, ".%s", rule);
+    snprintf(name, sizeof name, "zs.%.31s%.7s.top1", task->name, rule_name);
+    metrics_set(out, name, top1, n_img, 1.0 / nc);
+    snprintf(name, sizeof name, "zs.%.31s%.7s.top5", task->name, rule_name);
+    metrics_set(out, name, top5, n_img, fmin(1.0, (double)ZEROSHOT_TOPK / nc));
+}
+
 void evaluate_model(Model *m, int with_probe, int all_tasks, Metrics *out) {
     out->n = 0;
     int n_tasks = 0;
     const ZeroShotTask *tasks = dataset_zeroshot_tasks(m->ds, &n_tasks);
+    const char *second = m->obj->ops->zeroshot_second_rule;
     for (int t = 0; t < n_tasks; t++) {
         const ZeroShotTask *task = &tasks[t];
-        if (!all_tasks && strcmp(task->name, m->cfg.eval.task)) continue;
-        const char *second = m->obj->ops->zeroshot_second_rule;
         size_t n_scores = (size_t)task->n_images * task->n_classes;
-        float *scores = mallocCheck((second ? 2 : 1) * n_scores * sizeof(float));
-        m->obj->ops->zeroshot_scores(m->obj, task, scores);
-        const int nc = task->n_classes, n_img = task->n_images;
-        for (int rule = 0; rule < (second ? 2 : 1); rule++) {
-            double top1, top5;
-            zeroshot_accuracy(scores + rule * n_scores, task->labels, n_img, nc, &top1, &top5);
-            char name[METRIC_NAME_MAX], rule_name[8] = ""; /* ".pmi": short rule names fit the metric name */
-            if (rule) snprintf(rule_name, sizeof rule_name, ".%s", second);
-            snprintf(name, sizeof name, "zs.%.31s%.7s.top1", task->name, rule_name);
-            metrics_set(out, name, top1, n_img, 1.0 / nc);
-            snprintf(name, sizeof name, "zs.%.31s%.7s.top5", task->name, rule_name);
-            metrics_set(out, name, top5, n_img, fmin(1.0, (double)ZEROSHOT_TOPK / nc));
+        float *scores = NULL;
+        if (all_tasks || !strcmp(task->name, m->cfg.eval.task)) {
+            scores = mallocCheck((second ? 2 : 1) * n_scores * sizeof(float));
+            m->obj->ops->zeroshot_scores(m->obj, task, scores);
         }
+        set_zeroshot_metrics(out, task, NULL, scores);
+        if (second) set_zeroshot_metrics(out, task, second, scores ? scores + n_scores : NULL);
         free(scores);
     }
     if (with_probe) {

@@ -40,9 +40,10 @@ int metrics_left_chance(const double *values, int n, long count, double chance);
 #define ZEROSHOT_TOPK 5
 void zeroshot_accuracy(const float *scores, const int *labels, int n, int nc, double *top1, double *top5);
 
-/* with_probe: also fit linear probes; all_tasks: score every zero-shot task (else only
- * cfg.eval.task, for cheap intermediate evaluations of costly scoring rules such as the caption
- * model's, ~1 s of one core per 512 images x 400 sentences). */
+/* with_probe: also fit linear probes; all_tasks: score every zero-shot task, else only
+ * cfg.eval.task and the other tasks' metrics are NaN (same names, counts and chance), so every
+ * evaluation yields the same metric list (intermediate evaluations of a run; costly scoring rules
+ * such as the caption model's, ~1 s of one core per 512 images x 400 sentences). */
 void evaluate_model(Model *m, int with_probe, int all_tasks, Metrics *out);
 
 #endif

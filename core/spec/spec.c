@@ -216,7 +216,8 @@ static const SpecKey SCHEMA[] = {
      .help = "images of the linear probe's own set (4/9 train, 1/9 validation, 4/9 test); fashion-mnist: at most its "
              "10,000 test images"},
     {"eval.all_tasks", SPEC_BOOL, FIELD(eval.all_tasks), .def = "true",
-     .help = "score every zero-shot task (false: only eval.task, for objectives whose scoring is costly)"},
+     .help = "score every zero-shot task at the final evaluation (earlier ones score only eval.task; false: only "
+             "eval.task throughout, for objectives whose scoring is costly)"},
     {"eval.retrieval_n", SPEC_INT, FIELD(eval.retrieval_n), .def = "512", .min = 2, .max = 100000,
      .help = "image-text pairs in the retrieval evaluation"},
     {"eval.target_top1", SPEC_FLOAT, FIELD(eval.target_top1), .def = "0.5", .min = 0, .max = 1,

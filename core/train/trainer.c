@@ -4,7 +4,8 @@
  * function of the seed and the cursor), zero the gradients (one memset), forward+backward of the
  * objective, clip by global norm, AdamW with warm-up + cosine. A non-finite loss or gradient norm
  * stops the run as "diverged". Evaluation runs at 0 images, every eval.every_images and at the end;
- * the linear probes only at the end.
+ * the linear probes, and with eval.all_tasks the zero-shot tasks other than eval.task, only at the
+ * end (earlier rows log those tasks as NaN: the curves need only eval.task).
  * Resume restores parameters, Adam moments, step and cursor from the checkpoint and truncates the
  * log to the checkpoint's rows, so a resumed run equals an uninterrupted one (wall_s, the one
  * measured series, continues from the checkpoint's value).
@@ -330,7 +331,7 @@ static int trainer_start_or_resume(Trainer *t, const Config *cfg, const RunOptio
         runlog_attr_str(t->log, "schedule", cfg->train.schedule);
         runlog_attr_double(t->log, "budget_free_until_images", schedule_budget_free_until(&t->s.sched));
         if (t->s.images == 0) {
-            evaluate_model(&t->s.m, 0, cfg->eval.all_tasks, &t->mt);
+            evaluate_model(&t->s.m, 0, 0, &t->mt);
             t->eval_s += time_now() - t->session_t0;
             log_eval(t->log, &t->curve, t->task_metric, 0, &t->mt);
             print_eval_line(0, &t->mt, cfg->eval.task);
@@ -384,10 +385,11 @@ static int trainer_crossed(const Trainer *t, long period) {
 /* Evaluates every eval.every_images and at the end of the budget. */
 static void trainer_maybe_evaluate(Trainer *t, int at_end) {
     if (!t->writer || (!at_end && !trainer_crossed(t, (long)t->cfg->eval.every_images))) return;
-    /* the probe (thousands of images, five fits per feature set) only at the end: the reports
-     * read its final value, and evaluating it less often keeps its size */
+    /* the probe (thousands of images, five fits per feature set) and the tasks other than
+     * eval.task only at the end: the reports read their final values, the curves only eval.task's
+     * and retrieval's, and evaluating less often keeps the evaluation sets' sizes */
     double te = time_now();
-    evaluate_model(&t->s.m, t->cfg->eval.probe && at_end, t->cfg->eval.all_tasks, &t->mt);
+    evaluate_model(&t->s.m, t->cfg->eval.probe && at_end, t->cfg->eval.all_tasks && at_end, &t->mt);
     t->eval_s += time_now() - te;
     log_eval(t->log, &t->curve, t->task_metric, (double)t->s.images, &t->mt);
     if (t->prog.line_open) fputc('\n', stderr);
