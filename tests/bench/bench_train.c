@@ -35,7 +35,6 @@
  * Deliberately left out: evaluation, logging and checkpointing (the trainer's non-step work), and
  * thread counts above 2 (the machine this was written for has 2 cores).
  */
-#include <cblas.h>
 #include <math.h>
 #include <malloc.h>
 #include <omp.h>
@@ -47,7 +46,6 @@
 #include "bench_util.h"
 #include "cliplab.h"
 #include "common/check.h"
-#include "common/rng.h"
 #include "common/timer.h"
 #include "spec/spec.h"
 #include "model/model.h"
@@ -80,31 +78,6 @@ static const BenchCase CASES[] = {
     {"caption.yaml", "caption", {64, 256}, 2},
 };
 #define N_CASES ((int)(sizeof CASES / sizeof CASES[0]))
-
-/* ---------- process measurements ---------- */
-
-
-
-/* Best GFLOP/s of PEAK_REPS square sgemms after one warm-up. */
-static double sgemm_peak(void) {
-    size_t nn = (size_t)PEAK_N * PEAK_N;
-    float *a = mallocCheck(nn * sizeof(float)), *b = mallocCheck(nn * sizeof(float));
-    float *c = mallocCheck(nn * sizeof(float));
-    Rng r;
-    rng_init(&r, 3);
-    rng_fill_uniform(&r, a, (long)nn, -1.0f, 1.0f);
-    rng_fill_uniform(&r, b, (long)nn, -1.0f, 1.0f);
-    double best = 1e30;
-    for (int i = 0; i <= PEAK_REPS; i++) {
-        double t0 = time_now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, PEAK_N, PEAK_N, PEAK_N, 1.0f, a, PEAK_N, b, PEAK_N,
-                    0.0f, c, PEAK_N);
-        double dt = time_now() - t0;
-        if (i > 0 && dt < best) best = dt; /* i = 0 warms up threads and caches */
-    }
-    free(a), free(b), free(c);
-    return 2.0 * PEAK_N * (double)nn / best * 1e-9;
-}
 
 /* ---------- analytic FLOPs (see the header comment) ---------- */
 
@@ -230,7 +203,7 @@ static int bench_config(const char *dir, const BenchCase *bc, int B, int threads
     }
     memset(row, 0, sizeof *row);
     omp_set_num_threads(threads);
-    row->peak = sgemm_peak();
+    row->peak = bench_sgemm_peak(PEAK_N, PEAK_REPS);
     proc_reset_hwm();
     row->rss0_mib = proc_status_kb("VmRSS:") / 1024.0;
     if (model_build(&m, &cfg, &err)) {
@@ -271,7 +244,7 @@ static int bench_config(const char *dir, const BenchCase *bc, int B, int threads
     row->act_mib = (double)m.acts.total * m.acts.n_bufs * sizeof(float) / 1048576.0;
     model_free(&m);
     malloc_trim(0); /* hand the arenas back, so the next configuration's VmHWM starts low */
-    double after = sgemm_peak();
+    double after = bench_sgemm_peak(PEAK_N, PEAK_REPS);
     if (after > row->peak) row->peak = after;
     return 0;
 }
