@@ -8,6 +8,7 @@
  * and along a random direction against central differences of the float implementation itself.
  */
 #include <math.h>
+#include <omp.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -443,6 +444,34 @@ static void test_tiled_equals_dense(void **state) {
             }
             case_free(&a);
         }
+}
+
+/* The tiled softmax losses split their rows into parts that run on any thread: value and gradients
+ * are bitwise the same on 1, 2 and 3 threads (10 row tiles in 4 parts; dk sums the parts in order,
+ * whichever thread finishes first). */
+static void test_tiled_threads_bitwise(void **state) {
+    (void)state;
+    enum { N = 300, D = 16, TILE = 32 };
+    int threads_before = omp_get_max_threads();
+    for (int kind = LOSS_INFONCE; kind <= LOSS_DCL; kind += LOSS_DCL - LOSS_INFONCE)
+        for (int one_sided = 0; one_sided <= 1; one_sided++) {
+            LossConfig cfg = config(kind, one_sided, 1, TILE);
+            Case ref = case_make(&cfg, N, D, 61 + kind, 1, 0.2f);
+            omp_set_num_threads(1);
+            float v1 = case_run(&cfg, &ref);
+            for (int th = 2; th <= 3; th++) {
+                Case c = case_make(&cfg, N, D, 61 + kind, 1, 0.2f);
+                omp_set_num_threads(th);
+                float v = case_run(&cfg, &c);
+                assert_memory_equal(&v, &v1, sizeof v);
+                assert_memory_equal(c.dimg, ref.dimg, sizeof(float) * N * D);
+                assert_memory_equal(c.dtxt, ref.dtxt, sizeof(float) * N * D);
+                assert_memory_equal(c.dscalars, ref.dscalars, sizeof(float) * 2);
+                case_free(&c);
+            }
+            case_free(&ref);
+        }
+    omp_set_num_threads(threads_before);
 }
 
 /* The forward does not clamp the logit scale: at exp(t) = 148 the loss is that at s = 148 and
@@ -1270,6 +1299,7 @@ int main(void) {
         cmocka_unit_test(test_siglip_gradients),
         cmocka_unit_test(test_align_uniform_gradients),
         cmocka_unit_test(test_tiled_equals_dense),
+        cmocka_unit_test(test_tiled_threads_bitwise),
         cmocka_unit_test(test_grouped_gradients),
         cmocka_unit_test(test_grouped_whole_batch_is_dense),
         cmocka_unit_test(test_grouped_one_has_no_negatives),

@@ -17,6 +17,8 @@
 #ifndef CLIPLAB_LOSS_IMPL_H
 #define CLIPLAB_LOSS_IMPL_H
 
+#include <math.h>
+
 #include "losses/losses.h"
 #include "ops/ops.h"
 
@@ -73,6 +75,25 @@ void loss_gram_block_backward(float *da, float *db, const float *g, const float 
 /* Rows are split into this many fixed parts (not one per thread) so that results do not depend
  * on the thread count and the workspace does not either. */
 #define LOSS_LSE_PARTS 16
+
+/* A running log-sum-exp in (max m, excess e) form: the sum of exp(v - m) over everything folded
+ * is 1 + e, e kept apart from the max's own 1 so that it keeps its precision when tiny (a loss of
+ * 1e-8 is an e of 1e-8; 1 + 1e-8 is 1 in float). Start from m = -inf, e = 0. This folds in values
+ * whose maximum is bm (-inf: nothing to fold), given below = the sum of exp(v - ref) over v < ref
+ * and ties = the count of v == ref, where ref = max(bm, m). */
+static inline void loss_lse_update(float *m, float *e, float bm, float below, float ties) {
+    if (bm == -INFINITY) return;
+    float ref = bm > *m ? bm : *m;
+    if (ref > *m) /* a new max: the old sum 1 + e scales down; one of the ties is the new 1 */
+        *e = (1.0f + *e) * ops_expf(*m - ref) + below + (ties - 1.0f);
+    else
+        *e += below + ties;
+    *m = ref;
+}
+
+/* Folds row [nb] into the running (m, e) of loss_lse_update, skipping entry skip (< 0 or >= nb:
+ * none). */
+void loss_lse_fold_row(float *m, float *e, const float *row, int nb, int skip);
 
 /* Streams block blk [N, nb] (global columns c0..c0+nb) into each row's running max m [N] and
  * excess e [N] (start from m = -inf, e = 0): the row's sum of exp(v - m) is 1 + e, so its LSE is

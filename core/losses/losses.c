@@ -256,9 +256,7 @@ void loss_gram_block_backward(float *da, float *db, const float *g, const float 
                     D);
 }
 
-/* Folds x [n] into one running (m, e) pair: the sum of exp(x - m) over everything folded is
- * 1 + e, and e is kept apart from the max's own 1 so that it keeps its precision when tiny (a
- * loss of 1e-8 is an e of 1e-8; 1 + 1e-8 is 1 in float). */
+/* Folds x [n] into one running (m, e) pair (see loss_lse_update). */
 static void lse_fold(float *m, float *e, const float *x, int n) {
     if (n <= 0) return;
     float bm = -INFINITY;
@@ -273,11 +271,16 @@ static void lse_fold(float *m, float *e, const float *x, int n) {
         below += x[j] < ref ? ex : 0.0f;
         ties += x[j] == ref ? 1.0f : 0.0f;
     }
-    if (ref > *m) /* a new max: the old sum 1 + e scales down; one of the ties is the new 1 */
-        *e = (1.0f + *e) * ops_expf(*m - ref) + below + (ties - 1.0f);
-    else
-        *e += below + ties;
-    *m = ref;
+    loss_lse_update(m, e, bm, below, ties);
+}
+
+void loss_lse_fold_row(float *m, float *e, const float *row, int nb, int skip) {
+    if (skip >= 0 && skip < nb) {
+        lse_fold(m, e, row, skip);
+        lse_fold(m, e, row + skip + 1, nb - skip - 1);
+    } else {
+        lse_fold(m, e, row, nb);
+    }
 }
 
 /* The column statistics of one part of the rows: cm [nb] = max, cb [nb] = sum of exp(v - cm)
@@ -311,16 +314,8 @@ void loss_lse_block(float *m, float *e, float *col_m, float *col_logl, float *pa
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < LOSS_LSE_PARTS; p++) {
         int r0 = (int)((long)N * p / LOSS_LSE_PARTS), r1 = (int)((long)N * (p + 1) / LOSS_LSE_PARTS);
-        for (int i = r0; i < r1; i++) {
-            const float *row = blk + (size_t)i * nb;
-            int skip = exclude_diag ? i - c0 : -1; /* this row's diagonal column in the block */
-            if (skip >= 0 && skip < nb) {
-                lse_fold(&m[i], &e[i], row, skip);
-                lse_fold(&m[i], &e[i], row + skip + 1, nb - skip - 1);
-            } else {
-                lse_fold(&m[i], &e[i], row, nb);
-            }
-        }
+        for (int i = r0; i < r1; i++) /* skip: this row's diagonal column in the block */
+            loss_lse_fold_row(&m[i], &e[i], blk + (size_t)i * nb, nb, exclude_diag ? i - c0 : -1);
         if (col_m) {
             float *cm = parts + (size_t)3 * p * nb;
             lse_part_columns(cm, cm + nb, cm + 2 * nb, blk, r0, r1, nb, c0, exclude_diag);
