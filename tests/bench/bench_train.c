@@ -164,28 +164,19 @@ static double minimum(const double *v, int n) {
     return m;
 }
 
-/* One trainer step, timed in two parts: the data, and everything else. */
-/* CPU seconds of every thread of this process: unlike wall time, not inflated while another
- * process holds the core, so on a 1-thread row it compares two builds on a busy machine. */
-static double cpu_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* One trainer step, timed in two parts: the data, and everything else (also in CPU time). */
 static void train_step(Model *m, const AdamWConfig *adam, long step, double *t_data, double *t_compute, double *t_cpu,
                        float *loss) {
     int B = m->cfg.train.batch_size;
     double t0 = time_now();
     dataset_fill_batch(m->ds, &m->batch, (uint64_t)(step - 1) * (uint64_t)B, B);
-    double t1 = time_now(), c1 = cpu_now();
+    double t1 = time_now(), c1 = bench_cpu_now();
     tensors_zero(&m->params, TBUF_GRAD);
     *loss = m->obj->ops->forward_backward(m->obj, &m->batch, comm_serial());
     grad_clip_global_norm(&m->params, (float)m->cfg.train.grad_clip);
     adamw_step(&m->params, adam, adam->lr, step);
     double t2 = time_now();
-    *t_cpu = cpu_now() - c1;
+    *t_cpu = bench_cpu_now() - c1;
     *t_data = t1 - t0;
     *t_compute = t2 - t1;
 }
@@ -203,7 +194,7 @@ static int bench_config(const char *dir, const BenchCase *bc, int B, int threads
     }
     memset(row, 0, sizeof *row);
     omp_set_num_threads(threads);
-    row->peak = bench_sgemm_peak(PEAK_N, PEAK_REPS);
+    row->peak = bench_sgemm_peak(PEAK_N, PEAK_REPS, NULL);
     proc_reset_hwm();
     row->rss0_mib = proc_status_kb("VmRSS:") / 1024.0;
     if (model_build(&m, &cfg, &err)) {
@@ -244,7 +235,7 @@ static int bench_config(const char *dir, const BenchCase *bc, int B, int threads
     row->act_mib = (double)m.acts.total * m.acts.n_bufs * sizeof(float) / 1048576.0;
     model_free(&m);
     malloc_trim(0); /* hand the arenas back, so the next configuration's VmHWM starts low */
-    double after = bench_sgemm_peak(PEAK_N, PEAK_REPS);
+    double after = bench_sgemm_peak(PEAK_N, PEAK_REPS, NULL);
     if (after > row->peak) row->peak = after;
     return 0;
 }
