@@ -868,7 +868,24 @@ static const SweepErrorCase SWEEP_ERRORS[] = {
     {"base: nothere.yaml\nquestion: q\n", "quick", "1:1: cannot open base '%s/ablations/nothere.yaml': No such file or directory", NULL},
     {AB_HEAD, "tiny", NULL, "command line: unknown profile 'tiny'; valid: smoke, quick, long, full"},
     {AB_HEAD "sweep: [a]\n", "quick", "3:8: expected a mapping of key -> list of values for 'sweep'", NULL},
-    {AB_HEAD "tune: {images: 10, metric: m}\n", "quick", "3:1: 'tune' needs 'grid'", NULL},
+    {AB_HEAD "tune: {images: 10, metric: m}\n", "quick", "3:1: 'tune' needs 'grid' or 'when'", NULL},
+    {AB_HEAD "tune: {images: 10, metric: m, when: [a]}\n", "quick",
+     "3:37: expected a mapping of selector -> grid for 'tune.when'", NULL},
+    {AB_HEAD "tune: {images: 10, metric: m, when: {siglip: {loss.init_bias: [-5]}}}\n", "quick",
+     "3:38: expected a selector such as loss.kind=siglip,train.batch_size!=32 for 'tune.when'", NULL},
+    {AB_HEAD "tune: {images: 10, metric: m, when: {loss.knd=siglip: {loss.init_bias: [-5]}}}\n", "quick",
+     "3:38: unknown key 'loss.knd'; did you mean 'loss.kind'?", NULL},
+    {AB_HEAD "tune: {images: 10, metric: m, when: {loss.kind=clip: {loss.init_bias: [-5]}}}\n", "quick",
+     "3:38: unknown loss.kind 'clip'; valid: infonce, siglip, dcl, align_uniform, multipos_infonce", NULL},
+    {AB_HEAD "tune: {images: 10, metric: m, when: {\"loss.kind=siglip,!=dcl\": {loss.init_bias: [-5]}}}\n", "quick",
+     "3:38: expected key=value or key!=value in the selector, got '!=dcl'", NULL},
+    {AB_HEAD "tune: {images: 10, metric: m, when: {loss.kind=siglip: {}}}\n", "quick", "3:56: empty 'tune.when'", NULL},
+    {AB_HEAD "tune: {images: 10, metric: m, when: {loss.kind=siglip: [1]}}\n", "quick",
+     "3:56: expected a mapping of key -> list of values for 'tune.when'", NULL},
+    {AB_HEAD "tune: {images: 10, metric: m, when: {loss.kind=siglip: {loss.init_bias: [-500]}}}\n", "quick",
+     "3:74: 'loss.init_bias' = -500 is out of range [-100, 100]", NULL},
+    {AB_HEAD "tune: {images: 10, metric: m, when: {loss.kind=siglip: {loss.init_bias: [-5], loss: {init_bias: [-4]}}}}\n",
+     "quick", "3:86: duplicate key 'loss.init_bias' in 'tune.when'", NULL},
     {AB_HEAD "tune: {images: 10, metric: m, grids: {train.lr: [1]}}\n", "quick",
      "3:31: unknown key 'grids'; did you mean 'grid'?", NULL},
     {AB_HEAD "sweep: {train.lr: [0.1]}\ntune: {images: 10, metric: m, grid: {train.lr: [1]}}\n", "quick",
@@ -978,6 +995,87 @@ static void test_sweep_tune_stage(void **state) {
     sweep_free(&s);
 }
 
+/* Per-arm grids (tune.when): a when: entry's grid joins grid: only for the configurations its
+ * selector matches, replacing a key of grid: in place; a configuration no grid applies to has no
+ * candidates and keeps its spec; sweep_tune_apply picks within each configuration's own
+ * candidates. */
+static void test_sweep_tune_when(void **state) {
+    (void)state;
+    write_base_experiment(); /* seed 7 */
+    const char *path = write_file("ablations/when.yaml", AB_HEAD
+                                  "sweep: {loss.kind: [infonce, siglip], train.batch_size: [32, 64]}\n"
+                                  "seeds: 2\n"
+                                  "tune:\n"
+                                  "  images: 5000\n"
+                                  "  metric: m\n"
+                                  "  grid: {train.lr: [0.001, 0.002]}\n"
+                                  "  when:\n"
+                                  "    loss.kind=siglip: {loss.init_bias: [-10, -5]}\n"
+                                  "    loss.kind=siglip,train.batch_size!=32: {train.lr: [0.004]}\n");
+    Sweep s;
+    Err err = {0};
+    if (sweep_load(path, "quick", &s, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(s.n_runs, 8);
+    const char *want[] = {
+        "loss=infonce_bs=32_lr=0.001_seed=9", "loss=infonce_bs=32_lr=0.002_seed=9",
+        "loss=infonce_bs=64_lr=0.001_seed=9", "loss=infonce_bs=64_lr=0.002_seed=9",
+        "loss=siglip_bs=32_lr=0.001_bias0=-10_seed=9", "loss=siglip_bs=32_lr=0.001_bias0=-5_seed=9",
+        "loss=siglip_bs=32_lr=0.002_bias0=-10_seed=9", "loss=siglip_bs=32_lr=0.002_bias0=-5_seed=9",
+        "loss=siglip_bs=64_lr=0.004_bias0=-10_seed=9", "loss=siglip_bs=64_lr=0.004_bias0=-5_seed=9",
+    };
+    const int config[] = {0, 0, 1, 1, 2, 2, 2, 2, 3, 3};
+    assert_int_equal(s.n_tune_runs, 10);
+    for (int t = 0; t < 10; t++) {
+        const SweepRun *r = &s.tune_runs[t];
+        assert_string_equal(r->id, want[t]);
+        assert_int_equal(r->tune_config, config[t]);
+        assert_true(r->config.eval.validation && r->config.train.images == 5000);
+        bool siglip = t >= 4;
+        assert_string_equal(r->config.loss.kind, siglip ? "siglip" : "infonce");
+        assert_true(r->config.loss.init_bias == (siglip && t % 2 ? -5.0 : -10.0));
+    }
+    assert_string_equal(s.tune_runs[9].tuned, "train.lr=0.004; loss.init_bias=-5");
+    assert_string_equal(s.tune_runs[9].swept, "loss.kind=siglip; train.batch_size=64; train.lr=0.004; "
+                                               "loss.init_bias=-5; seed=9");
+    double score[10] = {0.1, 0.2, NAN, NAN, 0.3, 0.5, 0.4, 0.1, 0.2, 0.2};
+    sweep_tune_apply(&s, score);
+    const char *tuned[] = {"train.lr=0.002", "", "train.lr=0.001; loss.init_bias=-5",
+                           "train.lr=0.004; loss.init_bias=-10"};
+    for (int r = 0; r < 8; r++) {
+        const SweepRun *run = &s.runs[r];
+        assert_string_equal(run->tuned, tuned[r / 2]);
+        double lr = r / 2 == 0 ? 0.002 : r / 2 == 3 ? 0.004 : 0.001;
+        assert_true(run->config.train.lr == lr);
+        assert_true(run->config.loss.init_bias == (r / 2 == 2 ? -5.0 : -10.0));
+    }
+    sweep_free(&s);
+
+    /* only a when: grid: the configurations it does not select are not tuned at all */
+    path = write_file("ablations/when2.yaml", AB_HEAD
+                      "sweep: {loss.kind: [infonce, siglip, dcl]}\n"
+                      "tune: {images: 100, metric: m, when: {loss.kind=siglip: {loss.init_bias: [-10, -5]}}}\n");
+    if (sweep_load(path, "quick", &s, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(s.n_tune_runs, 2);
+    assert_int_equal(s.tune_runs[0].tune_config, 1);
+    assert_string_equal(s.tune_runs[1].id, "loss=siglip_bias0=-5_seed=8");
+    double sc2[2] = {0.1, 0.3};
+    sweep_tune_apply(&s, sc2);
+    assert_string_equal(s.runs[0].tuned, "");
+    assert_string_equal(s.runs[1].tuned, "loss.init_bias=-5");
+    assert_string_equal(s.runs[2].tuned, "");
+    sweep_free(&s);
+
+    /* a selector that matches no configuration leaves the sweep without a tuning stage */
+    path = write_file("ablations/when3.yaml", AB_HEAD
+                      "sweep: {loss.kind: [infonce, dcl]}\n"
+                      "tune: {images: 100, metric: m, when: {loss.kind=siglip: {loss.init_bias: [-10, -5]}}}\n");
+    if (sweep_load(path, "quick", &s, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(s.n_runs, 2);
+    assert_int_equal(s.n_tune_runs, 0);
+    assert_null(s.tune_runs);
+    sweep_free(&s);
+}
+
 /* The dry run lists every id and prints each run's spec, which reads back as that run's Config. */
 static void test_sweep_dry_run(void **state) {
     (void)state;
@@ -1025,6 +1123,7 @@ int main(void) {
         cmocka_unit_test(test_sweep_count_exposed_and_limit),
         cmocka_unit_test(test_sweep_errors),
         cmocka_unit_test(test_sweep_tune_stage),
+        cmocka_unit_test(test_sweep_tune_when),
         cmocka_unit_test(test_sweep_dry_run),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -377,8 +377,11 @@ static int sweep_tune(SweepJob *j) {
                             if (!strcmp(runs[r].summary_names[m], j->s.tune_metric)) score[i] = runs[r].summary_values[m];
             }
             sweep_tune_apply(&j->s, score);
-            for (int r = 0; r < j->s.n_runs; r += j->s.seeds)
-                fprintf(stderr, "tuned %s: %s\n", j->s.runs[r].id, j->s.runs[r].tuned[0] ? j->s.runs[r].tuned : "(no candidate completed; spec kept)");
+            for (int i = 0; i < t.s.n_runs; i++) /* each tuned configuration once */
+                if (i == 0 || t.s.runs[i].tune_config != t.s.runs[i - 1].tune_config) {
+                    const SweepRun *r = &j->s.runs[t.s.runs[i].tune_config * j->s.seeds];
+                    fprintf(stderr, "tuned %s: %s\n", r->id, r->tuned[0] ? r->tuned : "(no candidate completed; spec kept)");
+                }
             free(score);
             report_free(runs, n);
         }

@@ -171,7 +171,7 @@ static const SpecKey SCHEMA[] = {
     {"loss.init_bias", SPEC_FLOAT, FIELD(loss.init_bias), .def = "-10", .min = -100, .max = 100,
      .help = "siglip: initial logit bias b (paper: -10)", .id = "bias0"},
     {"loss.scalar_lr_scale", SPEC_FLOAT, FIELD(loss.scalar_lr_scale), .def = "1.0", .min = 0,
-     .max = 1000, .help = "learning-rate multiplier of the loss scalars (logit scale, bias)"},
+     .max = 1000, .help = "learning-rate multiplier of the loss scalars (logit scale, bias)", .id = "slr"},
     {"loss.group_size", SPEC_INT, FIELD(loss.group_size), .def = "0", .min = 0, .max = 1048576,
      .help = "loss within groups of this many rows of the batch (0 = the whole batch)", .id = "g"},
     {"loss.lambda", SPEC_FLOAT, FIELD(loss.lambda), .def = "1.0", .min = 0, .max = 100,
@@ -1037,7 +1037,7 @@ static bool entry_equal(const SpecKey *k, const void *a, const void *b) {
     }
 }
 
-static bool key_equal(const SpecKey *k, const Config *a, const Config *b) {
+bool spec_key_equal(const SpecKey *k, const Config *a, const Config *b) {
     if (!is_list(k)) return entry_equal(k, field(a, k), field(b, k));
     int n = *list_count(a, k);
     if (n != *list_count(b, k)) return false;
@@ -1058,7 +1058,7 @@ int config_diff(const Config *a, const Config *b, const char *const *ignore, cha
         const SpecKey *k = &SCHEMA[i];
         int ignored = 0;
         for (int j = 0; ignore && ignore[j]; j++) ignored |= !strcmp(ignore[j], k->name);
-        if (ignored || key_equal(k, a, b)) continue;
+        if (ignored || spec_key_equal(k, a, b)) continue;
         if (len + 1 < cap) len += (size_t)snprintf(out + len, cap - len, "%s%s", n ? ", " : "", k->name);
         n++;
     }

@@ -54,6 +54,9 @@ int spec_apply_node(Config *c, const SpecKey *k, SpecDoc *d, yaml_node_t *val, E
 /* Applies override-syntax text to one key; errors prefixed with `where`. */
 int spec_apply_text(Config *c, const SpecKey *k, const char *text, const char *where, Err *err);
 
+/* Whether key k has the same value in a and b (lists entry by entry; not memcmp). */
+bool spec_key_equal(const SpecKey *k, const Config *a, const Config *b);
+
 /* Called for each leaf of a mapping walk: `k` is the schema row, or NULL when `name` is one of
  * the walk's extra top-level names. */
 typedef int (*SpecLeafFn)(void *ctx, SpecDoc *d, const char *name, const SpecKey *k,

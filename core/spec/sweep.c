@@ -17,8 +17,8 @@
 static const char *const ABLATION_KEYS[] = {"base", "question", "name", "sweep", "seeds", "set",
                                             "profiles", "report", "tune", "arms", "ratios", NULL};
 enum { K_BASE, K_QUESTION, K_NAME, K_SWEEP, K_SEEDS, K_SET, K_PROFILES, K_REPORT, K_TUNE, K_ARMS, K_RATIOS, K_COUNT };
-static const char *const TUNE_KEYS[] = {"images", "metric", "grid", NULL};
-enum { T_IMAGES, T_METRIC, T_GRID, T_COUNT };
+static const char *const TUNE_KEYS[] = {"images", "metric", "grid", "when", NULL};
+enum { T_IMAGES, T_METRIC, T_GRID, T_WHEN, T_COUNT };
 /* The profiles, the only list of their names; the first two are the CI and default sizes, `long`
  * a budget whose results ship with the project (hours), `full` the largest. */
 static const char *const PROFILES[] = {"smoke", "quick", "long", "full"};
@@ -41,6 +41,15 @@ typedef struct {
     char id[SWEEP_MAX_VALUES][SWEEP_ID_MAX]; /* file-system-safe form */
 } Axis;
 
+/* A `tune.when` entry's selector: every part "key=value" (or "key!=value", negate) must hold of
+ * a configuration's values for the entry's grid to apply to it. */
+typedef struct {
+    int n;
+    const SpecKey *k[SWEEP_MAX_AXES];
+    char value[SWEEP_MAX_AXES][300]; /* override syntax */
+    bool negate[SWEEP_MAX_AXES];
+} TuneWhen;
+
 typedef struct {
     SpecDoc *doc;
     Config base;    /* base experiment + set + the selected profile's fixed keys */
@@ -54,8 +63,11 @@ typedef struct {
     bool selected;                     /* walking the selected profile */
     int profile_seeds;                 /* the walked profile's `seeds:`, 0 if none */
     int seeds;
-    int n_tune;                        /* tuning stage: grid axes, images per candidate */
-    Axis tune[SWEEP_MAX_AXES];
+    int n_tune;                        /* tuning stage: grid axes (grid:, then each when: entry's), */
+    Axis tune[SWEEP_TUNE_AXES];        /*   images per candidate */
+    int tune_when[SWEEP_TUNE_AXES];    /* each tuned axis's when: entry, -1 for grid: */
+    int n_when, cur_when;              /* when: entries; the one being walked (-1: grid:) */
+    TuneWhen when[SWEEP_TUNE_WHEN_MAX];
     int tune_images;
     int profile_tune_images;           /* the walked profile's `tune.images:`, 0 if none */
     int selected_tune_images;          /* the selected profile's, 0 if none */
@@ -292,14 +304,71 @@ static int tune_leaf(void *ctx, SpecDoc *d, const char *name, const SpecKey *k, 
         return err_set(err, "%s: '%s' is set by the tuning stage itself and cannot be tuned", w.s, k->name);
     if (find_axis(b, k) >= 0) return err_set(err, "%s: '%s' is swept; it cannot also be tuned", w.s, k->name);
     for (int i = 0; i < b->n_tune; i++)
-        if (b->tune[i].k == k) return err_set(err, "%s: duplicate key '%s' in 'tune.grid'", w.s, k->name);
-    if (b->n_tune == SWEEP_MAX_AXES) return err_set(err, "%s: too many tuned keys (at most %d)", w.s, SWEEP_MAX_AXES);
+        if (b->tune[i].k == k && b->tune_when[i] == b->cur_when)
+            return err_set(err, "%s: duplicate key '%s' in 'tune.%s'", w.s, k->name, b->cur_when < 0 ? "grid" : "when");
+    if (b->n_tune == SWEEP_TUNE_AXES) return err_set(err, "%s: too many tuned keys (at most %d)", w.s, SWEEP_TUNE_AXES);
+    b->tune_when[b->n_tune] = b->cur_when;
     Axis *a = &b->tune[b->n_tune++];
     a->k = k;
     return axis_set(b, a, val, false, err);
 }
 
-/* `tune:` {images, metric, grid}, all three required. */
+/* One grid mapping (key -> list of values) of `tune:` into tuned axes of b->cur_when. */
+static int tune_grid(Builder *b, yaml_node_t *map, const char *what, Err *err) {
+    SpecDoc *d = b->doc;
+    if (map->type != YAML_MAPPING_NODE)
+        return err_set(err, "%s: expected a mapping of key -> list of values for '%s'", spec_where(d, map).s, what);
+    int before = b->n_tune;
+    if (spec_walk(d, map, "", NULL, tune_leaf, b, err)) return -1;
+    if (b->n_tune == before) return err_set(err, "%s: empty '%s'", spec_where(d, map).s, what);
+    return 0;
+}
+
+/* A `tune.when` selector "key=value[,key!=value...]" over a configuration's values; each value is
+ * checked against its key. */
+static int when_selector(Builder *b, yaml_node_t *node, TuneWhen *w, Err *err) {
+    SpecWhere at = spec_where(b->doc, node);
+    const char *sel = spec_scalar(node);
+    char buf[600];
+    if (!sel || !strchr(sel, '=') || strlen(sel) >= sizeof buf)
+        return err_set(err, "%s: expected a selector such as loss.kind=siglip,train.batch_size!=32 for 'tune.when'", at.s);
+    snprintf(buf, sizeof buf, "%s", sel);
+    for (char *save = NULL, *part = strtok_r(buf, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(part, '=');
+        if (!eq || eq == part || (eq[-1] == '!' && eq - 1 == part))
+            return err_set(err, "%s: expected key=value or key!=value in the selector, got '%s'", at.s, spec_show(part).s);
+        bool negate = eq[-1] == '!';
+        eq[negate ? -1 : 0] = 0;
+        const SpecKey *k = spec_find(part);
+        if (!k) return spec_unknown_key(err, at.s, part, NULL, false);
+        if (w->n == SWEEP_MAX_AXES) return err_set(err, "%s: more than %d parts in the selector", at.s, SWEEP_MAX_AXES);
+        Config probe = b->base;
+        if (spec_apply_text(&probe, k, eq + 1, at.s, err)) return -1;
+        w->k[w->n] = k;
+        w->negate[w->n] = negate;
+        snprintf(w->value[w->n++], sizeof w->value[0], "%s", eq + 1);
+    }
+    return 0;
+}
+
+/* `tune.when`: a mapping selector -> grid; each grid applies only to the configurations its
+ * selector matches. */
+static int load_tune_when(Builder *b, yaml_node_t *map, Err *err) {
+    SpecDoc *d = b->doc;
+    if (map->type != YAML_MAPPING_NODE)
+        return err_set(err, "%s: expected a mapping of selector -> grid for 'tune.when'", spec_where(d, map).s);
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *key = spec_node(d, p->key);
+        if (b->n_when == SWEEP_TUNE_WHEN_MAX)
+            return err_set(err, "%s: more than %d entries in 'tune.when'", spec_where(d, key).s, SWEEP_TUNE_WHEN_MAX);
+        if (when_selector(b, key, &b->when[b->n_when], err)) return -1;
+        b->cur_when = b->n_when++;
+        if (tune_grid(b, spec_node(d, p->value), "tune.when", err)) return -1;
+    }
+    return 0;
+}
+
+/* `tune:` {images, metric, grid and/or when}. */
 static int load_tune(Builder *b, yaml_node_t *key_node, yaml_node_t *map, Sweep *out, Err *err) {
     SpecDoc *d = b->doc;
     if (map->type != YAML_MAPPING_NODE)
@@ -315,19 +384,18 @@ static int load_tune(Builder *b, yaml_node_t *key_node, yaml_node_t *map, Sweep 
         if (vals[i]) return err_set(err, "%s: duplicate key 'tune.%s'", w.s, name);
         vals[i] = spec_node(d, p->value);
     }
-    for (int i = 0; i < T_COUNT; i++)
+    for (int i = 0; i < T_GRID; i++)
         if (!vals[i]) return err_set(err, "%s: 'tune' needs '%s'", spec_where(d, key_node).s, TUNE_KEYS[i]);
+    if (!vals[T_GRID] && !vals[T_WHEN])
+        return err_set(err, "%s: 'tune' needs 'grid' or 'when'", spec_where(d, key_node).s);
     if (spec_node_int(d, vals[T_IMAGES], "tune.images", 1, INT32_MAX, &b->tune_images, err)) return -1;
     const char *metric = spec_scalar(vals[T_METRIC]);
     if (!metric || !metric[0] || strlen(metric) >= sizeof out->tune_metric)
         return err_set(err, "%s: expected a metric name for 'tune.metric'", spec_where(d, vals[T_METRIC]).s);
     snprintf(out->tune_metric, sizeof out->tune_metric, "%s", metric);
-    if (vals[T_GRID]->type != YAML_MAPPING_NODE)
-        return err_set(err, "%s: expected a mapping of key -> list of values for 'tune.grid'",
-                       spec_where(d, vals[T_GRID]).s);
-    if (spec_walk(d, vals[T_GRID], "", NULL, tune_leaf, b, err)) return -1;
-    if (b->n_tune == 0) return err_set(err, "%s: empty 'tune.grid'", spec_where(d, vals[T_GRID]).s);
-    return 0;
+    b->cur_when = -1;
+    if (vals[T_GRID] && tune_grid(b, vals[T_GRID], "tune.grid", err)) return -1;
+    return vals[T_WHEN] ? load_tune_when(b, vals[T_WHEN], err) : 0;
 }
 
 /* The name of an axis in run ids: the schema's short id, else the last component ("kind" -> its
@@ -418,68 +486,107 @@ static int before_seed(const char *s) {
     return at ? (int)(at - s) : (int)strlen(s);
 }
 
-/* Tuning candidates: for each configuration (its first-seed run), every combination of the tune
- * grid on the seed after the reported ones, on the validation sets, for tune_images images, with
- * the warm-up scaled by the same factor so the schedule keeps its shape. */
-static int expand_tune(Builder *b, Sweep *out, Err *err) {
-    int n_cand = 1, n_configs = out->n_runs / out->seeds;
-    for (int i = 0; i < b->n_tune; i++) n_cand *= b->tune[i].n;
-    if ((int64_t)n_cand * n_configs > SWEEP_MAX_RUNS)
-        return err_set(err, "%s: the tuning stage has %lld runs, more than the limit of %d", out->path,
-                       (long long)n_cand * n_configs, SWEEP_MAX_RUNS);
-    out->n_tune_runs = n_cand * n_configs;
-    out->tune_runs = callocCheck((size_t)out->n_tune_runs, sizeof *out->tune_runs);
+/* Whether every part of w's selector holds of c. */
+static bool when_matches(const TuneWhen *w, const Config *c) {
+    for (int i = 0; i < w->n; i++) {
+        Config probe = *c;
+        Err e; /* checked when the file was loaded */
+        CHECK(!spec_apply_text(&probe, w->k[i], w->value[i], "tune.when", &e), "%s", e.msg);
+        if (spec_key_equal(w->k[i], &probe, c) == w->negate[i]) return false;
+    }
+    return true;
+}
+
+/* The tuned axes of configuration c in axes [n_tune]: grid:'s, then those of each when: entry that
+ * matches c, an entry's key replacing the same key's earlier axis. Returns their number (0: c is
+ * not tuned) and the number of candidates in *n_cand. */
+static int tune_axes_of(const Builder *b, const Config *c, int *axes, int64_t *n_cand) {
+    bool match[SWEEP_TUNE_WHEN_MAX];
+    for (int w = 0; w < b->n_when; w++) match[w] = when_matches(&b->when[w], c);
+    int n = 0;
+    for (int i = 0; i < b->n_tune; i++) {
+        if (b->tune_when[i] >= 0 && !match[b->tune_when[i]]) continue;
+        int j = 0;
+        while (j < n && b->tune[axes[j]].k != b->tune[i].k) j++;
+        axes[j] = i;
+        n += j == n;
+    }
+    *n_cand = 1;
+    for (int j = 0; j < n && *n_cand <= SWEEP_MAX_RUNS; j++) *n_cand *= b->tune[axes[j]].n;
+    return n;
+}
+
+/* Candidate `cand` of a configuration (base: its first-seed run) over the tuned axes [n]: on the
+ * seed after the reported ones, on the validation sets, for tune_images images, with the warm-up
+ * scaled by the same factor so the schedule keeps its shape. */
+static int tune_candidate(const Builder *b, const Sweep *out, const SweepRun *base, const int *axes, int n,
+                          int cand, SweepRun *run, Err *err) {
     int seed = b->base.seed + b->seeds; /* no reported run trains with it */
-    for (int t = 0; t < out->n_tune_runs; t++) {
-        SweepRun *run = &out->tune_runs[t];
-        const SweepRun *base = &out->runs[(t / n_cand) * out->seeds];
-        run->config = base->config;
-        run->tune_config = t / n_cand;
-        int ni = snprintf(run->id, sizeof run->id, "%.*s", before_seed(base->id), base->id);
-        int ns = snprintf(run->swept, sizeof run->swept, "%.*s", before_seed(base->swept), base->swept);
-        int pick[SWEEP_MAX_AXES];
-        for (int i = b->n_tune - 1, rest = t % n_cand; i >= 0; i--) { /* the last key varies fastest */
-            pick[i] = rest % b->tune[i].n;
-            rest /= b->tune[i].n;
+    run->config = base->config;
+    int ni = snprintf(run->id, sizeof run->id, "%.*s", before_seed(base->id), base->id);
+    int ns = snprintf(run->swept, sizeof run->swept, "%.*s", before_seed(base->swept), base->swept);
+    int pick[SWEEP_TUNE_AXES];
+    for (int j = n - 1, rest = cand; j >= 0; j--) { /* the last key varies fastest */
+        pick[j] = rest % b->tune[axes[j]].n;
+        rest /= b->tune[axes[j]].n;
+    }
+    size_t nt = 0;
+    for (int j = 0; j < n; j++) {
+        const Axis *a = &b->tune[axes[j]];
+        Err e; /* every value was checked when the file was loaded */
+        CHECK(!spec_apply_node(&run->config, a->k, b->doc, a->values[pick[j]], &e), "%s", e.msg);
+        const char *last = strrchr(a->k->name, '.');
+        ni += snprintf(run->id + ni, (size_t)ni < sizeof run->id ? sizeof run->id - ni : 0, "%s=%s_",
+                       a->k->id ? a->k->id : last ? last + 1 : a->k->name, a->id[pick[j]]);
+        nt += (size_t)snprintf(run->tuned + nt, nt < sizeof run->tuned ? sizeof run->tuned - nt : 0, "%s%s=%s",
+                               nt ? "; " : "", a->k->name, a->text[pick[j]]);
+    }
+    ns += snprintf(run->swept + ns, (size_t)ns < sizeof run->swept ? sizeof run->swept - ns : 0, "%s; seed=%d",
+                   run->tuned, seed);
+    ni += snprintf(run->id + ni, (size_t)ni < sizeof run->id ? sizeof run->id - ni : 0, "seed=%d", seed);
+    if ((size_t)ni >= sizeof run->id || (size_t)ns >= sizeof run->swept || nt >= sizeof run->tuned)
+        return err_set(err, "%s: tuning run id longer than %d characters; shorten the tuned values", out->path,
+                       SWEEP_ID_MAX - 1);
+    Config *c = &run->config;
+    c->train.warmup_images = c->train.images > 0 ? c->train.warmup_images * b->tune_images / c->train.images : 0;
+    c->train.images = b->tune_images;
+    c->eval.every_images = b->tune_images;
+    c->eval.validation = true;
+    run->seed = c->seed = seed;
+    return 0;
+}
+
+/* Tuning candidates, configuration-major: every combination of each configuration's tuned axes
+ * (none for a configuration no grid applies to). */
+static int expand_tune(Builder *b, Sweep *out, Err *err) {
+    int n_configs = out->n_runs / out->seeds, axes[SWEEP_TUNE_AXES];
+    int64_t total = 0, n_cand;
+    for (int c = 0; c < n_configs; c++)
+        total += tune_axes_of(b, &out->runs[c * out->seeds].config, axes, &n_cand) ? n_cand : 0;
+    if (total > SWEEP_MAX_RUNS)
+        return err_set(err, "%s: the tuning stage has %lld runs, more than the limit of %d", out->path,
+                       (long long)total, SWEEP_MAX_RUNS);
+    if (!total) return 0;
+    out->tune_runs = callocCheck((size_t)total, sizeof *out->tune_runs);
+    for (int c = 0; c < n_configs; c++) {
+        const SweepRun *base = &out->runs[c * out->seeds];
+        int n = tune_axes_of(b, &base->config, axes, &n_cand);
+        for (int j = 0; n && j < n_cand; j++) {
+            SweepRun *run = &out->tune_runs[out->n_tune_runs++];
+            run->tune_config = c;
+            if (tune_candidate(b, out, base, axes, n, j, run, err)) return -1;
         }
-        size_t nt = 0;
-        for (int i = 0; i < b->n_tune; i++) {
-            const Axis *a = &b->tune[i];
-            Err e; /* every value was checked when the file was loaded */
-            CHECK(!spec_apply_node(&run->config, a->k, b->doc, a->values[pick[i]], &e), "%s", e.msg);
-            const char *last = strrchr(a->k->name, '.');
-            ni += snprintf(run->id + ni, (size_t)ni < sizeof run->id ? sizeof run->id - ni : 0, "%s=%s_",
-                           a->k->id ? a->k->id : last ? last + 1 : a->k->name, a->id[pick[i]]);
-            nt += (size_t)snprintf(run->tuned + nt, nt < sizeof run->tuned ? sizeof run->tuned - nt : 0, "%s%s=%s",
-                                   nt ? "; " : "", a->k->name, a->text[pick[i]]);
-        }
-        ns += snprintf(run->swept + ns, (size_t)ns < sizeof run->swept ? sizeof run->swept - ns : 0, "%s; seed=%d",
-                       run->tuned, seed);
-        ni += snprintf(run->id + ni, (size_t)ni < sizeof run->id ? sizeof run->id - ni : 0, "seed=%d", seed);
-        if ((size_t)ni >= sizeof run->id || (size_t)ns >= sizeof run->swept || nt >= sizeof run->tuned)
-            return err_set(err, "%s: tuning run id longer than %d characters; shorten the tuned values", out->path,
-                           SWEEP_ID_MAX - 1);
-        Config *c = &run->config;
-        c->train.warmup_images = c->train.images > 0 ? c->train.warmup_images * b->tune_images / c->train.images : 0;
-        c->train.images = b->tune_images;
-        c->eval.every_images = b->tune_images;
-        c->eval.validation = true;
-        run->seed = c->seed = seed;
     }
     return 0;
 }
 
 void sweep_tune_apply(Sweep *s, const double *score) {
-    if (!s->n_tune_runs) return;
-    int n_configs = s->n_runs / s->seeds, n_cand = s->n_tune_runs / n_configs;
-    for (int c = 0; c < n_configs; c++) {
-        int best = -1;
-        for (int j = 0; j < n_cand; j++) {
-            double v = score[c * n_cand + j];
-            if (v == v && (best < 0 || v > score[c * n_cand + best])) best = j;
-        }
+    for (int t0 = 0, t1; t0 < s->n_tune_runs; t0 = t1) { /* one configuration's candidates */
+        int c = s->tune_runs[t0].tune_config, best = -1;
+        for (t1 = t0; t1 < s->n_tune_runs && s->tune_runs[t1].tune_config == c; t1++)
+            if (score[t1] == score[t1] && (best < 0 || score[t1] > score[best])) best = t1;
         if (best < 0) continue; /* every candidate failed: the configuration keeps its spec */
-        const char *chosen = s->tune_runs[c * n_cand + best].tuned;
+        const char *chosen = s->tune_runs[best].tuned;
         for (int r = c * s->seeds; r < (c + 1) * s->seeds; r++) {
             SweepRun *run = &s->runs[r];
             snprintf(run->tuned, sizeof run->tuned, "%s", chosen);

@@ -16,6 +16,10 @@
  *     images: 10000           #   training images per candidate
  *     metric: zs.colour_shape_seen.top1   # maximised; a metric of the final evaluation
  *     grid: {train.lr: [5e-4, 1e-3, 2e-3, 4e-3]}   # candidates: the full grid of these keys
+ *     when:                   #   optional: grids for the configurations a selector matches
+ *       loss.kind=siglip: {loss.init_bias: [-10, -5]}  #   (key=value / key!=value, comma-joined,
+ *                             #   over the configuration's values) join grid: there, a key of
+ *                             #   grid: replaced; configurations no grid applies to are not tuned
  *   arms:                     # efficiency ratios (with ratios:): arm name -> selector over the
  *     bow: objective.kind=bow #   swept values; "k!=v" also matches runs that do not sweep k
  *   ratios: [contrastive/bow] # fast/slow arm pairs: `cliplab report` prints their ratios
@@ -45,6 +49,8 @@
 #define SWEEP_REPORT_MAX 16
 #define SWEEP_KEY_MAX 64
 #define SWEEP_ARMS_MAX 8
+#define SWEEP_TUNE_AXES (2 * SWEEP_MAX_AXES) /* tuned keys: grid: and tune.when's together */
+#define SWEEP_TUNE_WHEN_MAX 8
 
 typedef struct {
     /* e.g. "head=mlp_tap=img.stage3_bs=256_seed=1": short key names, file-system safe */
@@ -77,7 +83,8 @@ typedef struct {
     char ratios[SWEEP_ARMS_MAX][96]; /* "fast/slow" */
     int n_runs;
     SweepRun *runs; /* n_runs, grid order (first axis slowest, seed fastest) */
-    /* tuning stage: candidates configuration-major (n_runs / seeds configurations), 0 if none */
+    /* tuning stage: candidates configuration-major (tune_config ascending; a configuration no
+     * grid applies to has none), 0 if none */
     int n_tune_runs;
     SweepRun *tune_runs;
     char tune_metric[64];
@@ -88,7 +95,7 @@ typedef struct {
 int sweep_load(const char *path, const char *profile, Sweep *out, Err *err);
 void sweep_free(Sweep *s);
 /* Applies the tuning stage's results: score[i] is tune_runs[i]'s tune_metric (NaN if it failed).
- * Per configuration, the best candidate (the first on ties; none if all are NaN) sets its values
+ * Per configuration with candidates, the best candidate (the first on ties; none if all are NaN) sets its values
  * in every run of the configuration and in run->tuned. */
 void sweep_tune_apply(Sweep *s, const double *score);
 /* The run list, then every run's resolved spec as a YAML document ("--- # <run id>"). */
