@@ -291,6 +291,8 @@ static const int CONV_SHAPES[][9] = {
     {1, 3, 3, 1, 1, 3, 1, 0, 1},  /* one output pixel, one channel */
     {3, 6, 6, 17, 2, 2, 2, 0, 0}, /* even kernel */
     {1, 6, 4, 2, 3, 5, 1, 2, 1},  /* 5x5, pad 2: windows clipped by two columns on either side */
+    {2, 5, 7, 3, 16, 3, 1, 1, 1}, /* the direct forward (conv_direct.c): 16 channels, odd sizes */
+    {1, 6, 5, 4, 32, 3, 2, 1, 0}, /* the direct forward, 32 channels, stride 2 */
 };
 
 static void test_conv2d_gradients(void **state) {
@@ -352,6 +354,39 @@ static void test_conv2d_fast_matches_naive(void **state) {
         ASSERT_CLOSE("conv2d dweight alone", rel_err(dw4, dw3, nw), FAST_VS_NAIVE_TOL);
         free(scratch), free(x), free(w), free(b), free(y1), free(y2), free(dy);
         free(dx1), free(dw1), free(db1), free(dx2), free(dw2), free(db2), free(dx3), free(dw3), free(dx4), free(dw4);
+    }
+}
+
+/* The direct kernel against the naive twin on the tower's kinds of layer (3 input channels, stride
+ * 2, 16 and 32 output channels, sizes that leave partial pixel blocks), and on a batch large enough
+ * to fork threads against the same kernel one image at a time: bitwise equal, since every output is
+ * one fixed-order sum. */
+static void test_conv2d_direct_matches_naive(void **state) {
+    (void)state;
+    Rng r;
+    rng_init(&r, 16);
+    /* N, H, W, C, OC, stride, bias */
+    const int shapes[][7] = {{2, 8, 8, 3, 32, 1, 1}, {3, 9, 7, 5, 16, 2, 0}, {1, 1, 3, 2, 48, 1, 1},
+                             {2, 6, 6, 32, 64, 2, 1}, {20, 10, 10, 8, 32, 1, 1}};
+    assert_false(ops_conv2d_direct_ok(3, 1, 1, 24));
+    assert_false(ops_conv2d_direct_ok(5, 1, 2, 32));
+    assert_false(ops_conv2d_direct_ok(3, 3, 1, 32));
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int N = shapes[s][0], H = shapes[s][1], W = shapes[s][2], C = shapes[s][3], OC = shapes[s][4];
+        int S = shapes[s][5], OH = conv_out(H, 3, S, 1), OW = conv_out(W, 3, S, 1);
+        assert_true(ops_conv2d_direct_ok(3, S, 1, OC));
+        size_t ni = (size_t)N * H * W * C, nw = (size_t)OC * 9 * C, no = (size_t)N * OH * OW * OC;
+        size_t img = (size_t)H * W * C, oimg = (size_t)OH * OW * OC;
+        float *scratch = zeros(ops_conv2d_direct_scratch_floats(C, OC));
+        float *x = randn(&r, ni, 1.0f), *w = randn(&r, nw, 1.0f), *b = shapes[s][6] ? randn(&r, OC, 1.0f) : NULL;
+        float *y1 = randn(&r, no, 1.0f), *y2 = randn(&r, no, 1.0f), *y3 = randn(&r, no, 1.0f);
+        ops_conv2d_direct_forward(y1, scratch, x, w, b, N, H, W, C, OC, S);
+        ops_conv2d_forward_naive(y2, x, w, b, N, H, W, C, OC, 3, S, 1);
+        ASSERT_CLOSE("conv2d direct forward", rel_err(y1, y2, no), FAST_VS_NAIVE_TOL);
+        for (int n = 0; n < N; n++)
+            ops_conv2d_direct_forward(y3 + n * oimg, scratch, x + n * img, w, b, 1, H, W, C, OC, S);
+        assert_memory_equal(y1, y3, no * sizeof *y1);
+        free(scratch), free(x), free(w), free(b), free(y1), free(y2), free(y3);
     }
 }
 
@@ -1178,6 +1213,7 @@ int main(void) {
         cmocka_unit_test(test_linear_null_gradients_skipped),
         cmocka_unit_test(test_conv2d_gradients),
         cmocka_unit_test(test_conv2d_fast_matches_naive),
+        cmocka_unit_test(test_conv2d_direct_matches_naive),
         cmocka_unit_test(test_conv2d_relu_backward_gradients),
         cmocka_unit_test(test_conv2d_relu_backward_fast_matches_naive),
         cmocka_unit_test(test_pool_gradients),

@@ -1,4 +1,6 @@
 /* conv.c — 2-D convolution over NHWC images, forward/backward.
+ * 3x3 convs with pad 1, stride 1 or 2 and OC a multiple of 16 run their forward in
+ * conv_direct.c (no im2col); everything else, and every backward, goes through this file.
  * Fast path: im2col of the WHOLE batch into the caller's scratch, then one cblas_sgemm (the
  * convolution is a linear layer over the columns, so ops_linear_* does the products), so OpenBLAS
  * sees one large product (M = N*OH*OW rows) instead of N small ones. The backward recomputes the
@@ -26,10 +28,13 @@ static ConvDims conv_dims(int N, int H, int W, int C, int OC, int K, int stride,
 
 static int conv_is_pointwise(const ConvDims *d) { return d->K == 1 && d->stride == 1 && d->pad == 0; }
 
+/* The im2col columns of the backward, and when the direct kernel runs the forward its packed
+ * weights (independent of N) on top: the sum covers either and stays affine in N. */
 size_t ops_conv2d_scratch_floats(int N, int H, int W, int C, int OC, int K, int stride, int pad) {
     ConvDims d = conv_dims(N, H, W, C, OC, K, stride, pad);
     if (conv_is_pointwise(&d)) return 0;
-    return (size_t)N * d.OH * d.OW * K * K * C;
+    size_t cols = (size_t)N * d.OH * d.OW * K * K * C;
+    return cols + (ops_conv2d_direct_ok(K, stride, pad, OC) ? ops_conv2d_direct_scratch_floats(C, OC) : 0);
 }
 
 /* Valid kernel columns [lo, hi) of a window starting at input column x0: in NHWC the pixels
@@ -113,6 +118,10 @@ static void col2im(float *restrict dinp, const float *restrict dcol, const float
 
 void ops_conv2d_forward(float *out, float *scratch, const float *inp, const float *weight, const float *bias,
                         int N, int H, int W, int C, int OC, int K, int stride, int pad) {
+    if (ops_conv2d_direct_ok(K, stride, pad, OC)) {
+        ops_conv2d_direct_forward(out, scratch, inp, weight, bias, N, H, W, C, OC, stride);
+        return;
+    }
     ConvDims d = conv_dims(N, H, W, C, OC, K, stride, pad);
     const float *col = inp;
     if (!conv_is_pointwise(&d)) {

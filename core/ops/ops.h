@@ -72,12 +72,22 @@ void ops_linear_backward_naive(float *dinp, float *dweight, float *dbias, const 
 /* ---- conv2d, NHWC, square kernel K, stride, zero padding pad ----
  * out [N, OH, OW, OC] with OH = (H + 2*pad - K)/stride + 1 (same for OW); inp [N, H, W, C];
  * weight [OC, K, K, C]; bias [OC] or NULL; scratch: ops_conv2d_scratch_floats(...) floats owned by
- * the caller (allocated once, reused every step; the backward may use the same scratch). */
+ * the caller (allocated once, reused every step; the backward may use the same scratch). The scratch
+ * size is affine in N: a part independent of N (ops_conv2d_scratch_floats(0, ...)) plus N times a
+ * per-sample part, so a caller running batch slices concurrently gives each slice its own. */
 size_t ops_conv2d_scratch_floats(int N, int H, int W, int C, int OC, int K, int stride, int pad);
 void ops_conv2d_forward(float *out, float *scratch, const float *inp, const float *weight, const float *bias,
                         int N, int H, int W, int C, int OC, int K, int stride, int pad);
 void ops_conv2d_forward_naive(float *out, const float *inp, const float *weight, const float *bias,
                               int N, int H, int W, int C, int OC, int K, int stride, int pad);
+/* The direct forward (conv_direct.c), which ops_conv2d_forward takes whenever
+ * ops_conv2d_direct_ok: 3x3, pad 1, stride 1 or 2, OC a multiple of 16. Its scratch,
+ * ops_conv2d_direct_scratch_floats = OC*9*C (packed weights) + C (zeros), whatever the batch, is
+ * part of ops_conv2d_scratch_floats. The naive twin is ops_conv2d_forward_naive. */
+int ops_conv2d_direct_ok(int K, int stride, int pad, int OC);
+size_t ops_conv2d_direct_scratch_floats(int C, int OC);
+void ops_conv2d_direct_forward(float *out, float *scratch, const float *inp, const float *weight, const float *bias,
+                               int N, int H, int W, int C, int OC, int stride);
 /* dinp [N, H, W, C], dweight [OC, K, K, C], dbias [OC] (each may be NULL); dout [N, OH, OW, OC] */
 void ops_conv2d_backward(float *dinp, float *dweight, float *dbias, float *scratch, const float *dout,
                          const float *inp, const float *weight, int N, int H, int W, int C, int OC, int K,

@@ -45,10 +45,13 @@ struct ImageTower {
     ImageConv *convs;
     float *pooled[IMAGE_TOWER_MAX_STAGES]; /* [B, widths[k]] */
     char tap_names[IMAGE_TOWER_MAX_STAGES][TENSOR_NAME_MAX];
-    /* conv im2col scratch [max_batch, scratch_ps], scratch_ps = the largest conv's floats per
-     * sample: a slice of samples owns the same rows in every conv, so threads never overlap */
+    /* conv scratch: thread k of a slice from sample b0 owns scratch_fixed floats at
+     * k * scratch_fixed + b0 * scratch_ps (its part independent of the batch) and scratch_ps floats
+     * per sample after them (ops_conv2d_scratch_floats is affine in N); the largest conv's parts,
+     * for scratch_threads threads, so slices never overlap */
     float *scratch;
-    size_t scratch_ps;
+    size_t scratch_fixed, scratch_ps;
+    int scratch_threads;
     size_t grad_floats; /* parameter gradients of all convs, laid out at their grad_off */
     float *priv;        /* [n_priv, grad_floats]: threads 1.. accumulate their slice's gradients here */
     int n_priv;
@@ -106,6 +109,21 @@ static void image_conv_declare(ImageConv *cv, int s, int j, int last, Tensors *p
     build_act(ba, &cv->out, last ? &cv->dout : NULL, n_out, "img.stage%d.conv%d.out", s, j);
 }
 
+/* The conv scratch for slices on up to nt threads, faulted in now rather than in a step. */
+static void image_scratch_reserve(ImageTower *t, int nt) {
+    if (t->scratch && nt <= t->scratch_threads) return;
+    size_t n = (size_t)nt * t->scratch_fixed + (size_t)t->acts.max_batch * t->scratch_ps;
+    free(t->scratch);
+    t->scratch = mallocCheck((n ? n : 1) * sizeof(float));
+    memset(t->scratch, 0, (n ? n : 1) * sizeof(float));
+    t->scratch_threads = nt;
+}
+
+/* Thread k's conv scratch for its slice from sample b0 (see ImageTower). */
+static float *image_scratch(const ImageTower *t, int k, int b0) {
+    return t->scratch + (size_t)k * t->scratch_fixed + (size_t)b0 * t->scratch_ps;
+}
+
 ImageTower *image_tower_create(const ImageTowerConfig *cfg, const char *tap, int max_batch, Tensors *params,
                                Tensors *acts, Err *err) {
     CHECK(max_batch > 0, "max_batch = %d", max_batch);
@@ -119,7 +137,6 @@ ImageTower *image_tower_create(const ImageTowerConfig *cfg, const char *tap, int
     t->n_convs = n_built * cfg->convs_per_stage;
     t->convs = callocCheck((size_t)t->n_convs, sizeof *t->convs);
     build_acts_init(&t->acts, acts, max_batch);
-    size_t scratch = 0;
     int C = cfg->in_channels, H = cfg->image_size;
     for (int s = 0; s < n_built; s++) {
         for (int j = 0; j < cfg->convs_per_stage; j++) {
@@ -133,8 +150,10 @@ ImageTower *image_tower_create(const ImageTowerConfig *cfg, const char *tap, int
             cv->norm = cfg->norm == IMAGE_NORM_LAYER;
             image_conv_declare(cv, s + 1, j + 1, s == n_built - 1 && j == cfg->convs_per_stage - 1, params,
                                &t->acts);
-            size_t need = ops_conv2d_scratch_floats(max_batch, H, H, C, cv->OC, 3, cv->stride, 1);
-            if (need > scratch) scratch = need;
+            size_t fixed = ops_conv2d_scratch_floats(0, H, H, C, cv->OC, 3, cv->stride, 1);
+            size_t ps = ops_conv2d_scratch_floats(1, H, H, C, cv->OC, 3, cv->stride, 1) - fixed;
+            if (fixed > t->scratch_fixed) t->scratch_fixed = fixed;
+            if (ps > t->scratch_ps) t->scratch_ps = ps;
             cv->grad_off = t->grad_floats;
             t->grad_floats += (size_t)cv->OC * 9 * C + 2 * (size_t)cv->OC;
             C = cv->OC;
@@ -143,9 +162,7 @@ ImageTower *image_tower_create(const ImageTowerConfig *cfg, const char *tap, int
         snprintf(t->tap_names[s], sizeof t->tap_names[s], IMAGE_TAP_STEM "%d", s + 1);
         build_act(&t->acts, &t->pooled[s], NULL, (size_t)C, "img.stage%d.pooled", s + 1);
     }
-    t->scratch_ps = scratch / (size_t)max_batch;
-    t->scratch = mallocCheck((scratch ? scratch : 1) * sizeof(float));
-    memset(t->scratch, 0, (scratch ? scratch : 1) * sizeof(float)); /* fault the pages in now, not in a step */
+    image_scratch_reserve(t, omp_get_max_threads());
     return t;
 }
 
@@ -186,7 +203,7 @@ static float *slice(float *base, int b0, size_t per_sample) { return base ? base
 
 /* Samples [b0, b0 + nb) through every built conv. Each sample's chain is independent of the
  * others', so slices of one batch can run on different threads with no synchronisation. */
-static void image_forward_slice(ImageTower *t, const float *images, int b0, int nb) {
+static void image_forward_slice(ImageTower *t, const float *images, int b0, int nb, float *scratch) {
     int per_stage = t->cfg.convs_per_stage;
     for (int i = 0; i < t->n_convs; i++) {
         ImageConv *cv = &t->convs[i];
@@ -194,7 +211,7 @@ static void image_forward_slice(ImageTower *t, const float *images, int b0, int 
         size_t n = (size_t)nb * out_ps;
         const float *x = i == 0 ? images + (size_t)b0 * in_ps : slice(t->convs[i - 1].out, b0, in_ps);
         float *out = slice(cv->out, b0, out_ps), *conv = cv->norm ? slice(cv->conv, b0, out_ps) : out;
-        ops_conv2d_forward(conv, slice(t->scratch, b0, t->scratch_ps), x, cv->w, cv->b, nb, cv->H, cv->H,
+        ops_conv2d_forward(conv, scratch, x, cv->w, cv->b, nb, cv->H, cv->H,
                            cv->C, cv->OC, 3, cv->stride, 1);
         const float *a = conv;
         if (cv->norm) {
@@ -233,7 +250,7 @@ static float *relu_input_grad(const ImageConv *cv) { return cv->norm ? cv->dnorm
  * activation gradients first (they accumulate). Only the last conv runs a ReLU backward of its
  * own: every other conv's ReLU is differentiated inside the next conv's col2im
  * (ops_conv2d_relu_backward), which writes the gradient of that ReLU's input directly. */
-static void image_backward_slice(ImageTower *t, const float *dfeat, int b0, int nb, float *priv) {
+static void image_backward_slice(ImageTower *t, const float *dfeat, int b0, int nb, float *priv, float *scratch) {
     ImageConv *last = &t->convs[t->n_convs - 1];
     size_t last_ps = (size_t)last->OH * last->OH * last->OC;
     build_acts_zero_grads_slice(&t->acts, b0, nb);
@@ -259,10 +276,10 @@ static void image_backward_slice(ImageTower *t, const float *dfeat, int b0, int 
                                    slice(cv->mean, b0, out_ps / cv->OC), slice(cv->rstd, b0, out_ps / cv->OC),
                                    nb * cv->OH * cv->OH, cv->OC);
         if (i == 0) /* the images are no ReLU output and need no gradient */
-            ops_conv2d_backward(NULL, g.dw, g.db, slice(t->scratch, b0, t->scratch_ps), dconv, x, cv->w, nb, cv->H,
+            ops_conv2d_backward(NULL, g.dw, g.db, scratch, dconv, x, cv->w, nb, cv->H,
                                 cv->H, cv->C, cv->OC, 3, cv->stride, 1);
         else
-            ops_conv2d_relu_backward(dx, g.dw, g.db, slice(t->scratch, b0, t->scratch_ps), dconv, x, cv->w, nb,
+            ops_conv2d_relu_backward(dx, g.dw, g.db, scratch, dconv, x, cv->w, nb,
                                      cv->H, cv->H, cv->C, cv->OC, 3, cv->stride, 1);
     }
 }
@@ -271,14 +288,15 @@ const float *image_tower_forward(ImageTower *t, const float *images, int B) {
     CHECK(B > 0 && B <= t->acts.max_batch, "batch %d, max %d", B, t->acts.max_batch);
     t->images = images;
     int nt = build_threads(B);
+    image_scratch_reserve(t, nt);
     if (nt == 1) {
-        image_forward_slice(t, images, 0, B);
+        image_forward_slice(t, images, 0, B, t->scratch);
     } else {
 #pragma omp parallel num_threads(nt)
         {
             int k = omp_get_thread_num(), n = omp_get_num_threads();
             int b0 = build_slice_start(B, k, n);
-            image_forward_slice(t, images, b0, build_slice_start(B, k + 1, n) - b0);
+            image_forward_slice(t, images, b0, build_slice_start(B, k + 1, n) - b0, image_scratch(t, k, b0));
         }
     }
     return t->pooled[t->n_built - 1];
@@ -287,8 +305,9 @@ const float *image_tower_forward(ImageTower *t, const float *images, int B) {
 void image_tower_backward(ImageTower *t, const float *dfeat, int B) {
     CHECK(B > 0 && B <= t->acts.max_batch, "batch %d, max %d", B, t->acts.max_batch);
     int nt = build_threads(B);
+    image_scratch_reserve(t, nt);
     if (nt == 1) {
-        image_backward_slice(t, dfeat, 0, B, NULL);
+        image_backward_slice(t, dfeat, 0, B, NULL, t->scratch);
         return;
     }
     if (t->n_priv < nt - 1) {
@@ -301,7 +320,7 @@ void image_tower_backward(ImageTower *t, const float *dfeat, int B) {
         int k = omp_get_thread_num(), n = omp_get_num_threads(), b0 = build_slice_start(B, k, n);
         float *priv = k ? t->priv + (size_t)(k - 1) * t->grad_floats : NULL;
         if (priv) memset(priv, 0, t->grad_floats * sizeof(float));
-        image_backward_slice(t, dfeat, b0, build_slice_start(B, k + 1, n) - b0, priv);
+        image_backward_slice(t, dfeat, b0, build_slice_start(B, k + 1, n) - b0, priv, image_scratch(t, k, b0));
 #pragma omp barrier
         for (int i = 0; i < t->n_convs; i++) {
             const ImageConv *cv = &t->convs[i];
