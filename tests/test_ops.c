@@ -291,8 +291,9 @@ static const int CONV_SHAPES[][9] = {
     {1, 3, 3, 1, 1, 3, 1, 0, 1},  /* one output pixel, one channel */
     {3, 6, 6, 17, 2, 2, 2, 0, 0}, /* even kernel */
     {1, 6, 4, 2, 3, 5, 1, 2, 1},  /* 5x5, pad 2: windows clipped by two columns on either side */
-    {2, 5, 7, 3, 16, 3, 1, 1, 1}, /* the direct forward (conv_direct.c): 16 channels, odd sizes */
-    {1, 6, 5, 4, 32, 3, 2, 1, 0}, /* the direct forward, 32 channels, stride 2 */
+    {2, 5, 7, 3, 16, 3, 1, 1, 1}, /* the direct kernels (conv_direct.c): 16 channels, odd sizes */
+    {1, 6, 5, 8, 32, 3, 2, 1, 0}, /* the direct forward and weight gradient, 32 channels, stride 2 */
+    {1, 5, 6, 16, 16, 3, 2, 1, 1}, /* every direct kernel, the input gradient's too */
 };
 
 static void test_conv2d_gradients(void **state) {
@@ -357,17 +358,45 @@ static void test_conv2d_fast_matches_naive(void **state) {
     }
 }
 
-/* The direct kernel against the naive twin on the tower's kinds of layer (3 input channels, stride
- * 2, 16 and 32 output channels, sizes that leave partial pixel blocks), and on a batch large enough
- * to fork threads against the same kernel one image at a time: bitwise equal, since every output is
- * one fixed-order sum. */
+/* The direct kernels against the naive twins on the tower's kinds of layer (3 input channels, stride
+ * 2, 16 and 32 output channels, sizes that leave partial pixel blocks and chunks), the forward also
+ * on a batch large enough to fork threads against the same kernel one image at a time: bitwise
+ * equal, since every output is one fixed-order sum. */
+/* The direct input gradient, plain and ReLU-fused (relu_out = relu(x), so the mask bites), against
+ * the naive twins, and one image at a time (bitwise). dy [N, OH, OW, OC]. */
+static void direct_dinp_checks(Rng *r, int N, int H, int W, int C, int OC, int S, const float *x, const float *w,
+                               const float *dy) {
+    size_t ni = (size_t)N * H * W * C, img = (size_t)H * W * C;
+    size_t oimg = (size_t)conv_out(H, 3, S, 1) * conv_out(W, 3, S, 1) * OC;
+    float *scratch = zeros(ops_conv2d_direct_dinp_scratch_floats(C, OC)), *relu = zeros(ni);
+    ops_relu_forward(relu, x, ni);
+    for (int fused = 0; fused < 2; fused++) {
+        const float *m = fused ? relu : NULL;
+        float *dx1 = randn(r, ni, 1.0f), *dx2 = copy_of(dx1, ni), *dx3 = copy_of(dx1, ni);
+        ops_conv2d_direct_dinp(dx1, scratch, dy, w, m, N, H, W, C, OC, S);
+        if (fused) ops_conv2d_relu_backward_naive(dx2, NULL, NULL, dy, relu, w, N, H, W, C, OC, 3, S, 1);
+        else ops_conv2d_backward_naive(dx2, NULL, NULL, dy, x, w, N, H, W, C, OC, 3, S, 1);
+        ASSERT_CLOSE(fused ? "conv2d direct relu dinp" : "conv2d direct dinp", rel_err(dx1, dx2, ni),
+                     FAST_VS_NAIVE_TOL);
+        for (int n = 0; n < N; n++)
+            ops_conv2d_direct_dinp(dx3 + n * img, scratch, dy + n * oimg, w, m ? m + n * img : NULL, 1, H, W, C, OC, S);
+        assert_memory_equal(dx1, dx3, ni * sizeof *dx1);
+        free(dx1), free(dx2), free(dx3);
+    }
+    free(scratch), free(relu);
+}
+
 static void test_conv2d_direct_matches_naive(void **state) {
     (void)state;
     Rng r;
     rng_init(&r, 16);
     /* N, H, W, C, OC, stride, bias */
     const int shapes[][7] = {{2, 8, 8, 3, 32, 1, 1}, {3, 9, 7, 5, 16, 2, 0}, {1, 1, 3, 2, 48, 1, 1},
-                             {2, 6, 6, 32, 64, 2, 1}, {20, 10, 10, 8, 32, 1, 1}};
+                             {2, 6, 6, 32, 64, 2, 1}, {20, 10, 10, 8, 32, 1, 1}, {3, 17, 13, 16, 16, 2, 0},
+                             {12, 9, 11, 16, 32, 2, 1}, {2, 7, 5, 32, 16, 1, 0}};
+    assert_false(ops_conv2d_direct_dweight_ok(3, 1, 1, 5, 32));
+    assert_false(ops_conv2d_direct_dweight_ok(3, 1, 1, 8, 24));
+    assert_true(ops_conv2d_direct_dweight_ok(3, 2, 1, 3, 16));
     assert_false(ops_conv2d_direct_ok(3, 1, 1, 24));
     assert_false(ops_conv2d_direct_ok(5, 1, 2, 32));
     assert_false(ops_conv2d_direct_ok(3, 3, 1, 32));
@@ -386,6 +415,15 @@ static void test_conv2d_direct_matches_naive(void **state) {
         for (int n = 0; n < N; n++)
             ops_conv2d_direct_forward(y3 + n * oimg, scratch, x + n * img, w, b, 1, H, W, C, OC, S);
         assert_memory_equal(y1, y3, no * sizeof *y1);
+        if (ops_conv2d_direct_dweight_ok(3, S, 1, C, OC)) {
+            float *gs = zeros(ops_conv2d_direct_dweight_scratch_floats(C, OC));
+            float *dw1 = randn(&r, nw, 1.0f), *dw2 = copy_of(dw1, nw);
+            ops_conv2d_direct_dweight(dw1, gs, y2, x, N, H, W, C, OC, S);
+            ops_conv2d_backward_naive(NULL, dw2, NULL, y2, x, w, N, H, W, C, OC, 3, S, 1);
+            ASSERT_CLOSE("conv2d direct dweight", rel_err(dw1, dw2, nw), FAST_VS_NAIVE_TOL);
+            free(gs), free(dw1), free(dw2);
+        }
+        if (ops_conv2d_direct_dinp_ok(3, S, 1, C)) direct_dinp_checks(&r, N, H, W, C, OC, S, x, w, y2);
         free(scratch), free(x), free(w), free(b), free(y1), free(y2), free(y3);
     }
 }

@@ -1,6 +1,7 @@
 /* conv.c — 2-D convolution over NHWC images, forward/backward.
- * 3x3 convs with pad 1, stride 1 or 2 and OC a multiple of 16 run their forward in
- * conv_direct.c (no im2col); everything else, and every backward, goes through this file.
+ * 3x3 convs with pad 1, stride 1 or 2 and OC a multiple of 16 run their forward, and (C = 3 or a
+ * multiple of 8) their weight gradient, in conv_direct.c (no im2col); everything else goes
+ * through this file.
  * Fast path: im2col of the WHOLE batch into the caller's scratch, then one cblas_sgemm (the
  * convolution is a linear layer over the columns, so ops_linear_* does the products), so OpenBLAS
  * sees one large product (M = N*OH*OW rows) instead of N small ones. The backward recomputes the
@@ -28,13 +29,20 @@ static ConvDims conv_dims(int N, int H, int W, int C, int OC, int K, int stride,
 
 static int conv_is_pointwise(const ConvDims *d) { return d->K == 1 && d->stride == 1 && d->pad == 0; }
 
-/* The im2col columns of the backward, and when the direct kernel runs the forward its packed
- * weights (independent of N) on top: the sum covers either and stays affine in N. */
+static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
+
+/* The im2col columns unless direct kernels do all three products, and the direct kernels' scratch
+ * (independent of N) on top: the sum covers each and stays affine in N. */
 size_t ops_conv2d_scratch_floats(int N, int H, int W, int C, int OC, int K, int stride, int pad) {
     ConvDims d = conv_dims(N, H, W, C, OC, K, stride, pad);
     if (conv_is_pointwise(&d)) return 0;
-    size_t cols = (size_t)N * d.OH * d.OW * K * K * C;
-    return cols + (ops_conv2d_direct_ok(K, stride, pad, OC) ? ops_conv2d_direct_scratch_floats(C, OC) : 0);
+    int fwd = ops_conv2d_direct_ok(K, stride, pad, OC), dw = ops_conv2d_direct_dweight_ok(K, stride, pad, C, OC);
+    int dx = ops_conv2d_direct_dinp_ok(K, stride, pad, C);
+    size_t cols = fwd && dw && dx ? 0 : (size_t)N * d.OH * d.OW * K * K * C, direct = 0;
+    if (fwd) direct = ops_conv2d_direct_scratch_floats(C, OC);
+    if (dw) direct = max_size(direct, ops_conv2d_direct_dweight_scratch_floats(C, OC));
+    if (dx) direct = max_size(direct, ops_conv2d_direct_dinp_scratch_floats(C, OC));
+    return cols + direct;
 }
 
 /* Valid kernel columns [lo, hi) of a window starting at input column x0: in NHWC the pixels
@@ -141,6 +149,15 @@ static void conv_backward(float *dinp, float *dweight, float *dbias, float *scra
         CHECK(!relu_inp, "a pointwise conv has no scratch for the ReLU-fused backward");
         ops_linear_backward(dinp, dweight, dbias, dout, inp, weight, M, KKC, OC);
         return;
+    }
+    if (dweight && ops_conv2d_direct_dweight_ok(d->K, d->stride, d->pad, d->C, OC)) {
+        ops_conv2d_direct_dweight(dweight, scratch, dout, inp, d->N, d->H, d->W, d->C, OC, d->stride);
+        dweight = NULL; /* done: only dbias (and dinp) below */
+    }
+    if (dinp && ops_conv2d_direct_dinp_ok(d->K, d->stride, d->pad, d->C)) {
+        ops_conv2d_direct_dinp(dinp, scratch, dout, weight, relu_inp ? inp : NULL, d->N, d->H, d->W, d->C, OC,
+                               d->stride);
+        dinp = NULL;
     }
     if (dweight) im2col(scratch, inp, d);
     ops_linear_backward(NULL, dweight, dbias, dout, scratch, weight, M, KKC, OC);

@@ -1,8 +1,10 @@
-/* conv_direct.c — direct 3x3 convolution over NHWC images: no im2col, no GEMM packing.
+/* conv_direct.c — direct 3x3 convolution over NHWC images, forward, weight gradient and input
+ * gradient: no im2col, no col2im, no GEMM packing.
  *
  * The im2col path (conv.c) writes every receptive field out (9x the input at stride 1) and
  * OpenBLAS then packs both operands again; on the tower's small products that traffic cost about
- * as much as the multiplications. Here the kernel reads the input in place:
+ * as much as the multiplications. Here the forward reads the input in place (the two gradients
+ * are described above their code):
  *  - the input is read where it is: a window tap that falls on the zero padding reads a row of C
  *    zeros instead (a padded copy of the input cost a tenth of the layer in memory traffic);
  *  - the weights are repacked once per call to [OC/16][3][3][C][16]: 16 output channels innermost,
@@ -15,7 +17,8 @@
  * -march=native on AVX-512, split by the compiler elsewhere); vectors never cross a function
  * boundary by value (the ABI differs with and without AVX-512).
  * Deliberately left out: other kernel sizes and paddings (conv.c's im2col path serves them),
- * OC not a multiple of 16, Winograd. */
+ * OC not a multiple of 16 (C = 3 or a multiple of 8 for the weight gradient, C a multiple of 16
+ * for the input gradient), Winograd. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,12 +53,36 @@ static size_t direct_weight_floats(int C, int OC) { return (size_t)OC * 9 * C; }
 
 size_t ops_conv2d_direct_scratch_floats(int C, int OC) { return direct_weight_floats(C, OC) + (size_t)C; }
 
+/* A row of n zeros in scratch after the packed weights (the reads of taps on the padding). */
+static const float *direct_zeros(float *scratch, int C, int OC, int n) {
+    float *zeros = scratch + direct_weight_floats(C, OC);
+    memset(zeros, 0, (size_t)n * sizeof *zeros);
+    return zeros;
+}
+
 /* wp [OC/16, 3, 3, C, 16] = weight [OC, 3, 3, C] with 16 output channels innermost. */
 static void pack_weights(float *restrict wp, const float *restrict weight, int C, int OC) {
     const size_t taps = (size_t)9 * C;
     for (int o = 0; o < OC; o++)
         for (size_t t = 0; t < taps; t++)
             wp[((size_t)(o / DIRECT_VW) * taps + t) * DIRECT_VW + o % DIRECT_VW] = weight[o * taps + t];
+}
+
+/* acc[p][v] += sum over k < nk of src[p][k] * (the vector at wt + k*kstep + v*vstep): the
+ * register-blocked inner product of the forward and of the input gradient, one weight vector load
+ * per 16 outputs and one broadcast per pixel. np and nv are constants at every call. */
+static inline __attribute__((always_inline)) void direct_accumulate(DirectVec (*acc)[2], const float *const *src,
+                                                                    const float *restrict wt, size_t nk, size_t kstep,
+                                                                    size_t vstep, const int np, const int nv) {
+    for (size_t k = 0; k < nk; k++) {
+        DirectVec w[2];
+        for (int v = 0; v < nv; v++) __builtin_memcpy(&w[v], wt + k * kstep + v * vstep, sizeof w[v]);
+#pragma GCC unroll 8
+        for (int p = 0; p < np; p++) {
+            const float x = src[p][k];
+            for (int v = 0; v < nv; v++) acc[p][v] += x * w[v];
+        }
+    }
 }
 
 /* The input pixel (n, y, x) [C], or the zeros where (y, x) lies in the padding. */
@@ -82,15 +109,7 @@ static inline __attribute__((always_inline)) void direct_block(float *restrict o
             const float *src[DIRECT_PX];
             for (int p = 0; p < np; p++) src[p] = direct_pixel(d, pix[p][0], pix[p][1] + ky, pix[p][2] + kx);
             const float *restrict wt = wp + ((size_t)ob * nv * 9 + ky * 3 + kx) * C * DIRECT_VW;
-            for (size_t c = 0; c < C; c++) {
-                DirectVec w[2];
-                for (int v = 0; v < nv; v++) __builtin_memcpy(&w[v], wt + v * wblock + c * DIRECT_VW, sizeof w[v]);
-#pragma GCC unroll 8
-                for (int p = 0; p < np; p++) {
-                    const float x = src[p][c];
-                    for (int v = 0; v < nv; v++) acc[p][v] += x * w[v];
-                }
-            }
+            direct_accumulate(acc, src, wt, C, DIRECT_VW, wblock, np, nv);
         }
     for (int p = 0; p < np; p++)
         for (int v = 0; v < nv; v++)
@@ -123,12 +142,223 @@ static void direct_chunk(float *out, const float *wp, const float *bias, long q0
 void ops_conv2d_direct_forward(float *out, float *scratch, const float *inp, const float *weight, const float *bias,
                                int N, int H, int W, int C, int OC, int stride) {
     Direct d = direct_dims(N, H, W, C, OC, stride);
-    float *wp = scratch, *zeros = scratch + direct_weight_floats(C, OC);
-    pack_weights(wp, weight, C, OC);
-    memset(zeros, 0, (size_t)C * sizeof *zeros);
-    d.inp = inp, d.zeros = zeros;
+    const float *wp = scratch;
+    pack_weights(scratch, weight, C, OC);
+    d.inp = inp, d.zeros = direct_zeros(scratch, C, OC, C);
     const long M = (long)N * d.OH * d.OW;
 #pragma omp parallel for if (M * OC * 9 * C > OPS_PAR_MIN) schedule(static)
     for (long q0 = 0; q0 < M; q0 += DIRECT_CHUNK)
         direct_chunk(out, wp, bias, q0, q0 + DIRECT_CHUNK < M ? q0 + DIRECT_CHUNK : M, &d);
+}
+
+/* ---- the weight gradient: dweight [OC, 3, 3, C] += sum over output pixels of dout x window ----
+ * Per kernel row ky, a pixel's window row is one run of 3C floats (kx, c) of the input, contiguous
+ * in NHWC; a run is accumulated DIRECT_CI (or, at C = 3, all 9) floats at a time against 16 or 32
+ * output channels of dout, over a chunk of pixels, into dwt [3, 3C, OC] (the transposed gradient,
+ * in scratch), which is added to dweight at the end. Runs of rows in the padding are skipped; runs
+ * that hang over the left or right padding are copied, zero-filled, into the chunk's tmp rows. */
+#define DIRECT_CI 8 /* run floats per block when C % 8 == 0: 8 x 2 vectors = 16 accumulators */
+#define DIRECT_GCHUNK 128 /* output pixels per chunk: their dout rows stay in cache across blocks */
+
+int ops_conv2d_direct_dweight_ok(int K, int stride, int pad, int C, int OC) {
+    return ops_conv2d_direct_ok(K, stride, pad, OC) && (C % DIRECT_CI == 0 || C == 3);
+}
+
+size_t ops_conv2d_direct_dweight_scratch_floats(int C, int OC) {
+    return direct_weight_floats(C, OC) + (size_t)DIRECT_GCHUNK * 3 * C;
+}
+
+/* dwt rows [j0, j0 + ci) of kernel row ky x channels of block ob += over the nq pixels of a chunk,
+ * run[q] (NULL: a padding row) times dout's row q. ci and nv are constants at every call. */
+static inline __attribute__((always_inline)) void dweight_block(float *restrict dwt, const float *const *run,
+                                                                const float *restrict dout, int nq, int j0, int ob,
+                                                                int ky, const Direct *d, const int ci, const int nv) {
+    DirectVec acc[9][2];
+    for (int i = 0; i < ci; i++)
+        for (int v = 0; v < nv; v++) acc[i][v] = (DirectVec){0};
+    for (int q = 0; q < nq; q++) {
+        const float *r = run[q];
+        if (!r) continue;
+        DirectVec g[2];
+        for (int v = 0; v < nv; v++)
+            __builtin_memcpy(&g[v], dout + (size_t)q * d->OC + (size_t)(ob * nv + v) * DIRECT_VW, sizeof g[v]);
+#pragma GCC unroll 9
+        for (int i = 0; i < ci; i++) {
+            const float x = r[j0 + i];
+            for (int v = 0; v < nv; v++) acc[i][v] += x * g[v];
+        }
+    }
+    float *o = dwt + ((size_t)ky * 3 * d->C + j0) * d->OC + (size_t)ob * nv * DIRECT_VW;
+    for (int i = 0; i < ci; i++)
+        for (int v = 0; v < nv; v++) {
+            DirectVec s;
+            __builtin_memcpy(&s, o + (size_t)i * d->OC + v * DIRECT_VW, sizeof s);
+            s += acc[i][v];
+            __builtin_memcpy(o + (size_t)i * d->OC + v * DIRECT_VW, &s, sizeof s);
+        }
+}
+
+/* run[q] for kernel row ky of the chunk's pixels [q0, q0 + nq): the input run, a zero-filled copy
+ * in tmp [nq, 3C] where the window hangs over the side, or NULL on a padding row. */
+static void dweight_runs(const float **run, float *tmp, long q0, int nq, int ky, const Direct *d) {
+    const size_t C = (size_t)d->C;
+    for (int q = 0; q < nq; q++) {
+        long n = (q0 + q) / ((long)d->OH * d->OW), r = (q0 + q) % ((long)d->OH * d->OW);
+        int y = (int)(r / d->OW) * d->stride - 1 + ky, x0 = (int)(r % d->OW) * d->stride - 1;
+        run[q] = NULL;
+        if (y < 0 || y >= d->H) continue;
+        const float *row = d->inp + ((size_t)n * d->H + y) * d->W * C;
+        if (x0 >= 0 && x0 + 3 <= d->W) {
+            run[q] = row + (size_t)x0 * C;
+            continue;
+        }
+        float *t = tmp + (size_t)q * 3 * C;
+        for (int kx = 0; kx < 3; kx++) {
+            int x = x0 + kx;
+            if (x >= 0 && x < d->W) memcpy(t + kx * C, row + (size_t)x * C, C * sizeof *t);
+            else memset(t + kx * C, 0, C * sizeof *t);
+        }
+        run[q] = t;
+    }
+}
+
+static void dweight_chunk(float *dwt, float *tmp, const float *dout, long q0, int nq, const Direct *d) {
+    const int nv = d->OC % (2 * DIRECT_VW) == 0 ? 2 : 1, nob = d->OC / (nv * DIRECT_VW);
+    const int ci = d->C == 3 ? 9 : DIRECT_CI;
+    const float *run[DIRECT_GCHUNK];
+    const float *g = dout + (size_t)q0 * d->OC;
+    for (int ky = 0; ky < 3; ky++) {
+        dweight_runs(run, tmp, q0, nq, ky, d);
+        for (int j0 = 0; j0 < 3 * d->C; j0 += ci)
+            for (int ob = 0; ob < nob; ob++) {
+                if (ci == 9 && nv == 2) dweight_block(dwt, run, g, nq, j0, ob, ky, d, 9, 2);
+                else if (ci == 9) dweight_block(dwt, run, g, nq, j0, ob, ky, d, 9, 1);
+                else if (nv == 2) dweight_block(dwt, run, g, nq, j0, ob, ky, d, DIRECT_CI, 2);
+                else dweight_block(dwt, run, g, nq, j0, ob, ky, d, DIRECT_CI, 1);
+            }
+    }
+}
+
+void ops_conv2d_direct_dweight(float *dweight, float *scratch, const float *dout, const float *inp, int N, int H,
+                               int W, int C, int OC, int stride) {
+    Direct d = direct_dims(N, H, W, C, OC, stride);
+    d.inp = inp;
+    const size_t taps = (size_t)9 * C;
+    float *dwt = scratch, *tmp = scratch + direct_weight_floats(C, OC);
+    memset(dwt, 0, taps * OC * sizeof *dwt);
+    const long M = (long)N * d.OH * d.OW;
+    for (long q0 = 0; q0 < M; q0 += DIRECT_GCHUNK)
+        dweight_chunk(dwt, tmp, dout, q0, M - q0 < DIRECT_GCHUNK ? (int)(M - q0) : DIRECT_GCHUNK, &d);
+    for (int o = 0; o < OC; o++)
+        for (size_t t = 0; t < taps; t++) dweight[o * taps + t] += dwt[t * OC + o];
+}
+
+/* ---- the input gradient: dinp [N, H, W, C] += the transposed convolution of dout ----
+ * Input pixel (y, x) receives tap (ky, kx) of output pixel ((y+1-ky)/s, (x+1-kx)/s) when both
+ * divide exactly and land inside the output; at stride 2 that is 1, 2 or 4 taps, fixed by the
+ * parities of y and x. So a block takes DIRECT_PX input pixels of one parity class (y and x
+ * parities): they share their taps.
+ * Per (tap, output channel) one vector of the weights [3, 3, OC, C] (repacked, C innermost) per 16
+ * input channels and one broadcast of dout per pixel; a tap whose output pixel falls outside reads
+ * a row of OC zeros. With relu_out (the conv's input, a ReLU's output) the block adds only where
+ * relu_out > 0: the ReLU's backward, fused as in col2im. */
+typedef int DirectMask __attribute__((vector_size(64)));
+
+int ops_conv2d_direct_dinp_ok(int K, int stride, int pad, int C) {
+    return K == 3 && pad == 1 && (stride == 1 || stride == 2) && C % DIRECT_VW == 0;
+}
+
+size_t ops_conv2d_direct_dinp_scratch_floats(int C, int OC) { return direct_weight_floats(C, OC) + (size_t)OC; }
+
+/* wq [3, 3, OC, C] = weight [OC, 3, 3, C] with the input channels innermost. */
+static void pack_weights_dinp(float *restrict wq, const float *restrict weight, int C, int OC) {
+    for (int o = 0; o < OC; o++)
+        for (int t = 0; t < 9; t++)
+            memcpy(wq + ((size_t)t * OC + o) * C, weight + ((size_t)o * 9 + t) * C, (size_t)C * sizeof *wq);
+}
+
+/* The dout row [OC] that input pixel (n, y, x) reads through tap (ky, kx): NULL when the tap does
+ * not reach it by parity, zeros when it reaches past the output's edge. */
+static const float *dinp_source(const Direct *d, const float *dout, const float *zeros, int n, int y, int x, int ky,
+                                int kx) {
+    int ty = y + 1 - ky, tx = x + 1 - kx;
+    if (ty < 0 || tx < 0) return ty % d->stride || tx % d->stride ? NULL : zeros;
+    if (ty % d->stride || tx % d->stride) return NULL;
+    int oy = ty / d->stride, ox = tx / d->stride;
+    if (oy >= d->OH || ox >= d->OW) return zeros;
+    return dout + (((size_t)n * d->OH + oy) * d->OW + ox) * d->OC;
+}
+
+/* The offset of input pixel pix = {n, y, x} in an [N, H, W, C] tensor. */
+static size_t dinp_offset(const Direct *d, const int *pix) {
+    return (((size_t)pix[0] * d->H + pix[1]) * d->W + pix[2]) * d->C;
+}
+
+/* dinp at pixels pix[0..np-1] (one parity class), input channels [cb*nv*16, (cb+1)*nv*16), += the
+ * sum over their taps. np and nv are constants at every call. */
+static inline __attribute__((always_inline)) void dinp_block(float *restrict dinp, const float *restrict relu_out,
+                                                             const float *restrict wq, const float *restrict dout,
+                                                             const float *zeros, const int (*pix)[3], int cb,
+                                                             const Direct *d, const int np, const int nv) {
+    const size_t C = (size_t)d->C, OC = (size_t)d->OC;
+    DirectVec acc[DIRECT_PX][2];
+    for (int p = 0; p < np; p++)
+        for (int v = 0; v < nv; v++) acc[p][v] = (DirectVec){0};
+    for (int ky = 0; ky < 3; ky++)
+        for (int kx = 0; kx < 3; kx++) {
+            const float *src[DIRECT_PX];
+            for (int p = 0; p < np; p++) src[p] = dinp_source(d, dout, zeros, pix[p][0], pix[p][1], pix[p][2], ky, kx);
+            if (!src[0]) continue; /* the class's parity: no such tap */
+            const float *restrict wt = wq + (size_t)(ky * 3 + kx) * OC * C + (size_t)cb * nv * DIRECT_VW;
+            direct_accumulate(acc, src, wt, OC, C, DIRECT_VW, np, nv);
+        }
+    for (int p = 0; p < np; p++)
+        for (int v = 0; v < nv; v++) {
+            const size_t at = dinp_offset(d, pix[p]) + (size_t)(cb * nv + v) * DIRECT_VW;
+            DirectVec s;
+            __builtin_memcpy(&s, dinp + at, sizeof s);
+            if (relu_out) {
+                DirectVec m;
+                __builtin_memcpy(&m, relu_out + at, sizeof m);
+                s += (DirectVec)((DirectMask)acc[p][v] & (m > (DirectVec){0}));
+            } else {
+                s += acc[p][v];
+            }
+            __builtin_memcpy(dinp + at, &s, sizeof s);
+        }
+}
+
+/* Image n: each parity class (pixels (ry + i*s, rx + j*s)) in row-major blocks of DIRECT_PX pixels,
+ * which may span rows (at 8x8 and stride 2 a class row has only 4 pixels), every channel block. */
+static void dinp_image(float *dinp, const float *relu_out, const float *wq, const float *dout, const float *zeros,
+                       int n, const Direct *d) {
+    const int s = d->stride, nv = d->C % (2 * DIRECT_VW) == 0 ? 2 : 1, ncb = d->C / (nv * DIRECT_VW);
+    for (int ry = 0; ry < s && ry < d->H; ry++)
+        for (int rx = 0; rx < s && rx < d->W; rx++) {
+            const int cols = (d->W - rx + s - 1) / s, count = (d->H - ry + s - 1) / s * cols;
+            for (int k0 = 0; k0 < count; k0 += DIRECT_PX) {
+                const int np = count - k0 < DIRECT_PX ? count - k0 : DIRECT_PX;
+                int pix[DIRECT_PX][3];
+                for (int p = 0; p < np; p++)
+                    pix[p][0] = n, pix[p][1] = ry + (k0 + p) / cols * s, pix[p][2] = rx + (k0 + p) % cols * s;
+                for (int cb = 0; cb < ncb; cb++) {
+                    if (np == DIRECT_PX && nv == 2) dinp_block(dinp, relu_out, wq, dout, zeros, pix, cb, d, DIRECT_PX, 2);
+                    else if (np == DIRECT_PX) dinp_block(dinp, relu_out, wq, dout, zeros, pix, cb, d, DIRECT_PX, 1);
+                    else
+                        for (int p = 0; p < np; p++) {
+                            if (nv == 2) dinp_block(dinp, relu_out, wq, dout, zeros, pix + p, cb, d, 1, 2);
+                            else dinp_block(dinp, relu_out, wq, dout, zeros, pix + p, cb, d, 1, 1);
+                        }
+                }
+            }
+        }
+}
+
+void ops_conv2d_direct_dinp(float *dinp, float *scratch, const float *dout, const float *weight, const float *relu_out,
+                            int N, int H, int W, int C, int OC, int stride) {
+    Direct d = direct_dims(N, H, W, C, OC, stride);
+    pack_weights_dinp(scratch, weight, C, OC);
+    const float *wq = scratch, *zeros = direct_zeros(scratch, C, OC, OC);
+#pragma omp parallel for if ((size_t)N * H * W * C * OC > OPS_PAR_MIN) schedule(static)
+    for (int n = 0; n < N; n++) dinp_image(dinp, relu_out, wq, dout, zeros, n, &d);
 }

@@ -88,6 +88,23 @@ int ops_conv2d_direct_ok(int K, int stride, int pad, int OC);
 size_t ops_conv2d_direct_scratch_floats(int C, int OC);
 void ops_conv2d_direct_forward(float *out, float *scratch, const float *inp, const float *weight, const float *bias,
                                int N, int H, int W, int C, int OC, int stride);
+/* dweight [OC, 3, 3, C] += the weight gradient, without im2col, which the backwards take whenever
+ * ops_conv2d_direct_dweight_ok (the direct conditions and C = 3 or a multiple of 8); scratch:
+ * ops_conv2d_direct_dweight_scratch_floats, independent of the batch. Serial: each weight's sum runs
+ * over the pixels in one fixed order. The naive twin is ops_conv2d_backward_naive. */
+int ops_conv2d_direct_dweight_ok(int K, int stride, int pad, int C, int OC);
+size_t ops_conv2d_direct_dweight_scratch_floats(int C, int OC);
+void ops_conv2d_direct_dweight(float *dweight, float *scratch, const float *dout, const float *inp, int N, int H,
+                               int W, int C, int OC, int stride);
+/* dinp [N, H, W, C] += the input gradient without col2im, which the backwards take whenever
+ * ops_conv2d_direct_dinp_ok (3x3, pad 1, stride 1 or 2, C a multiple of 16); with relu_out
+ * [N, H, W, C] (the conv's input, a ReLU's output) only where relu_out > 0, as
+ * ops_conv2d_relu_backward. scratch: ops_conv2d_direct_dinp_scratch_floats, independent of the
+ * batch. The naive twins are ops_conv2d_backward_naive and ops_conv2d_relu_backward_naive. */
+int ops_conv2d_direct_dinp_ok(int K, int stride, int pad, int C);
+size_t ops_conv2d_direct_dinp_scratch_floats(int C, int OC);
+void ops_conv2d_direct_dinp(float *dinp, float *scratch, const float *dout, const float *weight, const float *relu_out,
+                            int N, int H, int W, int C, int OC, int stride);
 /* dinp [N, H, W, C], dweight [OC, K, K, C], dbias [OC] (each may be NULL); dout [N, OH, OW, OC] */
 void ops_conv2d_backward(float *dinp, float *dweight, float *dbias, float *scratch, const float *dout,
                          const float *inp, const float *weight, int N, int H, int W, int C, int OC, int K,
