@@ -123,6 +123,19 @@ $(BUILD)/core/dist/%.o: core/dist/%.c | $(DEPS_STAMP)
 $(CLI_MPI): $(patsubst %.c,$(BUILD)/%.o,$(MPI_SRCS)) $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(MPI_LIBS) $(LDLIBS)
 
+# The commit the binaries are built from, "-dirty" appended when `git status --porcelain` lists
+# anything, compiled into runlog.o and written to every run file as build_commit (git_commit is the
+# checkout a run starts in, which moves on when main does while an old binary still runs). The
+# stamp is rewritten only when the value changes, so runlog.o rebuilds only then.
+BUILD_COMMIT_STAMP := $(BUILD)/.build-commit
+.PHONY: FORCE
+$(BUILD_COMMIT_STAMP): FORCE
+	@mkdir -p $(dir $@); c=$$(git rev-parse HEAD 2>/dev/null || echo unknown); \
+	if [ "$$c" != unknown ] && [ -n "$$(git status --porcelain 2>/dev/null)" ]; then c="$$c-dirty"; fi; \
+	[ -f $@ ] && [ "$$(cat $@)" = "$$c" ] || echo "$$c" > $@
+$(BUILD)/core/log/runlog.o: $(BUILD_COMMIT_STAMP)
+$(BUILD)/core/log/runlog.o: CFLAGS += -DCLIPLAB_BUILD_COMMIT='"$(shell cat $(BUILD_COMMIT_STAMP))"'
+
 # tests/gradcheck.c: the finite-difference checker, test-only code linked into every test binary.
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(BUILD)/tests/gradcheck.o $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)

@@ -269,6 +269,16 @@ static void test_runlog_layout_atomic_finish_and_h5dump(void **state) {
         assert_non_null(strstr(h, "\"unknown\""));
         assert_int_equal(dirty, -1);
     }
+    /* build_commit: the Makefile compiled this test's runlog.o from a checkout, so a full commit
+     * id, "-dirty" if the tree was */
+    snprintf(cmd, sizeof cmd, "h5dump -a /build_commit '%s' | sed -n 's/.*(0): \\(\"[^\"]*\"\\).*/\\1/p'", fin);
+    free(h);
+    h = run_cmd(cmd);
+    if (head[0]) {
+        size_t len = strcspn(h + 1, "\"");
+        assert_true(len == 40 || (len == 46 && !strncmp(h + 41, "-dirty", 6)));
+        assert_int_equal(strspn(h + 1, "0123456789abcdef"), 40);
+    }
     free(head);
     free(h);
     unsigned maj, min, rel;

@@ -404,6 +404,12 @@ static int command_line(const char *cmd, char *buf, size_t n) {
     return pclose(p) == 0 ? 0 : -1;
 }
 
+/* The Makefile compiles the commit in (build_commit); objects built otherwise, e.g. the fuzz
+ * targets', record "unknown". */
+#ifndef CLIPLAB_BUILD_COMMIT
+#define CLIPLAB_BUILD_COMMIT "unknown"
+#endif
+
 void runlog_provenance(RunLog *l) {
     char commit[128], status[256], host[256] = "unknown", now[32], hdf5[32];
     int in_repo = command_line("git rev-parse HEAD 2>/dev/null", commit, sizeof commit) == 0 && commit[0];
@@ -419,6 +425,7 @@ void runlog_provenance(RunLog *l) {
     iso_time_now(now, sizeof now);
     runlog_attr_str(l, "git_commit", in_repo ? commit : "unknown");
     runlog_attr_int(l, "git_dirty", dirty);
+    runlog_attr_str(l, "build_commit", CLIPLAB_BUILD_COMMIT);
     runlog_attr_str(l, "host", host);
     runlog_attr_int(l, "threads", omp_get_max_threads());
     runlog_attr_str(l, "hdf5_version", hdf5);

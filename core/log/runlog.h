@@ -75,7 +75,7 @@ int runlog_finish(RunLog *l, const char *status, Err *err);
 void runlog_abandon(RunLog *l);
 
 /* Standard provenance attributes: git_commit ("unknown" outside a repo), git_dirty (1/0, -1 if
- * unknown), host, threads (omp_get_max_threads), hdf5_version, yaml_version, openblas_config,
+ * unknown), build_commit (the commit the binary was built from, "-dirty" if the tree was), host, threads (omp_get_max_threads), hdf5_version, yaml_version, openblas_config,
  * zlib_version, cliplab_version, start_time (ISO-8601 UTC). */
 void runlog_provenance(RunLog *l);
 
