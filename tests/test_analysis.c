@@ -221,8 +221,10 @@ static void test_no_true_difference_flags_at_most_5_percent(void **state) {
     assert_true(power >= 0.8);
 }
 
-/* A finished run file for the efficiency tests: constant schedule, accuracy over 1000 images. */
-static void write_curve_run(const char *id, const char *swept, long seed, const double *x, const double *y, int n) {
+/* A finished run file for the efficiency tests: constant schedule, accuracy over 1000 images,
+ * the trainer's left_chance verdict as given. */
+static void write_curve_run_judged(const char *id, const char *swept, long seed, const double *x, const double *y,
+                                   int n, int left_chance) {
     Err err;
     RunLog *l = runlog_create(g_dir, id, &err);
     assert_non_null(l);
@@ -236,7 +238,12 @@ static void write_curve_run(const char *id, const char *swept, long seed, const 
     }
     runlog_describe(l, "eval", "zs.top1", 1000, 0.1);
     runlog_summary(l, "zs.top1", y[n - 1]);
+    runlog_summary(l, "left_chance", left_chance);
     assert_int_equal(runlog_finish(l, "completed", &err), 0);
+}
+
+static void write_curve_run(const char *id, const char *swept, long seed, const double *x, const double *y, int n) {
+    write_curve_run_judged(id, swept, seed, x, y, n, 1);
 }
 
 static void test_isotonic_crossing_and_selectors(void **state) {
@@ -279,6 +286,15 @@ static void test_efficiency_ratios_by_hand(void **state) {
     write_curve_run("bow2", "objective.kind=bow,data.caption_noise=0.5,seed=2", 2, x, slow, 6);
     write_curve_run("con1", "objective.kind=contrastive,data.caption_noise=0.5,seed=1", 1, x, fast1, 6);
     write_curve_run("con2", "objective.kind=contrastive,data.caption_noise=0.5,seed=2", 2, x, fast2, 6);
+    /* caption_noise 1: seed 1's slow arm never left chance (left out), seed 2 repeats the noise-0.5
+     * seed 1; caption_noise 2: every slow seed at chance */
+    const double flat[] = {0.1, 0.11, 0.09, 0.12, 0.1, 0.11};
+    write_curve_run_judged("bow1n1", "objective.kind=bow,data.caption_noise=1,seed=1", 1, x, flat, 6, 0);
+    write_curve_run("bow2n1", "objective.kind=bow,data.caption_noise=1,seed=2", 2, x, slow, 6);
+    write_curve_run("con1n1", "objective.kind=contrastive,data.caption_noise=1,seed=1", 1, x, fast1, 6);
+    write_curve_run("con2n1", "objective.kind=contrastive,data.caption_noise=1,seed=2", 2, x, fast1, 6);
+    write_curve_run_judged("bow1n2", "objective.kind=bow,data.caption_noise=2,seed=1", 1, x, flat, 6, 0);
+    write_curve_run("con1n2", "objective.kind=contrastive,data.caption_noise=2,seed=1", 1, x, fast1, 6);
     RunInfo *ri;
     int n;
     Err err;
@@ -318,6 +334,18 @@ static void test_efficiency_ratios_by_hand(void **state) {
     double want50 = sqrt((1300 / 343.75) * (1300 / 687.5));
     assert_true(fabs(r50[2] - want50) < 1e-9);
     assert_true(r50[5] == 2);
+    /* noise 1: only seed 2 is paired, and its ratio is the noise-0.5 seed 1's */
+    const char *row1 = strstr(tsv, "data.caption_noise=1\tcontrastive/bow\t1\t");
+    assert_non_null(row1);
+    double r1[9];
+    assert_int_equal(sscanf(row1, fmt, g, name, &r1[0], &r1[1], &r1[2], &r1[3], &r1[4], &r1[5], &r1[6], &r1[7],
+                            &r1[8]), 11);
+    assert_true(fabs(r1[2] - 4000 / 937.5) < 1e-9);
+    assert_true(r1[5] == 1 && r1[6] == 1);
+    assert_non_null(strstr(out, "1 of 1 seeds; 1 more: slow arm at chance"));
+    /* noise 2: no ratio at all, said once */
+    assert_non_null(strstr(out, "(the slow arm never left chance in its 1 seeds: no ratio)"));
+    assert_null(strstr(tsv, "data.caption_noise=2\t"));
     /* deterministic: the same bootstrap interval again */
     char *again = NULL;
     size_t la;

@@ -129,7 +129,8 @@ static double seed_ratio(const Curve *fast, const double *yf, const Curve *slow,
 
 /* The paired seeds of one group: curves[s * 2 + 0] fast, [s * 2 + 1] slow. */
 typedef struct {
-    int n;
+    int n;          /* seeds paired: curves [2 n], fast then slow */
+    int at_chance;  /* seeds left out because the slow arm never left chance */
     Curve *curves;
 } Pairs;
 
@@ -201,7 +202,7 @@ static int arm_config(const RunTable *t, const char *drop, const char *group, co
 
 /* Seeds completed in both configurations, with their curves. */
 static void load_pairs(const RunTable *t, int cf, int cs, const char *metric, Pairs *p, int *budget_dependent) {
-    p->n = 0;
+    p->n = p->at_chance = 0;
     p->curves = NULL;
     if (cf < 0 || cs < 0) return;
     const RunConfig *rc = &t->configs[cf];
@@ -209,6 +210,11 @@ static void load_pairs(const RunTable *t, int cf, int cs, const char *metric, Pa
     for (int j = 0; j < rc->n_runs; j++) {
         const RunInfo *rf = &t->runs[rc->runs[j]], *rs = runtable_run(t, cs, rf->seed);
         if (!runtable_completed(rf) || !rs) continue;
+        /* a target on a slow curve at chance is noise: such a seed has no ratio to report */
+        if (runtable_left_chance(rs) == 0) {
+            p->at_chance++;
+            continue;
+        }
         read_curve(rf, metric, &p->curves[2 * p->n], budget_dependent);
         read_curve(rs, metric, &p->curves[2 * p->n + 1], budget_dependent);
         p->n++;
@@ -250,11 +256,12 @@ static void ratio_row(FILE *f, FILE *tsv, const char *group, const char *name, c
         lo = stats_quantile(boot, nb, 0.025);
         hi = stats_quantile(boot, nb, 0.975);
     }
-    char cell[64] = "not reached", ci[64] = "-", seeds[64];
+    char cell[64] = "not reached", ci[64] = "-", seeds[96];
     if (defined) snprintf(cell, sizeof cell, "%.2fx", gm);
     if (!isnan(lo)) snprintf(ci, sizeof ci, "[%.2f, %.2f]", lo, hi);
-    if (defined == p->n) snprintf(seeds, sizeof seeds, "%d of %d seeds", defined, p->n);
-    else snprintf(seeds, sizeof seeds, "%d of %d seeds never reached", p->n - defined, p->n);
+    int o = defined == p->n ? snprintf(seeds, sizeof seeds, "%d of %d seeds", defined, p->n)
+                            : snprintf(seeds, sizeof seeds, "%d of %d seeds never reached", p->n - defined, p->n);
+    if (p->at_chance) snprintf(seeds + o, sizeof seeds - (size_t)o, "; %d more: slow arm at chance", p->at_chance);
     fprintf(f, "  %-28s %-34s %5.0f%% %8.4f %12s %16s  %s\n", group[0] ? group : "(all)", name, 100 * frac, target, cell,
             ci, seeds);
     if (tsv) {
@@ -294,12 +301,17 @@ void analysis_efficiency(FILE *f, FILE *tsv, const RunInfo *runs, int n, const c
             Pairs p;
             load_pairs(&t, arm_config(&t, drop, groups[g], spec->arm_select[fa]),
                        arm_config(&t, drop, groups[g], spec->arm_select[sa]), metric, &p, &budget_dependent);
-            if (p.n == 0) fprintf(f, "  %-28s %-34s  (no seed has both arms)\n", groups[g][0] ? groups[g] : "(all)", name);
+            if (p.n == 0 && p.at_chance)
+                fprintf(f, "  %-28s %-34s  (the slow arm never left chance in its %d seeds: no ratio)\n",
+                        groups[g][0] ? groups[g] : "(all)", name, p.at_chance);
+            else if (p.n == 0)
+                fprintf(f, "  %-28s %-34s  (no seed has both arms)\n", groups[g][0] ? groups[g] : "(all)", name);
             for (int k = 0; k < EFFICIENCY_N_TARGETS && p.n > 0; k++) ratio_row(f, tsv, groups[g], name, id, &p, EFFICIENCY_TARGETS[k]);
             pairs_free(&p);
         }
     fprintf(f, "  (target: a fraction of the slow arm's best fitted accuracy; 'never reached': the fast arm never "
-               "reached it within the budget, or a crossing was at 0 images)\n");
+               "reached it within the budget, or a crossing was at 0 images; 'slow arm at chance': seeds whose slow "
+               "arm never rose above chance are left out, since a target at chance is noise)\n");
     if (budget_dependent)
         fprintf(f, "  warning: some runs used a cosine schedule, whose curve at N images depends on the budget: "
                    "these ratios hold for this budget only (train.schedule: constant or wsd avoids it)\n");

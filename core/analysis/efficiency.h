@@ -60,7 +60,8 @@ void efficiency_isotonic(double *fit, const double *y, int n);
 double efficiency_crossing(const double *x, const double *fit, int n, double target);
 
 /* Prints, per group and ratio, the ratio against the target fraction with its interval and the
- * count of seeds that never reached; tsv (may be NULL) gets one row per group, ratio and target:
+ * count of seeds that never reached; a seed whose slow run never left chance (its left_chance
+ * summary, runtable_left_chance) is left out and counted, since its target would be noise; tsv (may be NULL) gets one row per group, ratio and target:
  * group, ratio ("fast/slow"), target_frac, target, ratio_geomean, lo, hi, seeds_defined, seeds, images_slow,
  * images_fast (the last two: geometric means over the defined seeds). metric: the zero-shot
  * series, e.g. "zs.colour_shape_seen.top1". */

@@ -7,7 +7,7 @@
 
 int runtable_completed(const RunInfo *r) { return strcmp(r->status, "completed") == 0; }
 
-static double left_chance(const RunInfo *r) {
+double runtable_left_chance(const RunInfo *r) {
     for (int i = 0; i < r->n_summary; i++)
         if (strcmp(r->summary_names[i], "left_chance") == 0) return r->summary_values[i];
     return NAN; /* not recorded (older run files): not judged */
@@ -45,7 +45,7 @@ void runtable_build(RunTable *t, const RunInfo *runs, int n) {
             const RunInfo *r = &runs[rc->runs[k]];
             if (!runtable_completed(r)) continue;
             rc->n_completed++;
-            chance += left_chance(r) == 0;
+            chance += runtable_left_chance(r) == 0;
         }
         rc->at_chance = rc->n_completed > 0 && chance == rc->n_completed;
     }

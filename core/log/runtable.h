@@ -42,5 +42,8 @@ double runtable_value_described(const RunTable *t, int c, long seed, const char 
 const RunInfo *runtable_run(const RunTable *t, int c, long seed);
 /* Whether a run completed. */
 int runtable_completed(const RunInfo *r);
+/* The run's left_chance summary (1: its eval.task accuracy rose above chance, 0: it never did, by
+ * the trainer's rule), NaN in run files that do not record it. */
+double runtable_left_chance(const RunInfo *r);
 
 #endif
