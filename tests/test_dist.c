@@ -10,7 +10,8 @@
  *
  * In the ranks: the collectives against their definitions, the replicated all-reduce bitwise
  * equal on both ranks, and W = 2 ranks x B/2 equal to one process x B (losses and all parameters
- * after k steps) for infonce, siglip and dcl, dense and tiled. Before that, from the top process:
+ * after k steps) for infonce, siglip and dcl, dense and tiled, and an evaluation shared by the ranks
+ * bitwise equal to rank 0's alone (contrastive, caption). Before that, from the top process:
  * `mpirun ... cliplab-mpi run` killed (kill -9) or stopped (SIGTERM to mpirun) and resumed bitwise
  * equal to an uninterrupted 2-rank run, a sweep over ranks (straight, or stopped and resumed) equal
  * to a --jobs sweep, and plain build/cliplab without MPI.
@@ -187,6 +188,63 @@ static void test_two_ranks_equal_one_process_dcl(void **state) {
     (void)state;
     check_two_ranks_equal_one_process("dcl", 0);
     check_two_ranks_equal_one_process("dcl", 4);
+}
+
+/* An evaluation shared by the ranks (each extracting the features of its chunks of images) and,
+ * on rank 0, one by rank 0 alone with the same model: shared [0] and alone [0] (empty elsewhere). */
+static int evaluate_shared_and_alone(const Config *c, Metrics *shared, Metrics *alone) {
+    TrainShare s;
+    Err err;
+    memset(shared, 0, sizeof *shared);
+    memset(alone, 0, sizeof *alone);
+    int rc = train_share_build(&s, c, world, &err);
+    if (!rc) evaluate_model(&s.m, 1, 1, world, shared);
+    if (!rc && world->rank == 0) evaluate_model(&s.m, 1, 1, comm_serial(), alone);
+    train_share_free(&s);
+    return rc;
+}
+
+/* Rank 0's shared evaluation is bitwise its evaluation alone; the other ranks hold no metrics. */
+static void assert_shared_equals_alone(const Metrics *shared, const Metrics *alone, const char *label,
+                                       const char *must_have) {
+    if (world->rank != 0) {
+        assert_int_equal(shared->n, 0);
+        return;
+    }
+    assert_true(metrics_find(alone, must_have) >= 0);
+    assert_true(metrics_find(alone, "probe.pre_head") >= 0);
+    assert_int_equal(shared->n, alone->n);
+    for (int i = 0; i < alone->n; i++) {
+        assert_string_equal(shared->names[i], alone->names[i]);
+        assert_memory_equal(&shared->values[i], &alone->values[i], sizeof(double));
+        assert_int_equal(shared->counts[i], alone->counts[i]);
+    }
+    printf("%s: %d metrics of the shared evaluation bitwise rank 0's alone\n", label, alone->n);
+}
+
+/* Contrastive: the zero-shot scores, probe features and retrieval embeddings split over the ranks
+ * by chunks of 8 images (B/W): 16 task images one chunk each, 27 probe images 16 and 11 (a short
+ * last chunk), 8 retrieval pairs all rank 0's (rank 1 has none). Caption: the same, except that
+ * its second zero-shot rule (pmi) couples the images, so rank 0 scores them alone. */
+static void test_shared_evaluation_equals_rank0_alone(void **state) {
+    (void)state;
+    Config c;
+    Err err;
+    tiny_config(&c, "infonce", 0);
+    const char *smaller[] = {"eval.probe_images=27", "eval.retrieval_n=8"};
+    for (size_t i = 0; i < 2; i++) assert_int_equal(spec_override(&c, smaller[i], &err), 0);
+    static Metrics shared[2], alone[2];
+    int rc_contrastive = evaluate_shared_and_alone(&c, &shared[0], &alone[0]);
+    const char *caption[] = {"objective.kind=caption", "objective.prefix_tokens=2", "model.text.kind=transformer",
+                             "model.text.layers=1", "model.text.heads=2"};
+    int over = 0;
+    for (size_t i = 0; i < sizeof caption / sizeof caption[0]; i++) over |= spec_override(&c, caption[i], &err);
+    int rc_caption = over ? -1 : evaluate_shared_and_alone(&c, &shared[1], &alone[1]);
+    /* every collective is behind us */
+    assert_int_equal(rc_contrastive, 0);
+    assert_int_equal(rc_caption, 0);
+    assert_shared_equals_alone(&shared[0], &alone[0], "contrastive", "retrieval.i2t_r1");
+    assert_shared_equals_alone(&shared[1], &alone[1], "caption", "zs.colour_shape_seen.pmi.top1");
 }
 
 /* A loss without a per-rank share (align_uniform, or any loss within groups), and a batch that
@@ -526,6 +584,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_two_ranks_equal_one_process_siglip),
         cmocka_unit_test(test_two_ranks_equal_one_process_dcl),
         cmocka_unit_test(test_data_parallel_refusals),
+        cmocka_unit_test(test_shared_evaluation_equals_rank0_alone),
     };
     int failed = cmocka_run_group_tests_name("dist", tests, NULL, NULL);
     dist_finalize();

@@ -156,7 +156,7 @@ static void test_zeroshot_untrained_near_chance_trained_far_above(void **s) {
     Model m;
     assert_int_equal(model_build(&m, &c, &err), 0);
     Metrics before, after;
-    evaluate_model(&m, 0, 1, &before);
+    evaluate_model(&m, 0, 1, comm_serial(), &before);
     double chance = 1.0 / 8;
     double b = metrics_get(&before, "zs.colour.top1");
     AdamWConfig adam = {.lr = 3e-3f, .beta1 = 0.9f, .beta2 = 0.98f, .eps = 1e-6f, .weight_decay = 0.1f};
@@ -167,7 +167,7 @@ static void test_zeroshot_untrained_near_chance_trained_far_above(void **s) {
         grad_clip_global_norm(&m.params, 1.0f);
         adamw_step(&m.params, &adam, schedule_lr(step * 64.0, 640.0, 150 * 64.0, adam.lr), step);
     }
-    evaluate_model(&m, 0, 1, &after);
+    evaluate_model(&m, 0, 1, comm_serial(), &after);
     double a = metrics_get(&after, "zs.colour.top1");
     print_message("zero-shot colour top-1: untrained %.3f, trained %.3f (chance %.3f)\n", b, a, chance);
     assert_true(fabs(b - chance) < 0.12);

@@ -44,3 +44,12 @@ void comm_rows(int B, int rank, int size, int *r0, int *r1) {
     *r0 = rank * (B / size);
     *r1 = *r0 + B / size;
 }
+
+int comm_chunk_rows(int n, int chunk, int rank, int size, int *r0, int *r1) {
+    CHECK(n >= 0 && chunk > 0 && size > 0 && 0 <= rank && rank < size, "%d rows in chunks of %d over %d ranks (rank %d)",
+          n, chunk, size, rank);
+    int chunks = (n + chunk - 1) / chunk, per = (chunks + size - 1) / size * chunk;
+    *r0 = rank * per < n ? rank * per : n;
+    *r1 = *r0 + per < n ? *r0 + per : n;
+    return per;
+}

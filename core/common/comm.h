@@ -58,5 +58,10 @@ const Comm *comm_serial(void);
 
 /* Rows [*r0, *r1) of a global batch of B rows that `rank` of `size` owns (B % size == 0). */
 void comm_rows(int B, int rank, int size, int *r0, int *r1);
+/* Rows [*r0, *r1) of n that `rank` of `size` computes when they go in whole chunks of `chunk`
+ * rows, as one process computes them (chunk k: rows [k * chunk, k * chunk + chunk)). Returns the
+ * rows per rank, the same on every rank (an allgather's block): the last ranks' share runs past n
+ * (clipped) or is empty. */
+int comm_chunk_rows(int n, int chunk, int rank, int size, int *r0, int *r1);
 
 #endif

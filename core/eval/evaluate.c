@@ -1,4 +1,8 @@
-/* evaluate.c — the evaluation pass over a model (see evaluate.h). */
+/* evaluate.c — the evaluation pass over a model (see evaluate.h).
+ * Over ranks, each computes the images' features (zero-shot scores, probe features, retrieval
+ * embeddings) for its whole chunks of max_batch images (comm_chunk_rows): every image in the
+ * chunk one process computes it in, so the gathered arrays, and rank 0's metrics from them, are
+ * bitwise rank 0's alone. */
 #include "eval/evaluate.h"
 
 #include <math.h>
@@ -56,6 +60,28 @@ void zeroshot_accuracy(const float *scores, const int *labels, int n, int nc, do
     *top5 = n ? hit5 / n : 0;
 }
 
+/* This rank's rows of a set over `comm`: whole chunks, `per` rows per rank (comm_chunk_rows). */
+typedef struct {
+    const Comm *comm;
+    int per, r0, r1;
+} Share;
+
+static Share share_of(const Comm *comm, int n, int chunk) {
+    Share s = {.comm = comm};
+    s.per = comm_chunk_rows(n, chunk, comm->rank, comm->size, &s.r0, &s.r1);
+    return s;
+}
+
+/* Every rank's rows [size * per, d] from this rank's mine [per, d] (consumed): its first n rows
+ * are the whole set in order. */
+static float *share_gather(const Share *s, float *mine, int d) {
+    if (s->comm->size == 1) return mine;
+    float *all = mallocCheck((size_t)s->comm->size * s->per * d * sizeof(float));
+    s->comm->ops->allgather(s->comm, all, mine, (size_t)s->per * d);
+    free(mine);
+    return all;
+}
+
 /* Features of a task's images in chunks of max_batch: per tap, pre- and post-head. */
 #define FEATURE_SETS_MAX (IMAGE_TOWER_MAX_STAGES + 1) /* every tap, and the post-head embedding */
 typedef struct {
@@ -65,29 +91,39 @@ typedef struct {
     float *x[FEATURE_SETS_MAX]; /* [n, dims[k]] */
 } FeatureSets;
 
-static void collect_features(Model *m, const float *images, int n, FeatureSets *fs) {
-    int image_floats = m->batch.R * m->batch.R * 3;
-    memset(fs, 0, sizeof *fs);
-    for (int i0 = 0; i0 < n; i0 += m->max_batch) {
-        int b = n - i0 < m->max_batch ? n - i0 : m->max_batch;
-        ImageFeatures f = m->obj->ops->image_features(m->obj, images + (size_t)i0 * image_floats, b);
-        if (i0 == 0) {
-            for (int k = 0; k < f.n_taps; k++) {
-                snprintf(fs->names[k], METRIC_NAME_MAX, "%s", f.tap_names[k]);
-                fs->dims[k] = f.tap_dims[k];
-            }
-            fs->n_sets = f.n_taps;
-            if (f.post_head) {
-                snprintf(fs->names[fs->n_sets], METRIC_NAME_MAX, "post_head");
-                fs->dims[fs->n_sets++] = f.post_dim;
-            }
-            for (int k = 0; k < fs->n_sets; k++) fs->x[k] = mallocCheck((size_t)n * fs->dims[k] * sizeof(float));
-        }
-        for (int k = 0; k < f.n_taps; k++)
-            memcpy(fs->x[k] + (size_t)i0 * fs->dims[k], f.taps[k], (size_t)b * fs->dims[k] * sizeof(float));
-        if (f.post_head)
-            memcpy(fs->x[f.n_taps] + (size_t)i0 * f.post_dim, f.post_head, (size_t)b * f.post_dim * sizeof(float));
+/* The sets f has, each of rows x its width, zeroed. */
+static void feature_sets_init(FeatureSets *fs, const ImageFeatures *f, int rows) {
+    for (int k = 0; k < f->n_taps; k++) {
+        snprintf(fs->names[k], METRIC_NAME_MAX, "%s", f->tap_names[k]);
+        fs->dims[k] = f->tap_dims[k];
     }
+    fs->n_sets = f->n_taps;
+    if (f->post_head) {
+        snprintf(fs->names[fs->n_sets], METRIC_NAME_MAX, "post_head");
+        fs->dims[fs->n_sets++] = f->post_dim;
+    }
+    for (int k = 0; k < fs->n_sets; k++) fs->x[k] = callocCheck((size_t)rows * fs->dims[k], sizeof(float));
+}
+
+/* The features of images [n] on every rank of comm, each rank computing its share. */
+static void collect_features(Model *m, const float *images, int n, const Comm *comm, FeatureSets *fs) {
+    int image_floats = m->batch.R * m->batch.R * 3;
+    Share s = share_of(comm, n, m->max_batch);
+    memset(fs, 0, sizeof *fs);
+    if (s.r0 == s.r1) { /* no rows here: one image only for the sets' widths */
+        ImageFeatures f = m->obj->ops->image_features(m->obj, images, 1);
+        feature_sets_init(fs, &f, s.per);
+    }
+    for (int i0 = s.r0; i0 < s.r1; i0 += m->max_batch) {
+        int b = s.r1 - i0 < m->max_batch ? s.r1 - i0 : m->max_batch, r = i0 - s.r0;
+        ImageFeatures f = m->obj->ops->image_features(m->obj, images + (size_t)i0 * image_floats, b);
+        if (i0 == s.r0) feature_sets_init(fs, &f, s.per);
+        for (int k = 0; k < f.n_taps; k++)
+            memcpy(fs->x[k] + (size_t)r * fs->dims[k], f.taps[k], (size_t)b * fs->dims[k] * sizeof(float));
+        if (f.post_head)
+            memcpy(fs->x[f.n_taps] + (size_t)r * f.post_dim, f.post_head, (size_t)b * f.post_dim * sizeof(float));
+    }
+    for (int k = 0; k < fs->n_sets; k++) fs->x[k] = share_gather(&s, fs->x[k], fs->dims[k]);
 }
 
 static void free_features(FeatureSets *fs) {
@@ -100,9 +136,13 @@ static void free_features(FeatureSets *fs) {
  * Features of every tap are extracted in one pass over the images. */
 #define PROBE_TRAIN_NINTHS 4
 #define PROBE_VAL_NINTHS 1
-static void evaluate_probes(Model *m, const ZeroShotTask *task, Metrics *out) {
+static void evaluate_probes(Model *m, const ZeroShotTask *task, const Comm *comm, Metrics *out) {
     FeatureSets fs;
-    collect_features(m, task->images, task->n_images, &fs);
+    collect_features(m, task->images, task->n_images, comm, &fs);
+    if (comm->rank != 0) {
+        free_features(&fs);
+        return;
+    }
     int n = task->n_images, ntr = n * PROBE_TRAIN_NINTHS / 9, nva = n * PROBE_VAL_NINTHS / 9, nte = n - ntr - nva;
     for (int k = 0; k < fs.n_sets; k++) {
         int d = fs.dims[k];
@@ -123,24 +163,8 @@ static void evaluate_probes(Model *m, const ZeroShotTask *task, Metrics *out) {
     free_features(&fs);
 }
 
-/* Retrieval and joint-space geometry on a fixed held-out set of image–caption pairs. */
-static void evaluate_retrieval(Model *m, Metrics *out) {
-    int n = m->cfg.eval.retrieval_n;
-    Batch pairs = {0};
-    batch_alloc(&pairs, m->ds, n);
-    dataset_eval_pairs(m->ds, &pairs, n, 0);
-    int image_floats = pairs.R * pairs.R * 3, D = 0;
-    float *img = NULL, *txt = NULL;
-    for (int i0 = 0; i0 < n; i0 += m->max_batch) {
-        int b = n - i0 < m->max_batch ? n - i0 : m->max_batch;
-        ImageFeatures f = m->obj->ops->image_features(m->obj, pairs.images + (size_t)i0 * image_floats, b);
-        D = f.post_dim;
-        if (!img) img = mallocCheck((size_t)n * D * sizeof(float));
-        memcpy(img + (size_t)i0 * D, f.post_head, (size_t)b * D * sizeof(float));
-        const float *t = m->obj->ops->text_embeddings(m->obj, pairs.tokens + (size_t)i0 * pairs.T, pairs.lengths + i0, b);
-        if (!txt) txt = mallocCheck((size_t)n * D * sizeof(float));
-        memcpy(txt + (size_t)i0 * D, t, (size_t)b * D * sizeof(float));
-    }
+/* Retrieval R@1/R@5 both ways and the joint space's geometry of n pairs img, txt [n, D]. */
+static void retrieval_metrics(const float *img, const float *txt, int n, int D, Metrics *out) {
     RetrievalResult r = retrieval_eval(img, txt, n, D);
     const double chance1 = 1.0 / n, chance5 = fmin(1.0, (double)RETRIEVAL_TOPK / n);
     metrics_set(out, "retrieval.i2t_r1", r.i2t_r1, n, chance1);
@@ -151,6 +175,34 @@ static void evaluate_retrieval(Model *m, Metrics *out) {
     metrics_set(out, "geom.uniformity_img", geometry_uniformity(img, n, D), n, NAN);
     metrics_set(out, "geom.uniformity_txt", geometry_uniformity(txt, n, D), n, NAN);
     metrics_set(out, "geom.post_head.erank", geometry_effective_rank(img, n, D), n, NAN);
+}
+
+/* Retrieval and joint-space geometry on a fixed held-out set of image–caption pairs. */
+static void evaluate_retrieval(Model *m, const Comm *comm, Metrics *out) {
+    int n = m->cfg.eval.retrieval_n;
+    Batch pairs = {0};
+    batch_alloc(&pairs, m->ds, n);
+    dataset_eval_pairs(m->ds, &pairs, n, 0);
+    int image_floats = pairs.R * pairs.R * 3;
+    Share s = share_of(comm, n, m->max_batch);
+    /* the joint space's width (one image, on a rank with no rows, only for it) */
+    int D = s.r0 < s.r1 ? 0 : m->obj->ops->image_features(m->obj, pairs.images, 1).post_dim;
+    float *img = NULL, *txt = NULL;
+    for (int i0 = s.r0; i0 < s.r1; i0 += m->max_batch) {
+        int b = s.r1 - i0 < m->max_batch ? s.r1 - i0 : m->max_batch, r = i0 - s.r0;
+        ImageFeatures f = m->obj->ops->image_features(m->obj, pairs.images + (size_t)i0 * image_floats, b);
+        D = f.post_dim;
+        if (!img) img = callocCheck((size_t)s.per * D, sizeof(float));
+        memcpy(img + (size_t)r * D, f.post_head, (size_t)b * D * sizeof(float));
+        const float *t = m->obj->ops->text_embeddings(m->obj, pairs.tokens + (size_t)i0 * pairs.T, pairs.lengths + i0, b);
+        if (!txt) txt = callocCheck((size_t)s.per * D, sizeof(float));
+        memcpy(txt + (size_t)r * D, t, (size_t)b * D * sizeof(float));
+    }
+    if (!img) img = callocCheck((size_t)s.per * D, sizeof(float));
+    if (!txt) txt = callocCheck((size_t)s.per * D, sizeof(float));
+    img = share_gather(&s, img, D);
+    txt = share_gather(&s, txt, D);
+    if (comm->rank == 0) retrieval_metrics(img, txt, n, D, out);
     free(img);
     free(txt);
     batch_free(&pairs);
@@ -170,7 +222,30 @@ static void set_zeroshot_metrics(Metrics *out, const ZeroShotTask *task, const c
     metrics_set(out, name, top5, n_img, fmin(1.0, (double)ZEROSHOT_TOPK / nc));
 }
 
-void evaluate_model(Model *m, int with_probe, int all_tasks, Metrics *out) {
+/* A task's scores (ObjectiveOps.zeroshot_scores) on rank 0, NULL on the others: over ranks split
+ * by whole chunks of images, unless the objective has a second rule (the caption model's pmi
+ * subtracts the whole set's mean prefix, so its rows are not independent): then rank 0 alone. */
+static float *task_scores(Model *m, const ZeroShotTask *task, const Comm *comm) {
+    const char *second = m->obj->ops->zeroshot_second_rule;
+    if (second || comm->size == 1) {
+        float *scores = comm->rank ? NULL : mallocCheck((second ? 2 : 1) * (size_t)task->n_images * task->n_classes * sizeof(float));
+        if (scores) m->obj->ops->zeroshot_scores(m->obj, task, scores);
+        return scores;
+    }
+    Share s = share_of(comm, task->n_images, m->max_batch);
+    ZeroShotTask mine = *task;
+    mine.images += (size_t)s.r0 * m->batch.R * m->batch.R * 3;
+    mine.labels += s.r0;
+    mine.n_images = s.r1 - s.r0;
+    float *scores = callocCheck((size_t)s.per * task->n_classes, sizeof(float));
+    if (mine.n_images) m->obj->ops->zeroshot_scores(m->obj, &mine, scores);
+    scores = share_gather(&s, scores, task->n_classes);
+    if (comm->rank == 0) return scores;
+    free(scores);
+    return NULL;
+}
+
+void evaluate_model(Model *m, int with_probe, int all_tasks, const Comm *comm, Metrics *out) {
     out->n = 0;
     int n_tasks = 0;
     const ZeroShotTask *tasks = dataset_zeroshot_tasks(m->ds, &n_tasks);
@@ -178,11 +253,9 @@ void evaluate_model(Model *m, int with_probe, int all_tasks, Metrics *out) {
     for (int t = 0; t < n_tasks; t++) {
         const ZeroShotTask *task = &tasks[t];
         size_t n_scores = (size_t)task->n_images * task->n_classes;
-        float *scores = NULL;
-        if (all_tasks || !strcmp(task->name, m->cfg.eval.task)) {
-            scores = mallocCheck((second ? 2 : 1) * n_scores * sizeof(float));
-            m->obj->ops->zeroshot_scores(m->obj, task, scores);
-        }
+        int scored = all_tasks || !strcmp(task->name, m->cfg.eval.task);
+        float *scores = scored ? task_scores(m, task, comm) : NULL;
+        if (comm->rank != 0) continue; /* the metrics are rank 0's */
         set_zeroshot_metrics(out, task, NULL, scores);
         if (second) set_zeroshot_metrics(out, task, second, scores ? scores + n_scores : NULL);
         free(scores);
@@ -190,7 +263,7 @@ void evaluate_model(Model *m, int with_probe, int all_tasks, Metrics *out) {
     if (with_probe) {
         const ZeroShotTask *probe = dataset_probe_task(m->ds, m->cfg.eval.probe_task, m->cfg.eval.probe_images);
         CHECK(probe, "no zero-shot task '%s'", m->cfg.eval.probe_task); /* model_build checked the name */
-        evaluate_probes(m, probe, out);
+        evaluate_probes(m, probe, comm, out);
     }
-    if (m->obj->ops->text_embeddings) evaluate_retrieval(m, out);
+    if (m->obj->ops->text_embeddings) evaluate_retrieval(m, comm, out);
 }

@@ -6,6 +6,7 @@
 #ifndef CLIPLAB_EVALUATE_H
 #define CLIPLAB_EVALUATE_H
 
+#include "common/comm.h"
 #include "model/model.h"
 
 #define METRICS_MAX 128
@@ -43,7 +44,10 @@ void zeroshot_accuracy(const float *scores, const int *labels, int n, int nc, do
 /* with_probe: also fit linear probes; all_tasks: score every zero-shot task, else only
  * cfg.eval.task and the other tasks' metrics are NaN (same names, counts and chance), so every
  * evaluation yields the same metric list (intermediate evaluations of a run; costly scoring rules
- * such as the caption model's, ~1 s of one core per 512 images x 400 sentences). */
-void evaluate_model(Model *m, int with_probe, int all_tasks, Metrics *out);
+ * such as the caption model's, ~1 s of one core per 512 images x 400 sentences). comm: the ranks
+ * that share the evaluation (a collective: every rank calls it), each computing the features of
+ * its share of the images; rank 0 alone computes the metrics from the gathered features, bitwise
+ * as it would alone (out is empty on the others). comm_serial(): one process. */
+void evaluate_model(Model *m, int with_probe, int all_tasks, const Comm *comm, Metrics *out);
 
 #endif

@@ -12,8 +12,9 @@
  * Data parallel (RunOptions.comm of W ranks): each rank fills and trains its B/W rows of the same
  * global batch, the objective exchanges what its loss couples (contrastive: the embeddings), the
  * parameter gradients are summed in one all-reduce over the whole GRAD arena, and every rank then
- * clips and steps identically (the all-reduce is bitwise equal on every rank). Rank 0 alone
- * evaluates, writes the run file and the checkpoints; failures are agreed on (Comm.any).
+ * clips and steps identically (the all-reduce is bitwise equal on every rank). The ranks share
+ * an evaluation's feature extraction (evaluate_model); rank 0 alone computes its metrics, writes
+ * the run file and the checkpoints; failures are agreed on (Comm.any).
  * train_run is its steps in order: start or resume, then per step trainer_step,
  * trainer_maybe_evaluate and trainer_maybe_checkpoint, then finish; one Trainer holds the run's
  * state and one failure path frees it.
@@ -306,6 +307,18 @@ static int trainer_lock(Trainer *t, const RunOptions *opt, Err *err) {
     return 0;
 }
 
+/* One evaluation, every rank computing its share of the images' features (evaluate_model); rank 0
+ * logs and prints it. */
+static void trainer_evaluate(Trainer *t, int with_probe, int all_tasks) {
+    double te = time_now();
+    evaluate_model(&t->s.m, with_probe, all_tasks, t->s.comm, &t->mt);
+    t->eval_s += time_now() - te;
+    if (!t->writer) return;
+    log_eval(t->log, &t->curve, t->task_metric, (double)t->s.images, &t->mt);
+    if (t->prog.line_open) fputc('\n', stderr);
+    print_eval_line((double)t->s.images, &t->mt, t->cfg->eval.task);
+}
+
 /* Builds the model and the optimiser, takes the run's lock (rank 0, which writes), then resumes
  * from the checkpoint or starts a new log (and evaluates at 0 images). Returns 0, TRAIN_BUSY or
  * -1; on failure the caller frees what was built (trainer_free). */
@@ -330,14 +343,10 @@ static int trainer_start_or_resume(Trainer *t, const Config *cfg, const RunOptio
         /* curves are comparable across budgets only up to here (the efficiency ratios read it) */
         runlog_attr_str(t->log, "schedule", cfg->train.schedule);
         runlog_attr_double(t->log, "budget_free_until_images", schedule_budget_free_until(&t->s.sched));
-        if (t->s.images == 0) {
-            evaluate_model(&t->s.m, 0, 0, &t->mt);
-            t->eval_s += time_now() - t->session_t0;
-            log_eval(t->log, &t->curve, t->task_metric, 0, &t->mt);
-            print_eval_line(0, &t->mt, cfg->eval.task);
-        }
-        progress_start(&t->prog, opt->progress_label ? opt->progress_label : "train", "img", (double)cfg->train.images);
     }
+    if (t->s.images == 0) trainer_evaluate(t, 0, 0);
+    if (t->writer)
+        progress_start(&t->prog, opt->progress_label ? opt->progress_label : "train", "img", (double)cfg->train.images);
     t->t0 = time_now() - wall_offset;
     t->images_at_start = t->s.images;
     return 0;
@@ -384,16 +393,11 @@ static int trainer_crossed(const Trainer *t, long period) {
 
 /* Evaluates every eval.every_images and at the end of the budget. */
 static void trainer_maybe_evaluate(Trainer *t, int at_end) {
-    if (!t->writer || (!at_end && !trainer_crossed(t, (long)t->cfg->eval.every_images))) return;
+    if (!at_end && !trainer_crossed(t, (long)t->cfg->eval.every_images)) return;
     /* the probe (thousands of images, five fits per feature set) and the tasks other than
      * eval.task only at the end: the reports read their final values, the curves only eval.task's
      * and retrieval's, and evaluating less often keeps the evaluation sets' sizes */
-    double te = time_now();
-    evaluate_model(&t->s.m, t->cfg->eval.probe && at_end, t->cfg->eval.all_tasks && at_end, &t->mt);
-    t->eval_s += time_now() - te;
-    log_eval(t->log, &t->curve, t->task_metric, (double)t->s.images, &t->mt);
-    if (t->prog.line_open) fputc('\n', stderr);
-    print_eval_line((double)t->s.images, &t->mt, t->cfg->eval.task);
+    trainer_evaluate(t, t->cfg->eval.probe && at_end, t->cfg->eval.all_tasks && at_end);
 }
 
 /* Checkpoints every train.checkpoint_every_images, except at the end (the run file follows). */

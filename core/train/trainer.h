@@ -22,8 +22,9 @@ typedef struct {
                         * another process while the caller was not looking is left alone */
     const char *progress_label; /* label of the progress bar ("train" if NULL) */
     /* The ranks that train this run data-parallel, each on train.batch_size / size rows of every
-     * batch (NULL: this process alone). Rank 0 alone evaluates, logs and checkpoints; every rank
-     * reads the checkpoint on --resume. */
+     * batch (NULL: this process alone). Every rank computes its share of an evaluation's
+     * features; rank 0 alone its metrics, the log and the checkpoints; every rank reads the
+     * checkpoint on --resume. */
     const Comm *comm;
     /* Set (to the signal number) by a signal handler to stop the run at the next step boundary
      * with a checkpoint; NULL: the run cannot be stopped that way. Read between steps only. */

@@ -13,7 +13,12 @@
  * (or loss) of spreading one run over two processes on one machine, not over a network: the
  * collectives here go through shared memory. docs/DESIGN.md (Scale-out) turns the bytes into a
  * cost model for a network and larger W.
- * Deliberately left out: evaluation (rank 0's alone), W > 2 (the machine has 2 cores).
+ * Then one evaluation at W = 2 (intermediate: no probe; final: with it), shared by the ranks (each
+ * extracting the features of its share of the images, evaluate_model) against rank 0 alone while
+ * rank 1 waits in a barrier, as it waits in its next collective during training; one thread per
+ * rank, best of EVAL_REPEATS after a warm-up that builds the evaluation sets; for the first case
+ * (contrastive cbow) and caption, whose zero-shot scoring stays rank 0's.
+ * Deliberately left out: W > 2 (the machine has 2 cores).
  */
 #include <math.h>
 #include <omp.h>
@@ -35,6 +40,7 @@
 #define GLOBAL_BATCH 256
 #define WARMUP_STEPS 2
 #define TIMED_STEPS 6
+#define EVAL_REPEATS 2
 
 void openblas_set_num_threads(int n);
 
@@ -101,18 +107,25 @@ typedef struct {
     double bytes;          /* sent by this rank per step */
 } Timing;
 
+/* The case's spec at the global batch; 0 or -1 after the message. */
+static int load_case(const Case *cs, int threads, Config *cfg) {
+    Err err;
+    char batch[64];
+    snprintf(batch, sizeof batch, "train.batch_size=%d", GLOBAL_BATCH);
+    if (spec_load(cs->spec, cfg, &err) || spec_override(cfg, batch, &err) ||
+        (cs->override[0] && spec_override(cfg, cs->override, &err))) {
+        fprintf(stderr, "bench_dist: %s\n", err.msg);
+        return -1;
+    }
+    cfg->train.threads = threads;
+    return 0;
+}
+
 /* Builds the case's model over `comm`, takes WARMUP_STEPS, then times TIMED_STEPS. */
 static int time_steps(const Case *cs, const Comm *comm, int threads, Timing *out) {
     Config cfg;
     Err err;
-    char batch[64];
-    snprintf(batch, sizeof batch, "train.batch_size=%d", GLOBAL_BATCH);
-    if (spec_load(cs->spec, &cfg, &err) || spec_override(&cfg, batch, &err) ||
-        (cs->override[0] && spec_override(&cfg, cs->override, &err))) {
-        fprintf(stderr, "bench_dist: %s\n", err.msg);
-        return -1;
-    }
-    cfg.train.threads = threads;
+    if (load_case(cs, threads, &cfg)) return -1;
     TimedComm tc = {.base = {.ops = &TIMED_OPS, .rank = comm->rank, .size = comm->size, .local_size = comm->local_size},
                     .inner = comm};
     tc.base.impl = &tc;
@@ -153,6 +166,44 @@ static void bench_case(const Case *cs, const Comm *world, double one_ms) {
     if (time_steps(cs, world, 1, &two) || world->rank != 0) return;
     printf("%-24s %6d %9.1f %9.1f %7.2fx %9.2f %6.1f%% %10.0f\n", cs->label, GLOBAL_BATCH, one_ms,
            two.step_s * 1e3, one_ms / (two.step_s * 1e3), two.comm_s * 1e3, 100 * two.comm_s / two.step_s, two.bytes);
+}
+
+/* Rank 0's seconds of the best of EVAL_REPEATS evaluations over `comm` (rank 0 alone when comm
+ * is comm_serial(): the other ranks wait in a barrier). */
+static double time_evaluation(Model *m, int with_probe, const Comm *comm, const Comm *world) {
+    double best = INFINITY;
+    for (int k = 0; k < EVAL_REPEATS; k++) {
+        Metrics mt;
+        world->ops->barrier(world);
+        double t0 = time_now();
+        if (comm == world || world->rank == 0) evaluate_model(m, with_probe, m->cfg.eval.all_tasks, comm, &mt);
+        best = fmin(best, time_now() - t0);
+        world->ops->barrier(world);
+    }
+    return best;
+}
+
+/* The evaluation row of a case at W = 2: intermediate and final, shared and rank 0 alone. */
+static void bench_eval_case(const Case *cs, const Comm *world) {
+    Config cfg;
+    Err err;
+    TrainShare s;
+    set_threads(1);
+    if (load_case(cs, 1, &cfg) || train_share_build(&s, &cfg, world, &err)) {
+        if (world->rank == 0) fprintf(stderr, "bench_dist: %s: evaluation not measured\n", cs->label);
+        return;
+    }
+    Metrics warm;
+    evaluate_model(&s.m, 1, cfg.eval.all_tasks, world, &warm); /* builds and caches the evaluation sets */
+    double t[2][2]; /* [probe][shared, alone] */
+    for (int probe = 0; probe < 2; probe++) {
+        t[probe][0] = time_evaluation(&s.m, probe, world, world);
+        t[probe][1] = time_evaluation(&s.m, probe, comm_serial(), world);
+    }
+    train_share_free(&s);
+    if (world->rank == 0)
+        printf("%-24s %10.2f %10.2f %7.2fx %10.2f %10.2f %7.2fx\n", cs->label, t[0][0], t[0][1], t[0][1] / t[0][0],
+               t[1][0], t[1][1], t[1][1] / t[1][0]);
 }
 
 /* W = 1 of every case in this process, on 2 threads, into "ms,ms,..." (NaN where it failed). */
@@ -208,6 +259,12 @@ int main(int argc, char **argv) {
                "comm%", "bytes/rank");
     }
     for (size_t i = 0; i < N_CASES; i++) bench_case(&CASES[i], world, one_ms[i]);
+    if (world->rank == 0) {
+        printf("\none evaluation at W=2 (1 thread per rank), seconds: shared by the ranks vs rank 0 alone; "
+               "best of %d\n%-24s %10s %10s %8s %10s %10s %8s\n", EVAL_REPEATS, "objective", "mid shared",
+               "mid alone", "gain", "end shared", "end alone", "gain");
+    }
+    for (size_t i = 0; i < N_CASES; i += N_CASES - 1) bench_eval_case(&CASES[i], world); /* the first and caption */
     dist_finalize();
     return 0;
 }
