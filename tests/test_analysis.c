@@ -167,12 +167,68 @@ static RunInfo synth_run(const char *swept, long seed, double v, int left) {
     return r;
 }
 
+/* Pooled row by hand: 3 configurations x 2 seeds with seed-paired mean differences 0.10, 0.20,
+ * 0.30 (each from two unequal per-seed differences), and a fourth configuration at chance whose
+ * -0.5 is left out. k = 3: mean 0.2, sd 0.1, se 0.1/sqrt(3); t = 2 sqrt(3) on 2 df, whose
+ * two-sided p is 1 - t/sqrt(t^2 + 2) = 1 - sqrt(12/14) = 0.07418; interval 0.2 ± 4.302653 x
+ * 0.057735 = [-0.0484, +0.4484], wider than 0.02 -> underpowered; 0 negative, 3 positive. */
+static void test_pooled_row_by_hand(void **state) {
+    (void)state;
+    const struct { const char *bs; double lin[2], mlp[2]; int left; } cfg[] = {
+        {"32", {0.40, 0.42}, {0.48, 0.54}, 1}, /* diffs 0.08, 0.12 */
+        {"64", {0.30, 0.50}, {0.55, 0.65}, 1}, /* 0.25, 0.15 */
+        {"128", {0.50, 0.50}, {0.75, 0.85}, 1}, /* 0.25, 0.35 */
+        {"256", {0.60, 0.60}, {0.10, 0.10}, 0}, /* at chance: excluded */
+    };
+    RunInfo runs[16];
+    int n = 0;
+    for (int c = 0; c < 4; c++)
+        for (int h = 0; h < 2; h++)
+            for (int s = 0; s < 2; s++) {
+                char swept[64];
+                snprintf(swept, sizeof swept, "head=%s,bs=%s", h ? "mlp" : "linear", cfg[c].bs);
+                runs[n++] = synth_run(swept, s + 1, h ? cfg[c].mlp[s] : cfg[c].lin[s], cfg[c].left);
+            }
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    const char *metrics[1] = {"acc"};
+    AxisTally tally;
+    analysis_compare_axis(f, runs, n, "head", "linear", metrics, 1, &tally);
+    fclose(f);
+    const char *row = strstr(buf, "\npooled over configurations");
+    assert_non_null(row);
+    row = strstr(row, "\n  acc ");
+    assert_non_null(row);
+    char metric[32], value[32], verdict[32];
+    int k, neg, pos;
+    double mean, lo, hi, p, holm;
+    assert_int_equal(sscanf(row, "%31s %31s %d %lf [%lf, %lf] %lf %lf %d %d %31s", metric, value, &k, &mean, &lo, &hi, &p,
+                            &holm, &neg, &pos, verdict), 11);
+    assert_string_equal(value, "mlp");
+    assert_int_equal(k, 3);
+    assert_true(fabs(mean - 0.2) < 1e-4);
+    double half = 4.302652729911275 * 0.1 / sqrt(3.0);
+    assert_true(fabs(lo - (0.2 - half)) < 1e-4 && fabs(hi - (0.2 + half)) < 1e-4);
+    assert_true(fabs(p - (1 - sqrt(12.0 / 14.0))) < 1e-3 && fabs(holm - p) < 1e-12);
+    assert_int_equal(neg, 0);
+    assert_int_equal(pos, 3);
+    assert_string_equal(verdict, "underpowered");
+    assert_int_equal(tally.pooled_rows, 1);
+    assert_int_equal(tally.pooled_higher + tally.pooled_lower, 0);
+    free(buf);
+    for (int i = 0; i < n; i++)
+        free(runs[i].summary_names), free(runs[i].summary_values), free(runs[i].summary_counts),
+            free(runs[i].summary_chance);
+}
+
 /* Simulated tables: axis head (linear, mlp) x 8 batch sizes x 3 seeds; value = config level +
- * seed effect + noise, plus `effect` for mlp. Returns the fraction of comparisons flagged. */
-static double flag_rate(int tables, double effect, Rng *rng, int *at_chance) {
+ * seed effect + noise, plus `effect` for mlp. Returns the fraction of comparisons flagged;
+ * *pooled the fraction of pooled rows (one per table) flagged. */
+static double flag_rate(int tables, double effect, Rng *rng, int *at_chance, double *pooled) {
     enum { CONFIGS = 8, SEEDS = 3 };
     RunInfo runs[2 * CONFIGS * SEEDS];
-    int flagged = 0, total = 0;
+    int flagged = 0, total = 0, pooled_flagged = 0, pooled_total = 0;
     *at_chance = 0;
     for (int t = 0; t < tables; t++) {
         int n = 0;
@@ -194,16 +250,19 @@ static double flag_rate(int tables, double effect, Rng *rng, int *at_chance) {
         fclose(devnull);
         flagged += tally.higher + tally.lower;
         total += tally.comparisons - tally.at_chance;
+        pooled_flagged += tally.pooled_higher + tally.pooled_lower;
+        pooled_total += tally.pooled_rows;
         *at_chance += tally.at_chance;
         for (int i = 0; i < n; i++)
             free(runs[i].summary_names), free(runs[i].summary_values), free(runs[i].summary_counts),
                 free(runs[i].summary_chance);
     }
+    *pooled = (double)pooled_flagged / pooled_total;
     return (double)flagged / total;
 }
 
 /* With no true difference the paired t + Holm rule flags at most 5% of comparisons (it controls
- * the family-wise rate, so per comparison it is far below); a real difference of 14x the noise of
+ * the family-wise rate, so per comparison it is far below), and the pooled row about 5% of tables; a real difference of 14x the noise of
  * a paired difference is flagged most of the time, so the rule is not merely silent (with 3 seeds,
  * df = 2, and 8 Holm-corrected comparisons a smaller effect is usually not resolved: the cost
  * of honesty at this number of seeds). Deterministic: a fixed seed. */
@@ -212,13 +271,20 @@ static void test_no_true_difference_flags_at_most_5_percent(void **state) {
     Rng rng;
     rng_init(&rng, 2024);
     int at_chance;
-    double null_rate = flag_rate(200, 0.0, &rng, &at_chance);
-    print_message("flagged with no true difference: %.4f of 200 x 8 comparisons\n", null_rate);
+    double pooled;
+    double null_rate = flag_rate(200, 0.0, &rng, &at_chance, &pooled);
+    print_message("flagged with no true difference: %.4f of 200 x 8 comparisons, %.4f of 200 pooled rows\n", null_rate,
+                  pooled);
     assert_true(null_rate <= 0.05);
+    /* The pooled row is one exact t test per table (Holm over one row is p itself), so its rate is
+     * Binomial(200, 0.05) / 200 when the test holds its level: mean 0.05, sd 0.0154; 0.05 + 3 sd
+     * still rejects a test whose real level is 10%. */
+    assert_true(pooled <= 0.05 + 3 * sqrt(0.05 * 0.95 / 200));
     assert_int_equal(at_chance, 1); /* the configuration at chance is excluded, not tallied */
-    double power = flag_rate(50, 0.3, &rng, &at_chance);
-    print_message("flagged with a true difference of 0.3: %.3f\n", power);
+    double power = flag_rate(50, 0.3, &rng, &at_chance, &pooled);
+    print_message("flagged with a true difference of 0.3: %.3f, pooled %.3f\n", power, pooled);
     assert_true(power >= 0.8);
+    assert_true(pooled >= 0.8);
 }
 
 /* A finished run file for the efficiency tests: constant schedule, accuracy over 1000 images,
@@ -361,6 +427,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_swept_helpers),
         cmocka_unit_test_setup_teardown(test_compare_axis_verdicts, setup_dir, teardown_dir),
+        cmocka_unit_test(test_pooled_row_by_hand),
         cmocka_unit_test(test_stats_t_holm_paired),
         cmocka_unit_test(test_no_true_difference_flags_at_most_5_percent),
         cmocka_unit_test(test_isotonic_crossing_and_selectors),

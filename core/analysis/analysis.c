@@ -140,11 +140,56 @@ static void compare_pair(const RunTable *t, int ca, int cb, const char *metric, 
     free(b);
 }
 
+/* The verdict of a tested difference d (k >= 2) with Holm-adjusted p and an effect of interest. */
+static const char *verdict_rule(const Paired *d, double p_holm, double effect) {
+    if (p_holm < STATS_ALPHA) return d->mean > 0 ? "higher" : "lower";
+    return 0.5 * (d->hi - d->lo) > effect ? "underpowered" : "no difference";
+}
+
 static const char *verdict_of(const Comparison *c) {
     if (c->at_chance) return "at chance (excluded)";
     if (c->d.k < 2) return c->d.k ? "undecidable (1 seed)" : "undecidable (no pair)";
-    if (c->p_holm < STATS_ALPHA) return c->d.mean > 0 ? "higher" : "lower";
-    return 0.5 * (c->d.hi - c->d.lo) > c->effect ? "underpowered" : "no difference";
+    return verdict_rule(&c->d, c->p_holm, c->effect);
+}
+
+/* The pooled comparison of one metric and value over configurations: each configuration's
+ * seed-paired mean difference is one observation (at chance or undecidable: left out), so r is
+ * the one-sample t test of their mean on k-1 degrees of freedom. */
+typedef struct {
+    double *d;         /* [configurations] the included mean differences */
+    int k, neg, pos;   /* included, and how many of them are < 0 and > 0 */
+    double effect_sum; /* of the included comparisons' effects of interest */
+    Paired r;
+    double p_holm;
+} Pooled;
+
+static void pooled_add(Pooled *p, const Comparison *c) {
+    if (c->at_chance || c->d.k < 2 || !isfinite(c->d.mean)) return;
+    p->d[p->k++] = c->d.mean;
+    p->neg += c->d.mean < 0;
+    p->pos += c->d.mean > 0;
+    p->effect_sum += c->effect;
+}
+
+/* Tests every pooled row of pooled [rows] (against 0) and Holm-adjusts them together. */
+static void pooled_test(Pooled *pooled, int rows) {
+    double *p = mallocCheck((size_t)(rows ? rows : 1) * sizeof *p), *adj = mallocCheck((size_t)(rows ? rows : 1) * sizeof *adj);
+    for (int i = 0; i < rows; i++) {
+        Pooled *q = &pooled[i];
+        double *zero = callocCheck((size_t)(q->k ? q->k : 1), sizeof *zero);
+        q->r = stats_paired(zero, q->d, q->k);
+        p[i] = q->k >= 2 ? q->r.p : NAN; /* fewer than 2 configurations: not a test */
+        free(zero);
+    }
+    stats_holm(p, rows, adj);
+    for (int i = 0; i < rows; i++) pooled[i].p_holm = adj[i];
+    free(p);
+    free(adj);
+}
+
+static const char *pooled_verdict(const Pooled *q) {
+    if (q->k < 2) return q->k ? "undecidable (1 configuration)" : "undecidable (none)";
+    return verdict_rule(&q->r, q->p_holm, q->effect_sum / q->k);
 }
 
 static void tally_add(AxisTally *t, const Comparison *c) {
@@ -203,33 +248,9 @@ static void print_comparison(FILE *f, const RunTable *t, const char *axis, char 
             verdict_of(c));
 }
 
-int analysis_compare_axis(FILE *f, const RunInfo *runs, int n, const char *axis, const char *baseline,
-                          const char *const *metrics, int n_metrics, AxisTally *tallies) {
-    char(*values)[AXIS_VALUE_MAX];
-    int nv = axis_values(runs, n, axis, baseline, &values);
-    if (tallies) memset(tallies, 0, (size_t)n_metrics * sizeof *tallies);
-    if (nv < 2) {
-        free(values);
-        return 0;
-    }
-    RunTable t;
-    runtable_build(&t, runs, n);
-    AxisTally *per = callocCheck((size_t)n_metrics * nv, sizeof *per); /* [metric][value] */
-    int printed = 0;
-    for (int m = 0; m < n_metrics; m++) {
-        fprintf(f, "\n%s: each %s against %s=%s, other swept values held equal; paired by seed: mean of the "
-                   "per-seed differences, its 95%% t interval, Holm-adjusted p over this table\n",
-                metrics[m], axis, axis, values[0]);
-        Comparison *cmp;
-        int nc = metric_comparisons(&t, axis, values, nv, metrics[m], &cmp);
-        for (int i = 0; i < nc; i++) {
-            print_comparison(f, &t, axis, values, &cmp[i]);
-            tally_add(&per[m * nv + cmp[i].value], &cmp[i]);
-            if (tallies) tally_add(&tallies[m], &cmp[i]);
-        }
-        printed += nc;
-        free(cmp);
-    }
+/* The answer table: per metric and value the tally of the per-configuration verdicts. */
+static void print_answer(FILE *f, const char *axis, char (*values)[AXIS_VALUE_MAX], int nv, const char *const *metrics,
+                         int n_metrics, const AxisTally *per) {
     fprintf(f, "\nanswer: each %s minus %s=%s, per metric. 'higher'/'lower': Holm-adjusted p < %.2f; 'underpowered': "
                "not significant and the 95%% interval is wider than the effect of interest (±%.2f for accuracies, "
                "±%.0f%% of the baseline otherwise); 'no difference': not significant with a narrower interval; "
@@ -247,6 +268,70 @@ int analysis_compare_axis(FILE *f, const RunInfo *runs, int n, const char *axis,
             else
                 fprintf(f, "  %-32s %-14s %10s   (no configuration has it for both values)\n", metrics[m], values[vi], "-");
         }
+}
+
+/* The pooled rows under the answer table (pooled [n_metrics * nv], tested), tallied per metric. */
+static void print_pooled(FILE *f, char (*values)[AXIS_VALUE_MAX], int nv, const char *const *metrics,
+                         int n_metrics, const Pooled *pooled, AxisTally *tallies) {
+    fprintf(f, "\npooled over configurations: the average effect over this grid. Each configuration (other swept "
+               "values held equal) is one observation, its seed-paired mean difference (at chance or undecidable: "
+               "left out); configurations, not seeds, are the sample, so this answers 'on average over the grid', "
+               "not 'in each configuration'. Mean of the k differences, 95%% t interval on k-1 degrees of freedom, "
+               "Holm-adjusted p over these rows, verdicts by the rule above; negative/positive: configurations "
+               "whose difference is < 0 / > 0:\n");
+    fprintf(f, "  %-32s %-14s %3s %10s %-22s %7s %7s %8s %8s  %s\n", "metric", "value", "k", "mean diff",
+            "95% interval", "p", "Holm", "negative", "positive", "verdict");
+    for (int m = 0; m < n_metrics; m++)
+        for (int vi = 1; vi < nv; vi++) {
+            const Pooled *q = &pooled[m * nv + vi];
+            char ci[64] = "-";
+            if (q->k >= 2) snprintf(ci, sizeof ci, "[%+.4f, %+.4f]", q->r.lo, q->r.hi);
+            fprintf(f, "  %-32s %-14s %3d %+10.4f %-22s %7.3f %7.3f %8d %8d  %s\n", metrics[m], values[vi], q->k,
+                    q->r.mean, ci, q->r.p, q->p_holm, q->neg, q->pos, pooled_verdict(q));
+            if (!tallies || q->k < 2) continue;
+            const char *v = pooled_verdict(q);
+            tallies[m].pooled_rows++;
+            tallies[m].pooled_higher += !strcmp(v, "higher");
+            tallies[m].pooled_lower += !strcmp(v, "lower");
+        }
+}
+
+int analysis_compare_axis(FILE *f, const RunInfo *runs, int n, const char *axis, const char *baseline,
+                          const char *const *metrics, int n_metrics, AxisTally *tallies) {
+    char(*values)[AXIS_VALUE_MAX];
+    int nv = axis_values(runs, n, axis, baseline, &values);
+    if (tallies) memset(tallies, 0, (size_t)n_metrics * sizeof *tallies);
+    if (nv < 2) {
+        free(values);
+        return 0;
+    }
+    RunTable t;
+    runtable_build(&t, runs, n);
+    AxisTally *per = callocCheck((size_t)n_metrics * nv, sizeof *per);   /* [metric][value] */
+    Pooled *pooled = callocCheck((size_t)n_metrics * nv, sizeof *pooled); /* [metric][value] */
+    int printed = 0;
+    for (int m = 0; m < n_metrics; m++) {
+        fprintf(f, "\n%s: each %s against %s=%s, other swept values held equal; paired by seed: mean of the "
+                   "per-seed differences, its 95%% t interval, Holm-adjusted p over this table\n",
+                metrics[m], axis, axis, values[0]);
+        Comparison *cmp;
+        int nc = metric_comparisons(&t, axis, values, nv, metrics[m], &cmp);
+        for (int vi = 0; vi < nv; vi++) pooled[m * nv + vi].d = mallocCheck((size_t)(nc ? nc : 1) * sizeof(double));
+        for (int i = 0; i < nc; i++) {
+            print_comparison(f, &t, axis, values, &cmp[i]);
+            tally_add(&per[m * nv + cmp[i].value], &cmp[i]);
+            pooled_add(&pooled[m * nv + cmp[i].value], &cmp[i]);
+            if (tallies) tally_add(&tallies[m], &cmp[i]);
+        }
+        printed += nc;
+        free(cmp);
+    }
+    print_answer(f, axis, values, nv, metrics, n_metrics, per);
+    for (int m = 0; m < n_metrics; m++) pooled[m * nv].k = 0; /* the baseline is no row: not a test */
+    pooled_test(pooled, n_metrics * nv);
+    print_pooled(f, values, nv, metrics, n_metrics, pooled, tallies);
+    for (int i = 0; i < n_metrics * nv; i++) free(pooled[i].d);
+    free(pooled);
     free(per);
     free(values);
     runtable_free(&t);

@@ -31,14 +31,17 @@ typedef struct {
     int comparisons, higher, lower, same, underpowered, undecidable, at_chance;
     int n_diff;
     double sum_diff;
+    int pooled_rows, pooled_higher, pooled_lower; /* the tested pooled rows (one per value) */
 } AxisTally;
 
 /* For `axis` (a swept key), compares every value against `baseline` (NULL or "": the first value
  * seen), holding the other swept values equal: per configuration pair the per-seed differences
  * (stats_paired), Holm-adjusted across the metric's table; prints the comparisons per metric and
  * an answer table of verdicts. Configurations that never left chance are marked and left out of
- * the tallies. tallies [n_metrics] (may be NULL) receives the counts. Returns the number of
- * comparisons printed. */
+ * the tallies. Under the answer table, per metric and value, a pooled row: the mean over
+ * configurations of their seed-paired mean differences, its t interval on (configurations - 1)
+ * degrees of freedom, Holm-adjusted across the pooled rows. tallies [n_metrics] (may be NULL)
+ * receives the counts. Returns the number of comparisons printed. */
 int analysis_compare_axis(FILE *f, const RunInfo *runs, int n, const char *axis, const char *baseline,
                           const char *const *metrics, int n_metrics, AxisTally *tallies);
 
