@@ -172,10 +172,13 @@ ABLATIONS := $(addprefix ablation-,$(ABLATION_LIST))
 $(ABLATIONS): ablation-%: all
 	@ablations/run_ablation.sh $* $(PROFILE) $(CLI) $(JOBS)
 
-# Re-renders every figure from the results already on disk (no training).
+# Re-renders every figure from the results already on disk (no training): an ablation's own
+# results/<dir> if it has been run here, else the run files the README reports,
+# results/published/<dir> (committed, so a fresh clone plots without retraining).
 plots: all
 	@for d in $(ABLATION_DIRS); do \
-	  if [ -d results/$$d ]; then plots/render.sh $(CLI) $$d results/$$d; fi; \
+	  r=results/$$d; [ -d $$r ] || r=results/published/$$d; \
+	  if [ -d $$r ]; then plots/render.sh $(CLI) $$d $$r; fi; \
 	done
 
 # ---- fuzzing: libFuzzer targets built with clang under ASan+UBSan, each from its harness in
