@@ -351,6 +351,11 @@ static void assert_runs_equal(const char *a, const char *b) {
                  "train.batch_size=32 train.warmup_images=256 eval.every_images=1024"
 
 #define RUN_16K "run experiments/contrastive.yaml " TINY_RUN " train.images=16384"
+/* The stop test's run: it must outlast mpirun's STOP_GRACE_S after its first evaluation, with a
+ * margin for faster machines and code (16384 images took ~1 s at 2 idle ranks after the direct
+ * convolutions, and the run finished inside the grace) */
+#define STOP_RUN_IMAGES "163840"
+#define RUN_STOP "run experiments/contrastive.yaml " TINY_RUN " train.images=" STOP_RUN_IMAGES
 #define SMOKE_SWEEP "sweep ablations/projection.yaml --profile smoke"
 
 /* The group's reference results, made by the first test that asks and shared by the others:
@@ -370,14 +375,19 @@ static int teardown_group(void **state) {
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* The uninterrupted 2-rank run of `run` into g_ref/<sub>/r.h5 (path [n]), made once (*made). */
+static const char *reference_of(const char *run, const char *sub, char *path, size_t n, int *made) {
+    snprintf(path, n, "%s/%s/r.h5", g_ref, sub);
+    if (!*made && sh("$MPIRUN \"$CLIPLAB_MPI\" %s --out '%s/%s' --id r", run, g_ref, sub))
+        fail_with_log("the uninterrupted 2-rank run failed");
+    *made = 1;
+    return path;
+}
+
 static const char *reference_run(void) {
     static char path[128];
     static int made;
-    snprintf(path, sizeof path, "%s/A/r.h5", g_ref);
-    if (!made && sh("$MPIRUN \"$CLIPLAB_MPI\" " RUN_16K " --out '%s/A' --id r", g_ref))
-        fail_with_log("the uninterrupted 2-rank run failed");
-    made = 1;
-    return path;
+    return reference_of(RUN_16K, "A", path, sizeof path, &made);
 }
 
 static const char *reference_sweep(void) {
@@ -428,7 +438,7 @@ static void test_mpi_kill9_then_resume_is_bitwise_identical(void **state) {
  * MPI_Finalize then waits 2 s for the exiting mpirun (PMIx's time-out), so the ranks are killed in
  * it unless the time-out is longer: after their checkpoint, and mpirun exits 1 either way. The
  * test gives them STOP_GRACE_S seconds, so a loaded machine cannot turn the stop into a kill
- * before the checkpoint; the run must outlast it (16384 images: ~6 s on 2 idle cores). */
+ * before the checkpoint; the run must outlast it (RUN_STOP: ~10 s on 2 idle cores). */
 #define STOP_GRACE_S "3"
 
 /* Starts `$MPIRUN $CLIPLAB_MPI args` with each rank under $D/rank.sh, which records its process
@@ -457,7 +467,7 @@ static int stop_with_sigterm(const char *ready, const char *whom, const char *ar
  * messages of how to resume. */
 static int check_stopped(int n_stops) {
     return sh("[ -e \"$D/B/r.ckpt.h5\" ] && [ -e \"$D/B/r.h5.tmp\" ] && [ ! -e \"$D/B/r.h5\" ] && "
-              "n=$(sed -n 's/.*r: stopped at \\([0-9]*\\) of 16384 images.*/\\1/p' \"$D/log\" | tail -n 1) && "
+              "n=$(sed -n 's/.*r: stopped at \\([0-9]*\\) of " STOP_RUN_IMAGES " images.*/\\1/p' \"$D/log\" | tail -n 1) && "
               "[ \"$n\" -gt 0 ] && echo \"$n\" >\"$D/stopped_at\" && "
               "[ $(grep -c 'interrupted by SIGTERM.*resume with: mpirun -np 2 .* --resume$' \"$D/log\") -eq %d ]",
               n_stops);
@@ -470,17 +480,20 @@ static int check_stopped(int n_stops) {
  * is bitwise the uninterrupted 2-rank run. */
 static void test_mpi_sigterm_then_resume_is_bitwise_identical(void **state) {
     (void)state;
-    const char *ref = reference_run();
-    if (stop_with_sigterm("grep -q 'eval @ 0 images' \"$D/log\"", "$pid", RUN_16K " --out \"$D/B\" --id r",
+    static char ref_path[128];
+    static int ref_made;
+    const char *ref = reference_of(RUN_STOP, "S", ref_path, sizeof ref_path, &ref_made);
+    if (sh(": >\"$D/log\"")) fail_msg("cannot empty %s/log", g_dir); /* the stops read only their own run's lines */
+    if (stop_with_sigterm("grep -q 'eval @ 0 images' \"$D/log\"", "$pid", RUN_STOP " --out \"$D/B\" --id r",
                           "[ \"$mpirun\" -ne 0 ] && case \"$rc0,$rc1\" in 143,143|143,|,143|,) ;; *) false ;; esac") ||
         check_stopped(1))
         fail_with_log("SIGTERM to mpirun left no checkpoint of the stop's step or did not print how to resume");
     if (stop_with_sigterm("grep -q \"r: resuming at $(cat \"$D/stopped_at\") images\" \"$D/log\"",
-                          "-$(cat \"$D/pgid.1\")", RUN_16K " --out \"$D/B\" --id r --resume",
+                          "-$(cat \"$D/pgid.1\")", RUN_STOP " --out \"$D/B\" --id r --resume",
                           "[ \"$rc0 $rc1 $mpirun\" = '143 143 143' ]") ||
         check_stopped(2))
         fail_with_log("SIGTERM to rank 1 did not stop both ranks with 143 and a checkpoint of the stop's step");
-    if (sh("$MPIRUN \"$CLIPLAB_MPI\" " RUN_16K " --out \"$D/B\" --id r --resume | grep -q 'results:' && "
+    if (sh("$MPIRUN \"$CLIPLAB_MPI\" " RUN_STOP " --out \"$D/B\" --id r --resume | grep -q 'results:' && "
            "grep -q \"r: resuming at $(cat \"$D/stopped_at\") images\" \"$D/log\""))
         fail_with_log("the 2-rank resume did not start at the step the stop checkpointed");
     char b[128];
