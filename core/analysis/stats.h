@@ -29,7 +29,8 @@ typedef struct {
     int k;            /* pairs with both values finite */
     double mean, sd;  /* of the differences b - a */
     double lo, hi;    /* 95% t interval of the mean difference; NaN when k < 2 */
-    double p;         /* two-sided p of mean = 0; NaN when k < 2; 1 when every difference is 0 */
+    double p;         /* two-sided p of mean = 0; NaN when k < 2 or when every difference is the
+                       * same non-zero value (no spread to test against); 1 when every one is 0 */
 } Paired;
 
 /* Paired comparison of b [n] against a [n] (entry s of each from the same seed); pairs with a
