@@ -143,7 +143,10 @@ static void compare_pair(const RunTable *t, int ca, int cb, const char *metric, 
 /* The verdict of a tested difference d (k >= 2) with Holm-adjusted p and an effect of interest. */
 static const char *verdict_rule(const Paired *d, double p_holm, double effect) {
     if (p_holm < STATS_ALPHA) return d->mean > 0 ? "higher" : "lower";
-    return 0.5 * (d->hi - d->lo) > effect ? "underpowered" : "no difference";
+    /* "no difference" only when the whole interval lies within the effect of interest (an
+     * equivalence reading): a narrow interval away from 0, e.g. [-0.065, -0.045], is an effect the
+     * correction could not confirm, not the absence of one */
+    return d->lo >= -effect && d->hi <= effect ? "no difference" : "underpowered";
 }
 
 static const char *verdict_of(const Comparison *c) {
@@ -252,8 +255,8 @@ static void print_comparison(FILE *f, const RunTable *t, const char *axis, char 
 static void print_answer(FILE *f, const char *axis, char (*values)[AXIS_VALUE_MAX], int nv, const char *const *metrics,
                          int n_metrics, const AxisTally *per) {
     fprintf(f, "\nanswer: each %s minus %s=%s, per metric. 'higher'/'lower': Holm-adjusted p < %.2f; 'underpowered': "
-               "not significant and the 95%% interval is wider than the effect of interest (±%.2f for accuracies, "
-               "±%.0f%% of the baseline otherwise); 'no difference': not significant with a narrower interval; "
+               "not significant and the 95%% interval reaches beyond the effect of interest (±%.2f for accuracies, "
+               "±%.0f%% of the baseline otherwise); 'no difference': not significant with the whole interval within it; "
                "configurations that never left chance are excluded:\n",
             axis, axis, values[0], STATS_ALPHA, EFFECT_OF_INTEREST_ACC, 100 * EFFECT_OF_INTEREST_REL);
     fprintf(f, "  %-32s %-14s %10s %11s %7s %7s %8s %13s %12s %10s\n", "metric", "value", "mean diff", "comparisons",
