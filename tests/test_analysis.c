@@ -227,6 +227,36 @@ static void test_pooled_row_by_hand(void **state) {
             free(runs[i].summary_chance);
 }
 
+/* "no difference" needs the whole interval within the effect of interest. 12 configurations of
+ * 2 seeds: bs=0 has differences -0.050 and -0.051 (interval about [-0.057, -0.044], p ~ 0.008,
+ * Holm x12 ~ 0.1: not significant), the other 11 differences +-0.001 (within +-0.02). The narrow
+ * interval away from 0 is "underpowered", not "no difference"; the 11 are "no difference". */
+static void test_no_difference_needs_interval_within_effect(void **state) {
+    (void)state;
+    enum { CONFIGS = 12 };
+    RunInfo runs[4 * CONFIGS];
+    int n = 0;
+    for (int c = 0; c < CONFIGS; c++)
+        for (int h = 0; h < 2; h++)
+            for (int s = 0; s < 2; s++) {
+                char swept[64];
+                snprintf(swept, sizeof swept, "head=%s,bs=%d", h ? "mlp" : "linear", c);
+                double d = c == 0 ? (s ? -0.051 : -0.050) : (s ? 0.001 : -0.001);
+                runs[n++] = synth_run(swept, s + 1, 0.5 + 0.01 * c + (h ? d : 0), 1);
+            }
+    FILE *devnull = fopen("/dev/null", "w");
+    const char *metrics[1] = {"acc"};
+    AxisTally tally;
+    analysis_compare_axis(devnull, runs, n, "head", "linear", metrics, 1, &tally);
+    fclose(devnull);
+    assert_int_equal(tally.higher + tally.lower, 0);
+    assert_int_equal(tally.underpowered, 1);
+    assert_int_equal(tally.same, CONFIGS - 1);
+    for (int i = 0; i < n; i++)
+        free(runs[i].summary_names), free(runs[i].summary_values), free(runs[i].summary_counts),
+            free(runs[i].summary_chance);
+}
+
 /* Simulated tables: axis head (linear, mlp) x 8 batch sizes x 3 seeds; value = config level +
  * seed effect + noise, plus `effect` for mlp. Returns the fraction of comparisons flagged;
  * *pooled the fraction of pooled rows (one per table) flagged. */
@@ -435,6 +465,7 @@ int main(void) {
         cmocka_unit_test(test_pooled_row_by_hand),
         cmocka_unit_test(test_stats_t_holm_paired),
         cmocka_unit_test(test_no_true_difference_flags_at_most_5_percent),
+        cmocka_unit_test(test_no_difference_needs_interval_within_effect),
         cmocka_unit_test(test_isotonic_crossing_and_selectors),
         cmocka_unit_test_setup_teardown(test_efficiency_ratios_by_hand, setup_dir, teardown_dir),
     };

@@ -20,8 +20,9 @@ int swept_get(const char *swept, const char *key, char *out, size_t n);
 /* swept without the entries for `drop` (comma-separated keys), order kept. */
 void swept_without(const char *swept, const char *drop, char *out, size_t n);
 
-/* Significance level of every verdict, and the effects a reader would care about: an
- * interval wider than these (and not significant) is reported as "underpowered". */
+/* Significance level of every verdict, and the effects a reader would care about: a
+ * non-significant interval reaching beyond ± these is reported as "underpowered", one within
+ * them as "no difference". */
 #define STATS_ALPHA 0.05
 #define EFFECT_OF_INTEREST_ACC 0.02 /* accuracies: two points */
 #define EFFECT_OF_INTEREST_REL 0.10 /* other metrics: 10% of the baseline's mean */
