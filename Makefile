@@ -174,12 +174,13 @@ $(ABLATIONS): ablation-%: all
 
 # Re-renders every figure from the results already on disk (no training): an ablation's own
 # results/<dir> if it has been run here, else the run files the README reports,
-# results/published/<dir> (committed, so a fresh clone plots without retraining).
+# results/published/<dir> (committed, so a fresh clone plots without retraining); the same for a
+# long or full profile's folder (<dir>-long), whose figures carry the profile in their names.
 plots: all
-	@for d in $(ABLATION_DIRS); do \
-	  r=results/$$d; [ -d $$r ] || r=results/published/$$d; \
+	@for d in $(ABLATION_DIRS); do for p in '' -long -full; do \
+	  r=results/$$d$$p; [ -d $$r ] || r=results/published/$$d$$p; \
 	  if [ -d $$r ]; then plots/render.sh $(CLI) $$d $$r; fi; \
-	done
+	done; done
 
 # ---- fuzzing: libFuzzer targets built with clang under ASan+UBSan, each from its harness in
 # tests/fuzz/fuzz_<target>.c linked against the library compiled with clang into build/fuzz/obj

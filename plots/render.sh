@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # plots/render.sh CLI ABLATION RESULTS_DIR — exports an ablation's results to TSV (under
 # build/plots-data/) and renders its figures as PNG and SVG with gnuplot into $PLOTS_OUT
-# (default plots/).
+# (default plots/). A profile's own results folder (results/efficiency-long, as run_ablation.sh
+# names it) gets figures of its own (efficiency-long.png), so it never overwrites the quick ones.
 set -euo pipefail
 cli=$1 name=$2 results=$3
 if ! awk -v d="$name" '!/^#/ && $2 == d { found = 1 } END { exit !found }' "$(dirname "$0")/../ablations/LIST"; then
@@ -9,6 +10,8 @@ if ! awk -v d="$name" '!/^#/ && $2 == d { found = 1 } END { exit !found }' "$(di
   exit 1
 fi
 out_dir=${PLOTS_OUT:-plots}
+base=$(basename "$results") tag=
+case $base in "$name"-smoke|"$name"-long|"$name"-full) tag=${base#"$name"} ;; esac
 mkdir -p "$out_dir"
 data=${PLOTS_DATA:-build/plots-data}/$(basename "$results")
 rm -rf "$data" && mkdir -p "$data"
@@ -19,7 +22,7 @@ values_of() {
   awk -F'\t' -v c="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == c) k = i; next } k { print $k }' "$sum" | sort -gu | tr '\n' ' '
 }
 render() { # render SCRIPT OUTNAME [extra gnuplot assignments]
-  local script=$1 out=$2; shift 2
+  local script=$1 out=$2$tag; shift 2
   for fmt in png svg; do
     gnuplot -e "fmt='$fmt'; out='$out_dir/$out'; dir='$data'; series='$data/series'; $*" "plots/$script" \
       2> >(grep -v -e "no valid points" -e "Cannot find or open file" >&2)

@@ -1148,6 +1148,17 @@ static void test_smoke_profiles_of_the_ablations_run_and_plot(void **state) {
         file_stat(png, &st);
         assert_true(st.st_size > 10000);
     }
+    /* a profile's folder (tap-long, as run_ablation.sh names it) renders under its own names */
+    char link[PATH_MAX], cmd[6 * PATH_MAX], png[PATH_MAX + 32];
+    snprintf(link, sizeof link, "%s", tmp("tap-long"));
+    assert_int_equal(symlink(tmp("tap"), link), 0);
+    snprintf(cmd, sizeof cmd, "cd '%s' && PLOTS_OUT='%s' PLOTS_DATA='%s' plots/render.sh '%s' tap '%s' >/dev/null",
+             g_repo, tmp("figs"), tmp("figs"), cliplab(), link);
+    assert_int_equal(system(cmd), 0);
+    snprintf(png, sizeof png, "%s/tap-long.png", tmp("figs"));
+    struct stat st;
+    file_stat(png, &st);
+    assert_true(st.st_size > 10000);
 }
 
 /* `run SPEC <tiny 8192-image run, checkpoint every 64 images> --id r --out <slot>` into args
