@@ -437,7 +437,18 @@ static void test_sweep_tune_stage_end_to_end(void **state) {
     Cmd c = cli("sweep", abl, "--out", res, NULL);
     if (c.status != 0) fail_msg("sweep failed (%d):\n%s", c.status, c.err);
     assert_contains(c.err, "tuning stage of tune: 2 candidates on the validation sets");
+    /* 64 training images leave no candidate above chance on 32 validation images: the choice is
+     * printed with every candidate's score and flagged as noise */
+    assert_contains(c.err, "tuned seed=1: train.lr=");
+    assert_contains(c.err, "(validation ");
+    assert_contains(c.err, " of 32 images; 0.0001: ");
+    assert_contains(c.err, ") (!) every candidate at chance: the choice is noise\n");
     cmd_free(&c);
+    char *plan = read_all(tmp("res/tune/ablation.txt"), NULL);
+    assert_contains(plan, "tune_metric: zs.colour_shape_seen.top1\n");
+    assert_contains(plan, "candidate: lr=0.0001_seed=2\ttrain.lr=0.0001,seed=2\ttrain.lr=0.0001\n");
+    assert_contains(plan, "candidate: lr=0.01_seed=2\ttrain.lr=0.01,seed=2\ttrain.lr=0.01\n");
+    free(plan);
     const char *cand[] = {"lr=0.0001_seed=2", "lr=0.01_seed=2"}, *val[] = {"train.lr=0.0001", "train.lr=0.01"};
     RunInfo *runs;
     int n;
@@ -459,8 +470,12 @@ static void test_sweep_tune_stage_end_to_end(void **state) {
     assert_string_equal(runs[0].tuned, val[score[1] > score[0]]);
     report_free(runs, n);
     c = cli("report", res, NULL);
-    assert_contains(c.out, "tuned per configuration (tuning stage, validation sets):");
-    assert_contains(c.out, val[score[1] > score[0]]);
+    assert_contains(c.out, "tuned per configuration (tuning stage: one unreported seed; each candidate's "
+                           "zs.colour_shape_seen.top1 on the validation sets; * applied, ~ never left chance):\n");
+    char chosen[64];
+    snprintf(chosen, sizeof chosen, "  (all): %s (validation ", val[score[1] > score[0]]);
+    assert_contains(c.out, chosen);
+    assert_contains(c.out, "\n    (!) every candidate at chance: the choice is noise\n");
     cmd_free(&c);
     c = cli("sweep", abl, "--out", res, "--resume", NULL);
     assert_int_equal(c.status, 0);

@@ -26,6 +26,7 @@
 #include "log/h5io.h"
 #include "log/report.h"
 #include "log/runlog.h"
+#include "log/tuning.h"
 
 /* Under ASan: the bit-flip and crafted-file tests feed libhdf5 corrupt files, and libhdf5 1.10
  * loses blocks of its free lists (H5FL) on some of them, after cliplab has closed every id it
@@ -1096,6 +1097,115 @@ static void test_report_export_writes_per_run_and_aggregate_tsv(void **state) {
     free(s);
 }
 
+/* ---- the tuning stage read back --------------------------------------------------------------- */
+
+/* A tuning candidate (or, with tuned "" and seed 1, a reported run) in <root>/<dir>: its validation
+ * score zs over 640 images at chance 0.01 and the trainer's left_chance verdict. */
+static void make_tune_run(const char *dir, const char *id, const char *swept, const char *tuned, const char *status,
+                          double zs, int left) {
+    char d[512];
+    Err e;
+    RunLog *l = runlog_create(path_of(d, sizeof d, "%s", dir), id, &e);
+    assert_non_null(l);
+    runlog_attr_str(l, "swept", swept);
+    runlog_attr_str(l, "tuned", tuned);
+    runlog_attr_int(l, "seed", 4);
+    runlog_summary(l, "zs.top1", zs);
+    runlog_describe(l, "summary", "zs.top1", 640, 0.01);
+    runlog_summary(l, "left_chance", left);
+    assert_int_equal(runlog_finish(l, status, &e), 0);
+}
+
+/* `cliplab report`'s tuning section for <root>/res, as text. */
+static char *tuning_text(void) {
+    char dir[512], *text;
+    size_t len;
+    RunInfo *runs;
+    int n;
+    Err e;
+    assert_int_equal(report_scan(path_of(dir, sizeof dir, "res"), &runs, &n, &e), 0);
+    TuneTable t;
+    assert_int_equal(tuning_read(dir, &t, &e), 0);
+    FILE *f = open_memstream(&text, &len);
+    tuning_print(f, &t, runs, n);
+    fclose(f);
+    tuning_free(&t);
+    report_free(runs, n);
+    return text;
+}
+
+/* Three tuned configurations: caption, whose five candidates all stayed at chance and which took
+ * the lowest rate (both flags); bow, whose choice left chance in the middle of its grid but one
+ * candidate diverged and one never ran (counted, not dropped); siglip over two keys of two values
+ * each (too small a grid for the edge flag). Then the same folder without the recorded plan. */
+static void test_tuning_report_scores_and_flags(void **state) {
+    (void)state;
+    const char *cap_lr[] = {"0.00025", "0.0005", "0.001", "0.002", "0.004"};
+    const double cap_zs[] = {0.0109, 0.0094, 0.0109, 0.0078, 0.0094};
+    char plan[8192], sw[256], tu[64], id[64], p[512];
+    int len = snprintf(plan, sizeof plan, "name: t\ntune_metric: zs.top1\n");
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof id, "cap_lr=%s_seed=4", cap_lr[i]);
+        snprintf(sw, sizeof sw, "objective.kind=caption,train.lr=%s,seed=4", cap_lr[i]);
+        snprintf(tu, sizeof tu, "train.lr=%s", cap_lr[i]);
+        make_tune_run("res/tune", id, sw, tu, "completed", cap_zs[i], 0);
+        len += snprintf(plan + len, sizeof plan - len, "candidate: %s\t%s\t%s\n", id, sw, tu);
+    }
+    const char *bow_lr[] = {"0.001", "0.002", "0.004", "0.008"};
+    const double bow_zs[] = {0.019, 0.153, NAN, NAN};
+    for (int i = 0; i < 4; i++) {
+        snprintf(id, sizeof id, "bow_lr=%s_seed=4", bow_lr[i]);
+        snprintf(sw, sizeof sw, "objective.kind=bow,train.lr=%s,seed=4", bow_lr[i]);
+        snprintf(tu, sizeof tu, "train.lr=%s", bow_lr[i]);
+        if (i < 3) make_tune_run("res/tune", id, sw, tu, i == 2 ? "diverged" : "completed", bow_zs[i], i == 1);
+        len += snprintf(plan + len, sizeof plan - len, "candidate: %s\t%s\t%s\n", id, sw, tu);
+    }
+    for (int i = 0; i < 4; i++) {
+        snprintf(id, sizeof id, "sig_%d_seed=4", i);
+        snprintf(sw, sizeof sw, "objective.kind=siglip,train.lr=%s,loss.init_bias=%d,seed=4", i / 2 ? "0.002" : "0.001",
+                 i % 2 ? -5 : -10);
+        snprintf(tu, sizeof tu, "train.lr=%s; loss.init_bias=%d", i / 2 ? "0.002" : "0.001", i % 2 ? -5 : -10);
+        make_tune_run("res/tune", id, sw, tu, "completed", 0.1 + 0.05 * i, 1);
+        len += snprintf(plan + len, sizeof plan - len, "candidate: %s\t%s\t%s\n", id, sw, tu);
+    }
+    write_bytes(path_of(p, sizeof p, "res/tune/ablation.txt"), plan, (size_t)len);
+    make_tune_run("res", "cap_seed=1", "objective.kind=caption,seed=1", "train.lr=0.00025", "completed", 0.01, 0);
+    make_tune_run("res", "bow_seed=1", "objective.kind=bow,seed=1", "train.lr=0.002", "completed", 0.2, 1);
+    make_tune_run("res", "sig_seed=1", "objective.kind=siglip,seed=1", "train.lr=0.002; loss.init_bias=-5", "completed",
+                  0.3, 1);
+    make_tune_run("res", "con_seed=1", "objective.kind=contrastive,seed=1", "", "completed", 0.3, 1); /* not tuned */
+
+    char *text = tuning_text(), line[1024];
+    assert_non_null(strstr(text, "each candidate's zs.top1 on the validation sets; * applied, ~ never left chance"));
+    assert_non_null(line_starting(text, "  objective.kind=caption: ", line, sizeof line));
+    assert_string_equal(line, "  objective.kind=caption: train.lr=0.00025 (validation 0.011 of 640 images; 0.00025: "
+                              "0.011~*, 0.0005: 0.009~, 0.001: 0.011~, 0.002: 0.008~, 0.004: 0.009~)");
+    assert_non_null(strstr(text, line));
+    assert_non_null(strstr(strstr(text, line), "\n    (!) every candidate at chance: the choice is noise; chosen value "
+                                                "at the edge of its grid (train.lr=0.00025: the lowest of 5 offered)\n"));
+    assert_non_null(line_starting(text, "  objective.kind=bow: ", line, sizeof line));
+    assert_string_equal(line, "  objective.kind=bow: train.lr=0.002 (validation 0.153 of 640 images; 0.001: 0.019~, "
+                              "0.002: 0.153*, 0.004: diverged, 0.008: missing)");
+    assert_non_null(strstr(text, "    (!) 2 of 4 candidates without a score: 1 diverged, 1 missing (no run file)\n"));
+    assert_non_null(line_starting(text, "  objective.kind=siglip: ", line, sizeof line));
+    assert_string_equal(line, "  objective.kind=siglip: train.lr=0.002; loss.init_bias=-5 (validation 0.250 of 640 "
+                              "images; train.lr/loss.init_bias 0.001/-10: 0.100, 0.001/-5: 0.150, 0.002/-10: 0.200, "
+                              "0.002/-5: 0.250*)");
+    /* blank, header, caption and bow with their flags, siglip without (a grid of 2 has no edge) */
+    assert_int_equal(count_lines(text), 1 + 1 + 2 + 2 + 1);
+    assert_null(strstr(text, "contrastive"));
+    free(text);
+
+    /* A folder from before the plan was recorded: the run files found, and a note that the missing
+     * candidate cannot be counted. */
+    write_bytes(p, "tune_metric: zs.top1\n", 21);
+    text = tuning_text();
+    assert_non_null(strstr(text, "missing candidates cannot be counted"));
+    assert_non_null(strstr(text, "0.004: diverged)\n    (!) 1 of 3 candidates without a score: 1 diverged\n"));
+    assert_null(strstr(text, "0.008: missing"));
+    free(text);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_runlog_layout_atomic_finish_and_h5dump, setup_dir, teardown_dir),
@@ -1115,6 +1225,7 @@ int main(void) {
         cmocka_unit_test(test_report_config_key_drops_seed),
         cmocka_unit_test(test_report_print_aggregates_match_hand_computation),
         cmocka_unit_test_setup_teardown(test_report_export_writes_per_run_and_aggregate_tsv, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_tuning_report_scores_and_flags, setup_dir, teardown_dir),
     };
     return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }

@@ -1,8 +1,9 @@
 /* report_cli.c — `cliplab report DIR` and `cliplab export DIR --out OUT`.
  *
  * A sweep leaves DIR/ablation.txt (name, question, report metrics, swept axes); report prints the
- * run table, the mean ± spread over seeds per configuration, then the ablation's answer: a
- * comparison along the first swept axis and, for the Fig. 2 ablation, the efficiency ratios.
+ * run table, the mean ± spread over seeds per configuration, the tuning stage's candidates and
+ * choices (log/tuning.h), then the ablation's answer: a comparison along the first swept axis and,
+ * for the Fig. 2 ablation, the efficiency ratios.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "analysis/analysis.h"
 #include "analysis/efficiency.h"
 #include "cli/cli.h"
+#include "log/tuning.h"
 
 typedef struct {
     char name[128], question[1024], report[1024], axes[1024], baseline[128];
@@ -104,6 +106,10 @@ int report_main(int argc, char **argv) {
     }
     if (a.name[0]) printf("ablation: %s (%d runs)\n", a.name, n);
     report_print(stdout, runs, n, nm ? metrics : NULL, nm);
+    TuneTable tune;
+    if (tuning_read(dir, &tune, &err)) fprintf(stderr, "warning: %s\n", err.msg);
+    tuning_print(stdout, &tune, runs, n);
+    tuning_free(&tune);
     if (a.question[0]) printf("\nquestion: %s\n", a.question);
     if (a.eff.n_ratios) {
         char metric[128];

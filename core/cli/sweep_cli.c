@@ -6,7 +6,9 @@
  * --force; --resume skips finished runs and continues unfinished ones from their checkpoint. A
  * diverged or failed run is recorded and the sweep goes on. DIR/ablation.txt records the question,
  * the report metrics and the axes for `cliplab report`.
- * An ablation's tuning stage (sweep.h) runs first, into DIR/tune, like a sweep of its own.
+ * An ablation's tuning stage (sweep.h) runs first, into DIR/tune, like a sweep of its own; its plan
+ * goes to DIR/tune/ablation.txt, and each configuration's choice is printed with every candidate's
+ * score and the flags of log/tuning.h.
  * The steps: load (and --dry-run), prepare the results folder, tune, plan (refuse to overwrite), execute;
  * sweep_main frees what they built on one path.
  * Under mpirun (build/cliplab-mpi, a world of W ranks) the runs are spread over the ranks: every
@@ -34,6 +36,7 @@
 #include "common/timer.h"
 #include "log/h5io.h"
 #include "log/report.h"
+#include "log/tuning.h"
 #include "model/model.h"
 #include "spec/sweep.h"
 #include "train/trainer.h"
@@ -51,7 +54,9 @@ static void swept_for_log(const char *in, char *out, size_t n) {
     out[o] = 0;
 }
 
-static int write_ablation_info(const char *dir, const Sweep *s) {
+/* DIR/ablation.txt for `cliplab report`; with a tuning stage, its metric, and in the tune folder
+ * (candidates) one line per candidate, so that report counts the ones without a run file. */
+static int write_ablation_info(const char *dir, const Sweep *s, int candidates) {
     char path[1100];
     snprintf(path, sizeof path, "%s/ablation.txt", dir);
     FILE *f = fopen(path, "w");
@@ -73,6 +78,12 @@ static int write_ablation_info(const char *dir, const Sweep *s) {
     fprintf(f, "\nbaseline: %s\nsource: %s\n", baseline, s->path);
     for (int i = 0; i < s->n_arms; i++) fprintf(f, "arm: %s\n", s->arms[i]);
     for (int i = 0; i < s->n_ratios; i++) fprintf(f, "ratio: %s\n", s->ratios[i]);
+    if (s->tune_metric[0]) fprintf(f, "tune_metric: %s\n", s->tune_metric);
+    for (int i = 0; candidates && i < s->n_runs; i++) {
+        char swept[SWEEP_SWEPT_MAX];
+        swept_for_log(s->runs[i].swept, swept, sizeof swept);
+        fprintf(f, "candidate: %s\t%s\t%s\n", s->runs[i].id, swept, s->runs[i].tuned);
+    }
     return fclose(f);
 }
 
@@ -154,6 +165,7 @@ static const char SWEEP_USAGE[] =
 typedef struct {
     const char *file, *profile, *only;
     int resume, force, jobs;
+    int tuning; /* the tuning stage's job: its runs are the candidates */
     const Comm *world; /* the ranks that share the sweep (one process: comm_serial) */
     Sweep s;
     char out[1024];
@@ -188,7 +200,7 @@ static int sweep_prepare_folder(SweepJob *j, const char *out_arg) {
         if (h5io_mkdirs(j->out, &err)) {
             fprintf(stderr, "cliplab sweep: %s\n", err.msg);
             failed = 1;
-        } else if (write_ablation_info(j->out, &j->s)) {
+        } else if (write_ablation_info(j->out, &j->s, j->tuning)) {
             fprintf(stderr, "cliplab sweep: cannot write to results folder '%s': %s\n", j->out, strerror(errno));
             failed = 1;
         }
@@ -340,12 +352,55 @@ static void sweep_execute(SweepJob *j) {
     }
 }
 
+/* Scores the finished candidates of the tuning job t (log/tuning.h), applies each configuration's
+ * best (sweep_tune_apply) and prints one "tuned" line per configuration with every candidate's
+ * score and the flags that make a choice untrustworthy. 0 or -1. */
+static int sweep_tune_choose(SweepJob *j, const SweepJob *t) {
+    TuneTable tt = {0};
+    Err err;
+    if (report_scan(t->out, &tt.runs, &tt.n_runs, &err)) {
+        fprintf(stderr, "cliplab sweep: %s\n", err.msg);
+        return -1;
+    }
+    snprintf(tt.metric, sizeof tt.metric, "%s", j->s.tune_metric);
+    const int n = t->s.n_runs;
+    double *score = mallocCheck((size_t)n * sizeof *score);
+    int *config = mallocCheck((size_t)n * sizeof *config);
+    for (int i = 0; i < n; i++) {
+        const SweepRun *cand = &t->s.runs[i];
+        const RunInfo *run = NULL;
+        for (int r = 0; r < tt.n_runs && !run; r++)
+            if (!strcmp(tt.runs[r].run_id, cand->id)) run = &tt.runs[r];
+        char swept[SWEEP_SWEPT_MAX];
+        swept_for_log(cand->swept, swept, sizeof swept);
+        config[i] = tuning_add(&tt, swept, cand->tuned, run);
+        const TuneConfig *c = &tt.configs[config[i]];
+        score[i] = c->cand[c->n_cand - 1].score;
+    }
+    sweep_tune_apply(&j->s, score);
+    char line[TUNING_LINE_MAX], flags[TUNING_LINE_MAX];
+    for (int i = 0; i < n; i++) /* each tuned configuration once */
+        if (i == 0 || t->s.runs[i].tune_config != t->s.runs[i - 1].tune_config) {
+            const SweepRun *r = &j->s.runs[t->s.runs[i].tune_config * j->s.seeds];
+            TuneConfig *c = &tt.configs[config[i]];
+            tuning_set_applied(c, r->tuned);
+            tuning_line(c, line, sizeof line);
+            tuning_flags(c, flags, sizeof flags);
+            fprintf(stderr, "tuned %s: %s%s%s%s\n", r->id, r->tuned[0] ? "" : "spec kept, ", line, flags[0] ? " (!) " : "",
+                    flags);
+        }
+    free(config);
+    free(score);
+    tuning_free(&tt);
+    return 0;
+}
+
 /* The tuning stage: the candidates run like a sweep of their own into <out>/tune (resumable the
  * same way), then each configuration takes its best candidate by the validation metric. A failed
  * candidate scores NaN; a configuration whose candidates all failed keeps its spec. 0 or -1. */
 static int sweep_tune(SweepJob *j) {
     SweepJob t = {.file = j->file, .profile = j->profile, .resume = j->resume, .force = j->force, .jobs = j->jobs,
-                  .world = j->world};
+                  .tuning = 1, .world = j->world};
     t.s = j->s; /* the same name and question; the candidates are its runs */
     t.s.runs = j->s.tune_runs;
     t.s.n_runs = j->s.n_tune_runs;
@@ -360,32 +415,7 @@ static int sweep_tune(SweepJob *j) {
         sweep_execute(&t);
         if (*cli_stop_flag()) rc = -1;
     }
-    if (!rc) {
-        RunInfo *runs = NULL;
-        int n = 0;
-        Err err;
-        if (report_scan(t.out, &runs, &n, &err)) {
-            fprintf(stderr, "cliplab sweep: %s\n", err.msg);
-            rc = -1;
-        } else {
-            double *score = mallocCheck((size_t)t.s.n_runs * sizeof *score);
-            for (int i = 0; i < t.s.n_runs; i++) {
-                score[i] = NAN;
-                for (int r = 0; r < n; r++)
-                    if (!strcmp(runs[r].run_id, t.s.runs[i].id) && !strcmp(runs[r].status, "completed"))
-                        for (int m = 0; m < runs[r].n_summary; m++)
-                            if (!strcmp(runs[r].summary_names[m], j->s.tune_metric)) score[i] = runs[r].summary_values[m];
-            }
-            sweep_tune_apply(&j->s, score);
-            for (int i = 0; i < t.s.n_runs; i++) /* each tuned configuration once */
-                if (i == 0 || t.s.runs[i].tune_config != t.s.runs[i - 1].tune_config) {
-                    const SweepRun *r = &j->s.runs[t.s.runs[i].tune_config * j->s.seeds];
-                    fprintf(stderr, "tuned %s: %s\n", r->id, r->tuned[0] ? r->tuned : "(no candidate completed; spec kept)");
-                }
-            free(score);
-            report_free(runs, n);
-        }
-    }
+    if (!rc) rc = sweep_tune_choose(j, &t);
     report_free(t.done, t.n_done);
     free(t.todo);
     return rc;

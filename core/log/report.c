@@ -500,14 +500,6 @@ void report_print(FILE *f, const RunInfo *runs, int n, const char *const *metric
     fprintf(f, "\naggregate over seeds per configuration (completed runs: mean ± sample std [min..max], and the "
                "evaluation-only standard error of the mean; '(at chance)': no run left chance):\n");
     print_table(f, cell, rows, acol);
-    /* a tuning stage's choices (scored on validation sets, one extra seed), per configuration */
-    int header = 0;
-    for (int c = 0; c < t.n_configs; c++) {
-        const RunInfo *r0 = &runs[t.configs[c].runs[0]];
-        if (!r0->tuned[0]) continue;
-        if (!header++) fprintf(f, "\ntuned per configuration (tuning stage, validation sets):\n");
-        fprintf(f, "  %s: %s\n", t.configs[c].key[0] ? t.configs[c].key : "(all)", r0->tuned);
-    }
     runtable_free(&t);
     free(names);
 }
