@@ -8,6 +8,9 @@
 #define CLIPLAB_TIMER_H
 
 double time_now(void); /* monotonic seconds */
+/* CPU seconds of this process, every thread: on a loaded machine a part's share of a run's CPU
+ * time is steadier than its share of the wall time, which waits for the other jobs. */
+double time_cpu(void);
 
 typedef struct {
     const char *label; /* e.g. "train", "sweep" */
