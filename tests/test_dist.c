@@ -198,8 +198,9 @@ static int evaluate_shared_and_alone(const Config *c, Metrics *shared, Metrics *
     memset(shared, 0, sizeof *shared);
     memset(alone, 0, sizeof *alone);
     int rc = train_share_build(&s, c, world, &err);
-    if (!rc) evaluate_model(&s.m, 1, 1, world, shared);
-    if (!rc && world->rank == 0) evaluate_model(&s.m, 1, 1, comm_serial(), alone);
+    const int all = EVAL_PROBE | EVAL_ALL_TASKS | EVAL_RETRIEVAL;
+    if (!rc) evaluate_model(&s.m, all, world, shared);
+    if (!rc && world->rank == 0) evaluate_model(&s.m, all, comm_serial(), alone);
     train_share_free(&s);
     return rc;
 }

@@ -156,7 +156,7 @@ static void test_zeroshot_untrained_near_chance_trained_far_above(void **s) {
     Model m;
     assert_int_equal(model_build(&m, &c, &err), 0);
     Metrics before, after;
-    evaluate_model(&m, 0, 1, comm_serial(), &before);
+    evaluate_model(&m, EVAL_ALL_TASKS, comm_serial(), &before);
     double chance = 1.0 / 8;
     double b = metrics_get(&before, "zs.colour.top1");
     AdamWConfig adam = {.lr = 3e-3f, .beta1 = 0.9f, .beta2 = 0.98f, .eps = 1e-6f, .weight_decay = 0.1f};
@@ -167,7 +167,7 @@ static void test_zeroshot_untrained_near_chance_trained_far_above(void **s) {
         grad_clip_global_norm(&m.params, 1.0f);
         adamw_step(&m.params, &adam, schedule_lr(step * 64.0, 640.0, 150 * 64.0, adam.lr), step);
     }
-    evaluate_model(&m, 0, 1, comm_serial(), &after);
+    evaluate_model(&m, EVAL_ALL_TASKS, comm_serial(), &after);
     double a = metrics_get(&after, "zs.colour.top1");
     print_message("zero-shot colour top-1: untrained %.3f, trained %.3f (chance %.3f)\n", b, a, chance);
     assert_true(fabs(b - chance) < 0.12);
@@ -271,9 +271,10 @@ static void test_train_logs_clipped_steps(void **s) {
     assert_int_equal(rmdir(dir), 0);
 }
 
-/* Intermediate evaluations score only eval.task (the curves need nothing else); with
- * eval.all_tasks the final one scores every task. Every row has the same series, created at the
- * first evaluation (the others NaN until the final row), each described with its n and chance. */
+/* Intermediate evaluations score only eval.task (the curves need nothing else); the final one
+ * retrieval and the geometry of the joint space and, with eval.all_tasks, every task. Every row has
+ * the same series, created at the first evaluation (the others NaN until the final row), each
+ * described with its n and chance. */
 static void test_intermediate_evaluations_score_only_the_task(void **s) {
     (void)s;
     char dir[] = "/tmp/cliplab_evaltasks_XXXXXX";
@@ -289,22 +290,61 @@ static void test_intermediate_evaluations_score_only_the_task(void **s) {
     if (train_run(&c, &opt, &out, &err)) fail_msg("train_run: %s", err.msg);
     char path[256];
     snprintf(path, sizeof path, "%s/tasks.h5", dir);
-    const char *metrics[] = {"zs.colour.top1", "zs.shape.top5", "zs.colour_shape_seen.top1"};
-    for (int k = 0; k < 3; k++) {
+    const char *metrics[] = {"zs.colour.top1", "zs.shape.top5", "zs.colour_shape_seen.top1", "retrieval.i2t_r1",
+                             "retrieval.t2i_r5", "geom.alignment"};
+    const long n_want[] = {64, 64, 64, 16, 16, 16};
+    for (int k = 0; k < 6; k++) {
         double *v = NULL, chance = NAN;
         long n = 0;
         assert_int_equal(report_read_series(path, "eval", metrics[k], &v), 4); /* 0, 32, 64, 96 images */
         for (int row = 0; row < 4; row++)
-            if (k == 0 || row == 3) assert_true(isfinite(v[row]) && v[row] >= 0 && v[row] <= 1);
+            if (k == 0 || row == 3) assert_true(isfinite(v[row]) && fabs(v[row]) <= 4);
             else assert_true(isnan(v[row]));
         assert_int_equal(report_read_description(path, "eval", metrics[k], &n, &chance), 0);
-        assert_int_equal(n, 64);
-        assert_true(chance > 0 && chance <= 0.5);
+        assert_int_equal(n, n_want[k]);
+        if (k < 5) assert_true(chance > 0 && chance <= 0.5);
+        else assert_true(isnan(chance));
         assert_true(metrics_get(&out.final, metrics[k]) == v[3]);
         free(v);
     }
     unlink(path);
     assert_int_equal(rmdir(dir), 0);
+}
+
+/* The parts an evaluation leaves out change nothing it computes: eval.task's scores are bitwise
+ * those of a full evaluation, and a full evaluation after a partial one is bitwise the first full
+ * one (no state carries over from one evaluation to the next). */
+static void test_evaluation_parts_do_not_change_each_other(void **s) {
+    (void)s;
+    Config c;
+    tiny_config(&c, "contrastive", "cbow", "linear");
+    Err err;
+    const char *over[] = {"eval.probe_images=27", "eval.task=shape"};
+    for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) assert_int_equal(spec_override(&c, over[i], &err), 0);
+    Model m;
+    assert_int_equal(model_build(&m, &c, &err), 0);
+    static Metrics full, part, again;
+    const int all = EVAL_PROBE | EVAL_ALL_TASKS | EVAL_RETRIEVAL;
+    evaluate_model(&m, all, comm_serial(), &full);
+    evaluate_model(&m, 0, comm_serial(), &part);
+    evaluate_model(&m, all, comm_serial(), &again);
+    assert_int_equal(part.n, full.n - 5); /* the probe: its 4 metrics and the pre-head erank */
+    int n_finite = 0;
+    for (int i = 0; i < part.n; i++) {
+        int k = metrics_find(&full, part.names[i]);
+        assert_true(k >= 0);
+        assert_int_equal(part.counts[i], full.counts[k]);
+        if (isnan(part.values[i])) continue;
+        assert_memory_equal(&part.values[i], &full.values[k], sizeof(double));
+        n_finite++;
+    }
+    assert_int_equal(n_finite, 2); /* zs.shape.top1, .top5 */
+    assert_int_equal(again.n, full.n);
+    for (int i = 0; i < full.n; i++) {
+        assert_string_equal(again.names[i], full.names[i]);
+        assert_memory_equal(&again.values[i], &full.values[i], sizeof(double));
+    }
+    model_free(&m);
 }
 
 void openblas_set_num_threads(int n);
@@ -322,10 +362,10 @@ static void test_probe_metrics_do_not_depend_on_threads(void **s) {
     Model m;
     assert_int_equal(model_build(&m, &c, &err), 0);
     Metrics one, two;
-    evaluate_model(&m, 1, 0, comm_serial(), &one);
+    evaluate_model(&m, EVAL_PROBE, comm_serial(), &one);
     omp_set_num_threads(2);
     openblas_set_num_threads(2);
-    evaluate_model(&m, 1, 0, comm_serial(), &two);
+    evaluate_model(&m, EVAL_PROBE, comm_serial(), &two);
     omp_set_num_threads(1);
     openblas_set_num_threads(1);
     int n_probe = 0;
@@ -407,6 +447,7 @@ int main(void) {
         cmocka_unit_test(test_collapsed_run_scores_chance_and_is_flagged),
         cmocka_unit_test(test_train_logs_clipped_steps),
         cmocka_unit_test(test_intermediate_evaluations_score_only_the_task),
+        cmocka_unit_test(test_evaluation_parts_do_not_change_each_other),
         cmocka_unit_test(test_probe_metrics_do_not_depend_on_threads),
         cmocka_unit_test(test_loss_scalars_learn_within_their_clamp),
     };

@@ -178,7 +178,7 @@ static void test_evaluate_logs_both_caption_rules(void **state) {
     Model m;
     tiny_caption(&m);
     Metrics out;
-    evaluate_model(&m, 0, 1, comm_serial(), &out);
+    evaluate_model(&m, EVAL_ALL_TASKS, comm_serial(), &out);
     const char *names[] = {"zs.colour_shape_seen.top1", "zs.colour_shape_seen.pmi.top1", "zs.shape.pmi.top5",
                            "zs.position.pmi.top1"};
     for (int k = 0; k < 4; k++) {

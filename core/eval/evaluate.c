@@ -185,18 +185,27 @@ static void evaluate_probes(Model *m, const ZeroShotTask *task, const Comm *comm
     free_features(&fs);
 }
 
-/* Retrieval R@1/R@5 both ways and the joint space's geometry of n pairs img, txt [n, D]. */
+/* Retrieval R@1/R@5 both ways and the joint space's geometry of n pairs img, txt [n, D]; NaN (with
+ * the same n and chance) for an evaluation that skips retrieval (img and txt NULL). */
 static void retrieval_metrics(const float *img, const float *txt, int n, int D, Metrics *out) {
-    RetrievalResult r = retrieval_eval(img, txt, n, D);
+    RetrievalResult r = {NAN, NAN, NAN, NAN};
+    double alignment = NAN, uniformity_img = NAN, uniformity_txt = NAN, erank = NAN;
+    if (img) {
+        r = retrieval_eval(img, txt, n, D);
+        alignment = geometry_alignment(img, txt, n, D);
+        uniformity_img = geometry_uniformity(img, n, D);
+        uniformity_txt = geometry_uniformity(txt, n, D);
+        erank = geometry_effective_rank(img, n, D);
+    }
     const double chance1 = 1.0 / n, chance5 = fmin(1.0, (double)RETRIEVAL_TOPK / n);
     metrics_set(out, "retrieval.i2t_r1", r.i2t_r1, n, chance1);
     metrics_set(out, "retrieval.i2t_r5", r.i2t_r5, n, chance5);
     metrics_set(out, "retrieval.t2i_r1", r.t2i_r1, n, chance1);
     metrics_set(out, "retrieval.t2i_r5", r.t2i_r5, n, chance5);
-    metrics_set(out, "geom.alignment", geometry_alignment(img, txt, n, D), n, NAN);
-    metrics_set(out, "geom.uniformity_img", geometry_uniformity(img, n, D), n, NAN);
-    metrics_set(out, "geom.uniformity_txt", geometry_uniformity(txt, n, D), n, NAN);
-    metrics_set(out, "geom.post_head.erank", geometry_effective_rank(img, n, D), n, NAN);
+    metrics_set(out, "geom.alignment", alignment, n, NAN);
+    metrics_set(out, "geom.uniformity_img", uniformity_img, n, NAN);
+    metrics_set(out, "geom.uniformity_txt", uniformity_txt, n, NAN);
+    metrics_set(out, "geom.post_head.erank", erank, n, NAN);
 }
 
 /* Retrieval and joint-space geometry on a fixed held-out set of image–caption pairs. */
@@ -267,7 +276,7 @@ static float *task_scores(Model *m, const ZeroShotTask *task, const Comm *comm) 
     return NULL;
 }
 
-void evaluate_model(Model *m, int with_probe, int all_tasks, const Comm *comm, Metrics *out) {
+void evaluate_model(Model *m, int parts, const Comm *comm, Metrics *out) {
     out->n = 0;
     int n_tasks = 0;
     const ZeroShotTask *tasks = dataset_zeroshot_tasks(m->ds, &n_tasks);
@@ -275,17 +284,19 @@ void evaluate_model(Model *m, int with_probe, int all_tasks, const Comm *comm, M
     for (int t = 0; t < n_tasks; t++) {
         const ZeroShotTask *task = &tasks[t];
         size_t n_scores = (size_t)task->n_images * task->n_classes;
-        int scored = all_tasks || !strcmp(task->name, m->cfg.eval.task);
+        int scored = (parts & EVAL_ALL_TASKS) || !strcmp(task->name, m->cfg.eval.task);
         float *scores = scored ? task_scores(m, task, comm) : NULL;
         if (comm->rank != 0) continue; /* the metrics are rank 0's */
         set_zeroshot_metrics(out, task, NULL, scores);
         if (second) set_zeroshot_metrics(out, task, second, scores ? scores + n_scores : NULL);
         free(scores);
     }
-    if (with_probe) {
+    if (parts & EVAL_PROBE) {
         const ZeroShotTask *probe = dataset_probe_task(m->ds, m->cfg.eval.probe_task, m->cfg.eval.probe_images);
         CHECK(probe, "no zero-shot task '%s'", m->cfg.eval.probe_task); /* model_build checked the name */
         evaluate_probes(m, probe, comm, out);
     }
-    if (m->obj->ops->text_embeddings) evaluate_retrieval(m, comm, out);
+    if (!m->obj->ops->text_embeddings) return;
+    if (parts & EVAL_RETRIEVAL) evaluate_retrieval(m, comm, out);
+    else if (comm->rank == 0) retrieval_metrics(NULL, NULL, m->cfg.eval.retrieval_n, 0, out);
 }

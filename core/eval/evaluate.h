@@ -41,13 +41,20 @@ int metrics_left_chance(const double *values, int n, long count, double chance);
 #define ZEROSHOT_TOPK 5
 void zeroshot_accuracy(const float *scores, const int *labels, int n, int nc, double *top1, double *top5);
 
-/* with_probe: also fit linear probes; all_tasks: score every zero-shot task, else only
- * cfg.eval.task and the other tasks' metrics are NaN (same names, counts and chance), so every
- * evaluation yields the same metric list (intermediate evaluations of a run; costly scoring rules
- * such as the caption model's, ~1 s of one core per 512 images x 400 sentences). comm: the ranks
- * that share the evaluation (a collective: every rank calls it), each computing the features of
- * its share of the images; rank 0 alone computes the metrics from the gathered features, bitwise
- * as it would alone (out is empty on the others). comm_serial(): one process. */
-void evaluate_model(Model *m, int with_probe, int all_tasks, const Comm *comm, Metrics *out);
+/* What one evaluation computes besides cfg.eval.task's zero-shot scores (a bit set). */
+enum {
+    EVAL_PROBE = 1,     /* linear probes (thousands of images, five fits per feature set) */
+    EVAL_ALL_TASKS = 2, /* every zero-shot task, else only cfg.eval.task */
+    EVAL_RETRIEVAL = 4  /* retrieval and the joint space's geometry (objectives with text embeddings) */
+};
+/* One evaluation of the parts in `parts`. A part left out keeps its metrics, as NaN with the same
+ * names, counts and chance, so every evaluation of a run yields the same metric list: a run's
+ * intermediate evaluations compute only what its curves read (cfg.eval.task) and its final one
+ * the rest (costly scoring rules such as the caption model's, ~1 s of one core per 512 images x
+ * 400 sentences, are why). comm: the ranks that share the evaluation (a collective: every rank
+ * calls it), each computing the features of its share of the images; rank 0 alone computes the
+ * metrics from the gathered features, bitwise as it would alone (out is empty on the others).
+ * comm_serial(): one process. */
+void evaluate_model(Model *m, int parts, const Comm *comm, Metrics *out);
 
 #endif

@@ -4,8 +4,8 @@
  * function of the seed and the cursor), zero the gradients (one memset), forward+backward of the
  * objective, clip by global norm, AdamW with warm-up + cosine. A non-finite loss or gradient norm
  * stops the run as "diverged". Evaluation runs at 0 images, every eval.every_images and at the end;
- * the linear probes, and with eval.all_tasks the zero-shot tasks other than eval.task, only at the
- * end (earlier rows log those tasks as NaN: the curves need only eval.task).
+ * the linear probes, retrieval and, with eval.all_tasks, the zero-shot tasks other than eval.task
+ * only at the end (earlier rows log them as NaN: the curves need only eval.task).
  * Resume restores parameters, Adam moments, step and cursor from the checkpoint and truncates the
  * log to the checkpoint's rows, so a resumed run equals an uninterrupted one (wall_s, the one
  * measured series, continues from the checkpoint's value).
@@ -310,9 +310,9 @@ static int trainer_lock(Trainer *t, const RunOptions *opt, Err *err) {
 
 /* One evaluation, every rank computing its share of the images' features (evaluate_model); rank 0
  * logs and prints it. */
-static void trainer_evaluate(Trainer *t, int with_probe, int all_tasks) {
+static void trainer_evaluate(Trainer *t, int parts) {
     double te = time_now(), ce = time_cpu();
-    evaluate_model(&t->s.m, with_probe, all_tasks, t->s.comm, &t->mt);
+    evaluate_model(&t->s.m, parts, t->s.comm, &t->mt);
     t->eval_s += time_now() - te;
     t->eval_cpu_s += time_cpu() - ce;
     if (!t->writer) return;
@@ -347,7 +347,7 @@ static int trainer_start_or_resume(Trainer *t, const Config *cfg, const RunOptio
         runlog_attr_str(t->log, "schedule", cfg->train.schedule);
         runlog_attr_double(t->log, "budget_free_until_images", schedule_budget_free_until(&t->s.sched));
     }
-    if (t->s.images == 0) trainer_evaluate(t, 0, 0);
+    if (t->s.images == 0) trainer_evaluate(t, 0);
     if (t->writer)
         progress_start(&t->prog, opt->progress_label ? opt->progress_label : "train", "img", (double)cfg->train.images);
     t->t0 = time_now() - wall_offset;
@@ -397,10 +397,12 @@ static int trainer_crossed(const Trainer *t, long period) {
 /* Evaluates every eval.every_images and at the end of the budget. */
 static void trainer_maybe_evaluate(Trainer *t, int at_end) {
     if (!at_end && !trainer_crossed(t, (long)t->cfg->eval.every_images)) return;
-    /* the probe (thousands of images, five fits per feature set) and the tasks other than
-     * eval.task only at the end: the reports read their final values, the curves only eval.task's
-     * and retrieval's, and evaluating less often keeps the evaluation sets' sizes */
-    trainer_evaluate(t, t->cfg->eval.probe && at_end, t->cfg->eval.all_tasks && at_end);
+    /* the curves (efficiency ratios, plots) read only eval.task's series and the reports the final
+     * values, so the rest only at the end: the probe (thousands of images, five fits per feature
+     * set), retrieval and, with eval.all_tasks, the other tasks; evaluating less often keeps the
+     * evaluation sets' sizes */
+    int final = (t->cfg->eval.probe ? EVAL_PROBE : 0) | (t->cfg->eval.all_tasks ? EVAL_ALL_TASKS : 0) | EVAL_RETRIEVAL;
+    trainer_evaluate(t, at_end ? final : 0);
 }
 
 /* Checkpoints every train.checkpoint_every_images, except at the end (the run file follows). */

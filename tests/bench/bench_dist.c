@@ -13,11 +13,11 @@
  * (or loss) of spreading one run over two processes on one machine, not over a network: the
  * collectives here go through shared memory. docs/DESIGN.md (Scale-out) turns the bytes into a
  * cost model for a network and larger W.
- * Then one evaluation at W = 2 (intermediate: no probe; final: with it), shared by the ranks (each
- * extracting the features of its share of the images, evaluate_model) against rank 0 alone while
- * rank 1 waits in a barrier, as it waits in its next collective during training; one thread per
- * rank, best of EVAL_REPEATS after a warm-up that builds the evaluation sets; for the first case
- * (contrastive cbow) and caption, whose zero-shot scoring stays rank 0's.
+ * Then one evaluation at W = 2 (intermediate: eval.task only; final: also the probe and retrieval),
+ * shared by the ranks (each extracting the features of its share of the images, evaluate_model)
+ * against rank 0 alone while rank 1 waits in a barrier, as it waits in its next collective during
+ * training; one thread per rank, best of EVAL_REPEATS after a warm-up that builds the evaluation
+ * sets; for the first case (contrastive cbow) and caption, whose zero-shot scoring stays rank 0's.
  * Deliberately left out: W > 2 (the machine has 2 cores).
  */
 #include <math.h>
@@ -168,15 +168,20 @@ static void bench_case(const Case *cs, const Comm *world, double one_ms) {
            two.step_s * 1e3, one_ms / (two.step_s * 1e3), two.comm_s * 1e3, 100 * two.comm_s / two.step_s, two.bytes);
 }
 
+/* The parts of a run's final evaluation (the trainer's): the intermediate ones compute none. */
+static int final_parts(const Model *m) {
+    return (m->cfg.eval.probe ? EVAL_PROBE : 0) | (m->cfg.eval.all_tasks ? EVAL_ALL_TASKS : 0) | EVAL_RETRIEVAL;
+}
+
 /* Rank 0's seconds of the best of EVAL_REPEATS evaluations over `comm` (rank 0 alone when comm
  * is comm_serial(): the other ranks wait in a barrier). */
-static double time_evaluation(Model *m, int with_probe, const Comm *comm, const Comm *world) {
+static double time_evaluation(Model *m, int final, const Comm *comm, const Comm *world) {
     double best = INFINITY;
     for (int k = 0; k < EVAL_REPEATS; k++) {
         Metrics mt;
         world->ops->barrier(world);
         double t0 = time_now();
-        if (comm == world || world->rank == 0) evaluate_model(m, with_probe, m->cfg.eval.all_tasks, comm, &mt);
+        if (comm == world || world->rank == 0) evaluate_model(m, final ? final_parts(m) : 0, comm, &mt);
         best = fmin(best, time_now() - t0);
         world->ops->barrier(world);
     }
@@ -194,11 +199,11 @@ static void bench_eval_case(const Case *cs, const Comm *world) {
         return;
     }
     Metrics warm;
-    evaluate_model(&s.m, 1, cfg.eval.all_tasks, world, &warm); /* builds and caches the evaluation sets */
-    double t[2][2]; /* [probe][shared, alone] */
-    for (int probe = 0; probe < 2; probe++) {
-        t[probe][0] = time_evaluation(&s.m, probe, world, world);
-        t[probe][1] = time_evaluation(&s.m, probe, comm_serial(), world);
+    evaluate_model(&s.m, final_parts(&s.m), world, &warm); /* builds and caches the evaluation sets */
+    double t[2][2]; /* [final][shared, alone] */
+    for (int final = 0; final < 2; final++) {
+        t[final][0] = time_evaluation(&s.m, final, world, world);
+        t[final][1] = time_evaluation(&s.m, final, comm_serial(), world);
     }
     train_share_free(&s);
     if (world->rank == 0)
