@@ -347,6 +347,33 @@ static void test_evaluation_parts_do_not_change_each_other(void **s) {
     model_free(&m);
 }
 
+/* eval.probe_all_taps false fits only the tapped stage and the embedding, each bitwise as when
+ * every tap is probed (each fit is on its own), and logs no other tap. */
+static void test_probe_of_the_head_only_equals_its_fit_among_all(void **s) {
+    (void)s;
+    Config c;
+    tiny_config(&c, "contrastive", "cbow", "linear");
+    Err err;
+    assert_int_equal(spec_override(&c, "eval.probe_images=90", &err), 0);
+    Model m;
+    assert_int_equal(model_build(&m, &c, &err), 0);
+    static Metrics all, head;
+    evaluate_model(&m, EVAL_PROBE, comm_serial(), &all);
+    m.cfg.eval.probe_all_taps = false;
+    evaluate_model(&m, EVAL_PROBE, comm_serial(), &head);
+    const char *kept[] = {"probe.img.stage2", "probe.pre_head", "probe.post_head", "geom.pre_head.erank"};
+    for (int k = 0; k < 4; k++) {
+        double want = metrics_get(&all, kept[k]), got = metrics_get(&head, kept[k]);
+        print_message("%s %.4f / %.4f\n", kept[k], want, got);
+        assert_true(isfinite(want));
+        assert_memory_equal(&got, &want, sizeof got);
+    }
+    assert_true(metrics_find(&all, "probe.img.stage1") >= 0);
+    assert_int_equal(metrics_find(&head, "probe.img.stage1"), -1);
+    assert_int_equal(head.n, all.n - 1);
+    model_free(&m);
+}
+
 void openblas_set_num_threads(int n);
 
 /* The probes fit one feature set per thread, each fit single-threaded: the probe metrics of a
@@ -448,6 +475,7 @@ int main(void) {
         cmocka_unit_test(test_train_logs_clipped_steps),
         cmocka_unit_test(test_intermediate_evaluations_score_only_the_task),
         cmocka_unit_test(test_evaluation_parts_do_not_change_each_other),
+        cmocka_unit_test(test_probe_of_the_head_only_equals_its_fit_among_all),
         cmocka_unit_test(test_probe_metrics_do_not_depend_on_threads),
         cmocka_unit_test(test_loss_scalars_learn_within_their_clamp),
     };

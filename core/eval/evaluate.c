@@ -160,6 +160,20 @@ static void fit_probes(const FeatureSets *fs, const ZeroShotTask *task, int ntr,
     }
 }
 
+/* Keeps only the last tap (the tapped stage, pre-head) and post_head: the sets eval.probe_all_taps
+ * false probes. The tower's forward computes every tap anyway; the fits are what cost. */
+static void feature_sets_keep_head(FeatureSets *fs) {
+    int post = fs->n_sets > 1 && !strcmp(fs->names[fs->n_sets - 1], "post_head"), first = fs->n_sets - 1 - post;
+    if (first == 0) return;
+    for (int k = 0; k < first; k++) free(fs->x[k]);
+    for (int k = first; k < fs->n_sets; k++) {
+        memcpy(fs->names[k - first], fs->names[k], METRIC_NAME_MAX);
+        fs->dims[k - first] = fs->dims[k];
+        fs->x[k - first] = fs->x[k];
+    }
+    fs->n_sets -= first;
+}
+
 static void evaluate_probes(Model *m, const ZeroShotTask *task, const Comm *comm, Metrics *out) {
     FeatureSets fs;
     collect_features(m, task->images, task->n_images, comm, &fs);
@@ -167,6 +181,7 @@ static void evaluate_probes(Model *m, const ZeroShotTask *task, const Comm *comm
         free_features(&fs);
         return;
     }
+    if (!m->cfg.eval.probe_all_taps) feature_sets_keep_head(&fs);
     int n = task->n_images, ntr = n * PROBE_TRAIN_NINTHS / 9, nva = n * PROBE_VAL_NINTHS / 9, nte = n - ntr - nva;
     float test_acc[FEATURE_SETS_MAX];
     fit_probes(&fs, task, ntr, nva, test_acc);

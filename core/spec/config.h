@@ -63,6 +63,7 @@ typedef struct {
     struct {
         int64_t every_images;
         bool probe;
+        bool probe_all_taps; /* false: probe only the tapped stage and the post-head embedding */
         int probe_images; /* the probe's own set: 4/9 train, 1/9 validation, 4/9 test */
         bool all_tasks; /* false: evaluations score only `task` */
         int retrieval_n;

@@ -212,6 +212,9 @@ static const SpecKey SCHEMA[] = {
      .max = 1e12, .help = "evaluation period in images"},
     {"eval.probe", SPEC_BOOL, FIELD(eval.probe), .def = "true",
      .help = "run linear probes at every tap"},
+    {"eval.probe_all_taps", SPEC_BOOL, FIELD(eval.probe_all_taps), .def = "true",
+     .help = "probe every stage of the image tower (false: only the tapped stage, probe.pre_head, and the "
+             "embedding, probe.post_head, for an ablation that reads only those two)"},
     {"eval.probe_images", SPEC_INT, FIELD(eval.probe_images), .def = "9000", .min = 9, .max = 100000,
      .help = "images of the linear probe's own set (4/9 train, 1/9 validation, 4/9 test); fashion-mnist: at most its "
              "10,000 test images"},
