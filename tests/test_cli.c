@@ -481,6 +481,28 @@ static void test_sweep_tune_stage_end_to_end(void **state) {
     assert_int_equal(c.status, 0);
     assert_contains(c.err, "0 to run");
     cmd_free(&c);
+    /* a second ablation file into the same folder (as efficiency-transformer.yaml joins
+     * efficiency.yaml) adds its candidates to the plan; the first file's stay planned */
+    char path2[PATH_MAX];
+    const char *abl2 = write_ablation(path2, "tune2.yaml", "tune",
+                                      "  model.image.widths: [4, 8]\n  train.images: 64\n  eval.every_images: 64\n",
+                                      "sweep:\n  model.head.kind: [mlp]\nseeds: 1\n"
+                                      "tune:\n  images: 64\n  metric: zs.colour_shape_seen.top1\n"
+                                      "  grid: {train.lr: [0.001]}\n");
+    c = cli("sweep", abl2, "--out", res, NULL);
+    if (c.status != 0) fail_msg("second sweep failed (%d):\n%s", c.status, c.err);
+    cmd_free(&c);
+    plan = read_all(tmp("res/tune/ablation.txt"), NULL);
+    assert_contains(plan, "candidate: lr=0.0001_seed=2\t");
+    assert_contains(plan, "candidate: lr=0.01_seed=2\t");
+    assert_contains(plan, "candidate: head=mlp_lr=0.001_seed=2\t");
+    free(plan);
+    c = cli("report", res, NULL);
+    assert_int_equal(c.status, 0);
+    assert_null(strstr(c.out, "not in the recorded plan"));
+    assert_contains(c.out, "  (all): ");
+    assert_contains(c.out, "  model.head.kind=mlp: train.lr=0.001 (validation ");
+    cmd_free(&c);
 }
 
 /* ---- 4. kill -9 and --resume, bitwise ------------------------------------------------------------- */

@@ -54,13 +54,42 @@ static void swept_for_log(const char *in, char *out, size_t n) {
     out[o] = 0;
 }
 
+/* The `candidate:` lines of an existing tune plan at path whose run is not one of s's, as one
+ * malloc'd string (empty if none): the candidates of another ablation file written into the same
+ * folder (efficiency.yaml and efficiency-transformer.yaml), which rewriting the plan must keep. */
+static char *other_candidates(const char *path, const Sweep *s) {
+    size_t len = 0, cap = 0, n = 0;
+    char *keep = NULL, *line = NULL;
+    FILE *f = fopen(path, "r");
+    while (f && getline(&line, &cap, f) > 0) {
+        if (strncmp(line, "candidate: ", 11)) continue;
+        const char *id = line + 11;
+        size_t id_len = strcspn(id, "\t\n");
+        int ours = 0;
+        for (int i = 0; i < s->n_runs && !ours; i++)
+            ours = strlen(s->runs[i].id) == id_len && !strncmp(s->runs[i].id, id, id_len);
+        if (ours) continue;
+        n = strlen(line);
+        keep = reallocCheck(keep, len + n + 1);
+        memcpy(keep + len, line, n + 1);
+        len += n;
+    }
+    if (f) fclose(f);
+    free(line);
+    return keep ? keep : callocCheck(1, 1);
+}
+
 /* DIR/ablation.txt for `cliplab report`; with a tuning stage, its metric, and in the tune folder
  * (candidates) one line per candidate, so that report counts the ones without a run file. */
 static int write_ablation_info(const char *dir, const Sweep *s, int candidates) {
     char path[1100];
     snprintf(path, sizeof path, "%s/ablation.txt", dir);
+    char *others = candidates ? other_candidates(path, s) : NULL;
     FILE *f = fopen(path, "w");
-    if (!f) return -1;
+    if (!f) {
+        free(others);
+        return -1;
+    }
     fprintf(f, "name: %s\nquestion: %s\nprofile: %s\nreport: ", s->name, s->question, s->profile);
     for (int i = 0; i < s->n_report; i++) fprintf(f, "%s%s", i ? "," : "", s->report[i]);
     fprintf(f, "\naxes: ");
@@ -79,6 +108,8 @@ static int write_ablation_info(const char *dir, const Sweep *s, int candidates) 
     for (int i = 0; i < s->n_arms; i++) fprintf(f, "arm: %s\n", s->arms[i]);
     for (int i = 0; i < s->n_ratios; i++) fprintf(f, "ratio: %s\n", s->ratios[i]);
     if (s->tune_metric[0]) fprintf(f, "tune_metric: %s\n", s->tune_metric);
+    if (others) fputs(others, f);
+    free(others);
     for (int i = 0; candidates && i < s->n_runs; i++) {
         char swept[SWEEP_SWEPT_MAX];
         swept_for_log(s->runs[i].swept, swept, sizeof swept);
