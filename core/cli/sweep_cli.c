@@ -62,8 +62,9 @@ static char *other_candidates(const char *path, const Sweep *s) {
     char *keep = NULL, *line = NULL;
     FILE *f = fopen(path, "r");
     while (f && getline(&line, &cap, f) > 0) {
-        if (strncmp(line, "candidate: ", 11)) continue;
-        const char *id = line + 11;
+        const size_t prefix = TUNING_PREFIX_LEN(TUNING_PLAN_CANDIDATE);
+        if (strncmp(line, TUNING_PLAN_CANDIDATE, prefix)) continue;
+        const char *id = line + prefix;
         size_t id_len = strcspn(id, "\t\n");
         int ours = 0;
         for (int i = 0; i < s->n_runs && !ours; i++)
@@ -107,13 +108,13 @@ static int write_ablation_info(const char *dir, const Sweep *s, int candidates) 
     fprintf(f, "\nbaseline: %s\nsource: %s\n", baseline, s->path);
     for (int i = 0; i < s->n_arms; i++) fprintf(f, "arm: %s\n", s->arms[i]);
     for (int i = 0; i < s->n_ratios; i++) fprintf(f, "ratio: %s\n", s->ratios[i]);
-    if (s->tune_metric[0]) fprintf(f, "tune_metric: %s\n", s->tune_metric);
+    if (s->tune_metric[0]) fprintf(f, TUNING_PLAN_METRIC "%s\n", s->tune_metric);
     if (others) fputs(others, f);
     free(others);
     for (int i = 0; candidates && i < s->n_runs; i++) {
         char swept[SWEEP_SWEPT_MAX];
         swept_for_log(s->runs[i].swept, swept, sizeof swept);
-        fprintf(f, "candidate: %s\t%s\t%s\n", s->runs[i].id, swept, s->runs[i].tuned);
+        fprintf(f, TUNING_PLAN_CANDIDATE "%s\t%s\t%s\n", s->runs[i].id, swept, s->runs[i].tuned);
     }
     return fclose(f);
 }

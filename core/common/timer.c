@@ -5,17 +5,15 @@
 #include <time.h>
 #include <unistd.h>
 
-double time_now(void) {
+static double clock_seconds(clockid_t clock) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-double time_cpu(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+double time_now(void) { return clock_seconds(CLOCK_MONOTONIC); }
+
+double time_cpu(void) { return clock_seconds(CLOCK_PROCESS_CPUTIME_ID); }
 
 static int force_plain;
 

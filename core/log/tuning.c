@@ -222,14 +222,16 @@ static void read_plan(TuneTable *t, const char *tdir, char *used) {
     char path[PATH_MAX + 16], *line = NULL;
     size_t cap = 0;
     snprintf(path, sizeof path, "%s/ablation.txt", tdir);
+    const size_t metric_len = TUNING_PREFIX_LEN(TUNING_PLAN_METRIC), cand_len = TUNING_PREFIX_LEN(TUNING_PLAN_CANDIDATE);
     for (int pass = 0; pass < 2; pass++) {
         FILE *f = fopen(path, "r");
         for (int no = 1; f && getline(&line, &cap, f) > 0; no++) {
             line[strcspn(line, "\n")] = '\0';
-            if (pass == 0 && strncmp(line, "tune_metric: ", 13) == 0) snprintf(t->metric, sizeof t->metric, "%s", line + 13);
-            if (pass == 1 && strncmp(line, "candidate: ", 11) == 0) {
+            if (pass == 0 && strncmp(line, TUNING_PLAN_METRIC, metric_len) == 0)
+                snprintf(t->metric, sizeof t->metric, "%s", line + metric_len);
+            if (pass == 1 && strncmp(line, TUNING_PLAN_CANDIDATE, cand_len) == 0) {
                 t->planned = 1;
-                if (add_planned(t, line + 11, used))
+                if (add_planned(t, line + cand_len, used))
                     fprintf(stderr, "warning: %s:%d: not a 'candidate: <run id>\\t<swept>\\t<tuned>' line; ignored\n", path, no);
             }
         }

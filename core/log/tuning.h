@@ -25,6 +25,11 @@
 
 #define TUNING_VALUES_MAX 256
 #define TUNING_LINE_MAX 4096
+/* The plan's two kinds of line (written by the sweep, read here): "tune_metric: <metric>" and
+ * "candidate: <run id>\t<swept>\t<tuned>". */
+#define TUNING_PLAN_METRIC "tune_metric: "
+#define TUNING_PLAN_CANDIDATE "candidate: "
+#define TUNING_PREFIX_LEN(prefix) (sizeof prefix - 1)
 
 typedef struct {
     char values[TUNING_VALUES_MAX]; /* its tuned values, "train.lr=0.001; loss.init_bias=-5" */
