@@ -359,7 +359,8 @@ static void test_conv2d_fast_matches_naive(void **state) {
 }
 
 /* The direct kernels against the naive twins on the tower's kinds of layer (3 input channels, stride
- * 2, 16 and 32 output channels, sizes that leave partial pixel blocks and chunks), the forward also
+ * 2, 16 to 256 output channels: at 256 the weight gradient packs its operands, with padding rows
+ * dropped, over several chunks and a partial one; sizes that leave partial pixel blocks), the forward also
  * on a batch large enough to fork threads against the same kernel one image at a time: bitwise
  * equal, since every output is one fixed-order sum. */
 /* The direct input gradient, plain and ReLU-fused (relu_out = relu(x), so the mask bites), against
@@ -393,7 +394,8 @@ static void test_conv2d_direct_matches_naive(void **state) {
     /* N, H, W, C, OC, stride, bias */
     const int shapes[][7] = {{2, 8, 8, 3, 32, 1, 1}, {3, 9, 7, 5, 16, 2, 0}, {1, 1, 3, 2, 48, 1, 1},
                              {2, 6, 6, 32, 64, 2, 1}, {20, 10, 10, 8, 32, 1, 1}, {3, 17, 13, 16, 16, 2, 0},
-                             {12, 9, 11, 16, 32, 2, 1}, {2, 7, 5, 32, 16, 1, 0}};
+                             {12, 9, 11, 16, 32, 2, 1}, {2, 7, 5, 32, 16, 1, 0}, {3, 9, 7, 8, 256, 2, 1},
+                             {5, 9, 9, 16, 256, 1, 0}};
     assert_false(ops_conv2d_direct_dweight_ok(3, 1, 1, 5, 32));
     assert_false(ops_conv2d_direct_dweight_ok(3, 1, 1, 8, 24));
     assert_true(ops_conv2d_direct_dweight_ok(3, 2, 1, 3, 16));

@@ -74,6 +74,9 @@ static void pack_weights(float *restrict wp, const float *restrict weight, int C
 static inline __attribute__((always_inline)) void direct_accumulate(DirectVec (*acc)[2], const float *const *src,
                                                                     const float *restrict wt, size_t nk, size_t kstep,
                                                                     size_t vstep, const int np, const int nv) {
+    /* unrolled so the 8 source pointers' increments are paid once per 4 channels: one by one, the
+     * 10 scalar adds per 16 FMAs made the loop issue-bound (37 uops per 8 FMA cycles) */
+#pragma GCC unroll 4
     for (size_t k = 0; k < nk; k++) {
         DirectVec w[2];
         for (int v = 0; v < nv; v++) __builtin_memcpy(&w[v], wt + k * kstep + v * vstep, sizeof w[v]);
@@ -89,6 +92,25 @@ static inline __attribute__((always_inline)) void direct_accumulate(DirectVec (*
 static inline const float *direct_pixel(const Direct *d, int n, int y, int x) {
     if ((unsigned)y >= (unsigned)d->H || (unsigned)x >= (unsigned)d->W) return d->zeros;
     return d->inp + (((size_t)n * d->H + y) * d->W + x) * d->C;
+}
+
+/* Output pixel (n, oy, ox), walked in flattened order without a division per pixel (at 3 input
+ * channels a pixel's kernel row is only 288 FMAs, and 64-bit divisions cost a fifth of that). */
+typedef struct {
+    int n, oy, ox;
+} DirectPixel;
+
+static DirectPixel direct_pixel_at(long q, const Direct *d) {
+    long r = q % ((long)d->OH * d->OW);
+    return (DirectPixel){(int)(q / ((long)d->OH * d->OW)), (int)(r / d->OW), (int)(r % d->OW)};
+}
+
+static inline void direct_pixel_next(DirectPixel *p, const Direct *d) {
+    if (++p->ox < d->OW) return;
+    p->ox = 0;
+    if (++p->oy < d->OH) return;
+    p->oy = 0;
+    p->n++;
 }
 
 /* out rows of np pixels (out + p*OC) x channels [ob*nv*16, (ob+1)*nv*16) = bias + the 3x3 window
@@ -116,25 +138,24 @@ static inline __attribute__((always_inline)) void direct_block(float *restrict o
             __builtin_memcpy(out + (size_t)p * d->OC + (size_t)(ob * nv + v) * DIRECT_VW, &acc[p][v], sizeof acc[p][v]);
 }
 
-/* Output pixels [q0, q1) (flattened n, oy, ox), every channel block. */
+/* Output pixels [q0, q1) (flattened n, oy, ox, at most DIRECT_CHUNK), every channel block. Their
+ * windows' corners are found once, walking the pixels without a division each. */
 static void direct_chunk(float *out, const float *wp, const float *bias, long q0, long q1, const Direct *d) {
-    const int nv = d->OC % (2 * DIRECT_VW) == 0 ? 2 : 1, nob = d->OC / (nv * DIRECT_VW);
-    int pix[DIRECT_PX][3];
+    const int nv = d->OC % (2 * DIRECT_VW) == 0 ? 2 : 1, nob = d->OC / (nv * DIRECT_VW), nq = (int)(q1 - q0);
+    int pix[DIRECT_CHUNK][3];
+    DirectPixel at = direct_pixel_at(q0, d);
+    for (int q = 0; q < nq; q++, direct_pixel_next(&at, d))
+        pix[q][0] = at.n, pix[q][1] = at.oy * d->stride - 1, pix[q][2] = at.ox * d->stride - 1;
     for (int ob = 0; ob < nob; ob++)
-        for (long q = q0; q < q1; q += DIRECT_PX) {
-            const int np = q1 - q < DIRECT_PX ? (int)(q1 - q) : DIRECT_PX;
-            for (int p = 0; p < np; p++) {
-                long n = (q + p) / ((long)d->OH * d->OW), r = (q + p) % ((long)d->OH * d->OW);
-                long oy = r / d->OW, ox = r % d->OW;
-                pix[p][0] = (int)n, pix[p][1] = (int)oy * d->stride - 1, pix[p][2] = (int)ox * d->stride - 1;
-            }
-            float *o = out + (size_t)q * d->OC;
-            if (np == DIRECT_PX && nv == 2) direct_block(o, pix, wp, bias, ob, d, DIRECT_PX, 2);
-            else if (np == DIRECT_PX) direct_block(o, pix, wp, bias, ob, d, DIRECT_PX, 1);
+        for (int q = 0; q < nq; q += DIRECT_PX) {
+            const int np = nq - q < DIRECT_PX ? nq - q : DIRECT_PX;
+            float *o = out + (size_t)(q0 + q) * d->OC;
+            if (np == DIRECT_PX && nv == 2) direct_block(o, pix + q, wp, bias, ob, d, DIRECT_PX, 2);
+            else if (np == DIRECT_PX) direct_block(o, pix + q, wp, bias, ob, d, DIRECT_PX, 1);
             else
                 for (int p = 0; p < np; p++) {
-                    if (nv == 2) direct_block(o + (size_t)p * d->OC, pix + p, wp, bias, ob, d, 1, 2);
-                    else direct_block(o + (size_t)p * d->OC, pix + p, wp, bias, ob, d, 1, 1);
+                    if (nv == 2) direct_block(o + (size_t)p * d->OC, pix + q + p, wp, bias, ob, d, 1, 2);
+                    else direct_block(o + (size_t)p * d->OC, pix + q + p, wp, bias, ob, d, 1, 1);
                 }
         }
 }
@@ -156,39 +177,64 @@ void ops_conv2d_direct_forward(float *out, float *scratch, const float *inp, con
  * in NHWC; a run is accumulated DIRECT_CI (or, at C = 3, all 9) floats at a time against 16 or 32
  * output channels of dout, over a chunk of pixels, into dwt [3, 3C, OC] (the transposed gradient,
  * in scratch), which is added to dweight at the end. Runs of rows in the padding are skipped; runs
- * that hang over the left or right padding are copied, zero-filled, into the chunk's tmp rows. */
+ * that hang over the left or right padding are copied, zero-filled, into the chunk's tmp rows.
+ * Wide layers (OC >= DIRECT_PACK_OC) first pack, per kernel row, the operands of the pixels whose
+ * row is not padding contiguous per block: runs as [3C/ci, rows, ci], dout as [OC/(nv*16), rows,
+ * nv*16]. Read in place, their consecutive rows lie 1 KiB apart, so the 128 rows a block reads
+ * fall into 4 of L1's 64 sets and evict each other: the 8x8x128 -> 256 layer ran at 71% of the
+ * sgemm rate in place and 92% packed. Narrower layers read in place: there each packed float feeds
+ * only 2-8 FMAs, and packing cost more than the conflicts (measured 13-70% slower at OC 32-128). */
 #define DIRECT_CI 8 /* run floats per block when C % 8 == 0: 8 x 2 vectors = 16 accumulators */
 #define DIRECT_GCHUNK 128 /* output pixels per chunk: their dout rows stay in cache across blocks */
+#define DIRECT_PACK_OC 256 /* the narrowest layer whose weight gradient packs its operands */
 
 int ops_conv2d_direct_dweight_ok(int K, int stride, int pad, int C, int OC) {
     return ops_conv2d_direct_ok(K, stride, pad, OC) && (C % DIRECT_CI == 0 || C == 3);
 }
 
+/* dwt, then the chunk's run copies (tmp rows, or packed runs), then its packed dout rows */
 size_t ops_conv2d_direct_dweight_scratch_floats(int C, int OC) {
-    return direct_weight_floats(C, OC) + (size_t)DIRECT_GCHUNK * 3 * C;
+    return direct_weight_floats(C, OC) + (size_t)DIRECT_GCHUNK * 3 * C + (size_t)DIRECT_GCHUNK * OC;
 }
 
-/* dwt rows [j0, j0 + ci) of kernel row ky x channels of block ob += over the nq pixels of a chunk,
- * run[q] (NULL: a padding row) times dout's row q. ci and nv are constants at every call. */
-static inline __attribute__((always_inline)) void dweight_block(float *restrict dwt, const float *const *run,
-                                                                const float *restrict dout, int nq, int j0, int ob,
-                                                                int ky, const Direct *d, const int ci, const int nv) {
+/* The operands of one kernel row over a chunk's nr pixels: in place, row q's run at run[q] (NULL: a
+ * padding row) and its dout row at g + q * OC; packed, its floats [j0, j0 + ci) at x + (j0/ci) * nr
+ * * ci + q * ci and its channel block ob at g + ob * nr * nv*16 + q * nv*16 (run NULL). */
+typedef struct {
+    const float *const *run;
+    const float *x, *g;
+    int nr;
+} DweightRows;
+
+/* dwt rows [j0, j0 + ci) of kernel row ky x channels of block ob += sum over the rows of rw (packed
+ * or in place) of their run floats times their dout channels. ci, nv and packed are constants at
+ * every call. */
+static inline __attribute__((always_inline)) void dweight_block(float *restrict dwt, const DweightRows *rw, int j0,
+                                                                int ob, int ky, const Direct *d, const int ci,
+                                                                const int nv, const int packed) {
+    const int bw = nv * DIRECT_VW;
+    const size_t gstep = packed ? (size_t)bw : (size_t)d->OC;
+    const float *restrict g0 = rw->g + (packed ? (size_t)ob * rw->nr * bw : (size_t)ob * bw);
+    const float *x0 = packed ? rw->x + (size_t)(j0 / ci) * rw->nr * ci : NULL;
     DirectVec acc[9][2];
     for (int i = 0; i < ci; i++)
         for (int v = 0; v < nv; v++) acc[i][v] = (DirectVec){0};
-    for (int q = 0; q < nq; q++) {
-        const float *r = run[q];
+    for (int q = 0; q < rw->nr; q++) {
+        const float *r = packed ? x0 + (size_t)q * ci : rw->run[q];
         if (!r) continue;
+        if (!packed) r += j0;
+        /* r opaque to the optimiser: otherwise GCC re-associates r[i] into run[q] + (j0 + i), keeps
+         * the 8 or 9 offsets in registers and reloads spilled ones from the stack in this loop */
+        __asm__("" : "+r"(r));
         DirectVec g[2];
-        for (int v = 0; v < nv; v++)
-            __builtin_memcpy(&g[v], dout + (size_t)q * d->OC + (size_t)(ob * nv + v) * DIRECT_VW, sizeof g[v]);
+        for (int v = 0; v < nv; v++) __builtin_memcpy(&g[v], g0 + q * gstep + (size_t)v * DIRECT_VW, sizeof g[v]);
 #pragma GCC unroll 9
         for (int i = 0; i < ci; i++) {
-            const float x = r[j0 + i];
+            const float x = r[i];
             for (int v = 0; v < nv; v++) acc[i][v] += x * g[v];
         }
     }
-    float *o = dwt + ((size_t)ky * 3 * d->C + j0) * d->OC + (size_t)ob * nv * DIRECT_VW;
+    float *o = dwt + ((size_t)ky * 3 * d->C + j0) * d->OC + (size_t)ob * bw;
     for (int i = 0; i < ci; i++)
         for (int v = 0; v < nv; v++) {
             DirectVec s;
@@ -198,43 +244,79 @@ static inline __attribute__((always_inline)) void dweight_block(float *restrict 
         }
 }
 
-/* run[q] for kernel row ky of the chunk's pixels [q0, q0 + nq): the input run, a zero-filled copy
- * in tmp [nq, 3C] where the window hangs over the side, or NULL on a padding row. */
+/* The window row ky of output pixel p: its three columns' C floats (NULL: padding), or 0 when the
+ * whole row lies in the padding. */
+static inline int dweight_columns(const float **cols, const DirectPixel *p, int ky, const Direct *d) {
+    int y = p->oy * d->stride - 1 + ky, x0 = p->ox * d->stride - 1;
+    if (y < 0 || y >= d->H) return 0;
+    const float *row = d->inp + ((size_t)p->n * d->H + y) * d->W * d->C;
+    for (int kx = 0; kx < 3; kx++) cols[kx] = x0 + kx >= 0 && x0 + kx < d->W ? row + (size_t)(x0 + kx) * d->C : NULL;
+    return 1;
+}
+
+/* In place: run[q] for kernel row ky of the chunk's pixels [q0, q0 + nq), the input run, a
+ * zero-filled copy in tmp [nq, 3C] where the window hangs over the side, or NULL on a padding row. */
 static void dweight_runs(const float **run, float *tmp, long q0, int nq, int ky, const Direct *d) {
     const size_t C = (size_t)d->C;
-    for (int q = 0; q < nq; q++) {
-        long n = (q0 + q) / ((long)d->OH * d->OW), r = (q0 + q) % ((long)d->OH * d->OW);
-        int y = (int)(r / d->OW) * d->stride - 1 + ky, x0 = (int)(r % d->OW) * d->stride - 1;
+    DirectPixel p = direct_pixel_at(q0, d);
+    for (int q = 0; q < nq; q++, direct_pixel_next(&p, d)) {
+        const float *cols[3];
         run[q] = NULL;
-        if (y < 0 || y >= d->H) continue;
-        const float *row = d->inp + ((size_t)n * d->H + y) * d->W * C;
-        if (x0 >= 0 && x0 + 3 <= d->W) {
-            run[q] = row + (size_t)x0 * C;
+        if (!dweight_columns(cols, &p, ky, d)) continue;
+        if (cols[0] && cols[2]) {
+            run[q] = cols[0];
             continue;
         }
         float *t = tmp + (size_t)q * 3 * C;
         for (int kx = 0; kx < 3; kx++) {
-            int x = x0 + kx;
-            if (x >= 0 && x < d->W) memcpy(t + kx * C, row + (size_t)x * C, C * sizeof *t);
+            if (cols[kx]) memcpy(t + kx * C, cols[kx], C * sizeof *t);
             else memset(t + kx * C, 0, C * sizeof *t);
         }
         run[q] = t;
     }
 }
 
-static void dweight_chunk(float *dwt, float *tmp, const float *dout, long q0, int nq, const Direct *d) {
+/* Packed (C a multiple of DIRECT_CI): the rows of the chunk's pixels [q0, q0 + nq) whose kernel row
+ * ky is not padding, their runs into xp [3C/ci, nr, ci] and their dout rows into gp [OC/bw, nr,
+ * bw]. Returns nr. */
+static int dweight_pack(float *restrict xp, float *restrict gp, const float *dout, long q0, int nq, int ky, int bw,
+                        const Direct *d) {
+    const int C = d->C, nob = d->OC / bw;
+    int valid[DIRECT_GCHUNK], nr = 0;
+    const float *cols[DIRECT_GCHUNK][3];
+    DirectPixel p = direct_pixel_at(q0, d);
+    for (int q = 0; q < nq; q++, direct_pixel_next(&p, d))
+        if (dweight_columns(cols[nr], &p, ky, d)) valid[nr++] = q;
+    for (int r = 0; r < nr; r++)
+        for (int kx = 0; kx < 3; kx++)
+            for (int c = 0; c < C; c += DIRECT_CI) {
+                float *dst = xp + ((size_t)(kx * C + c) / DIRECT_CI * nr + r) * DIRECT_CI;
+                if (cols[r][kx]) __builtin_memcpy(dst, cols[r][kx] + c, DIRECT_CI * sizeof *dst);
+                else __builtin_memset(dst, 0, DIRECT_CI * sizeof *dst);
+            }
+    for (int ob = 0; ob < nob; ob++)
+        for (int r = 0; r < nr; r++)
+            memcpy(gp + ((size_t)ob * nr + r) * bw, dout + (size_t)(q0 + valid[r]) * d->OC + (size_t)ob * bw,
+                   (size_t)bw * sizeof *gp);
+    return nr;
+}
+
+static void dweight_chunk(float *dwt, float *tmp, float *gp, const float *dout, long q0, int nq, const Direct *d) {
     const int nv = d->OC % (2 * DIRECT_VW) == 0 ? 2 : 1, nob = d->OC / (nv * DIRECT_VW);
-    const int ci = d->C == 3 ? 9 : DIRECT_CI;
+    const int ci = d->C == 3 ? 9 : DIRECT_CI, packed = d->OC >= DIRECT_PACK_OC && ci == DIRECT_CI;
     const float *run[DIRECT_GCHUNK];
-    const float *g = dout + (size_t)q0 * d->OC;
     for (int ky = 0; ky < 3; ky++) {
-        dweight_runs(run, tmp, q0, nq, ky, d);
+        DweightRows rw = {run, NULL, dout + (size_t)q0 * d->OC, nq};
+        if (packed) rw = (DweightRows){NULL, tmp, gp, dweight_pack(tmp, gp, dout, q0, nq, ky, nv * DIRECT_VW, d)};
+        else dweight_runs(run, tmp, q0, nq, ky, d);
         for (int j0 = 0; j0 < 3 * d->C; j0 += ci)
             for (int ob = 0; ob < nob; ob++) {
-                if (ci == 9 && nv == 2) dweight_block(dwt, run, g, nq, j0, ob, ky, d, 9, 2);
-                else if (ci == 9) dweight_block(dwt, run, g, nq, j0, ob, ky, d, 9, 1);
-                else if (nv == 2) dweight_block(dwt, run, g, nq, j0, ob, ky, d, DIRECT_CI, 2);
-                else dweight_block(dwt, run, g, nq, j0, ob, ky, d, DIRECT_CI, 1);
+                if (packed && nv == 2) dweight_block(dwt, &rw, j0, ob, ky, d, DIRECT_CI, 2, 1);
+                else if (packed) dweight_block(dwt, &rw, j0, ob, ky, d, DIRECT_CI, 1, 1);
+                else if (ci == 9 && nv == 2) dweight_block(dwt, &rw, j0, ob, ky, d, 9, 2, 0);
+                else if (ci == 9) dweight_block(dwt, &rw, j0, ob, ky, d, 9, 1, 0);
+                else if (nv == 2) dweight_block(dwt, &rw, j0, ob, ky, d, DIRECT_CI, 2, 0);
+                else dweight_block(dwt, &rw, j0, ob, ky, d, DIRECT_CI, 1, 0);
             }
     }
 }
@@ -244,11 +326,11 @@ void ops_conv2d_direct_dweight(float *dweight, float *scratch, const float *dout
     Direct d = direct_dims(N, H, W, C, OC, stride);
     d.inp = inp;
     const size_t taps = (size_t)9 * C;
-    float *dwt = scratch, *tmp = scratch + direct_weight_floats(C, OC);
+    float *dwt = scratch, *tmp = scratch + direct_weight_floats(C, OC), *gp = tmp + (size_t)DIRECT_GCHUNK * 3 * C;
     memset(dwt, 0, taps * OC * sizeof *dwt);
     const long M = (long)N * d.OH * d.OW;
     for (long q0 = 0; q0 < M; q0 += DIRECT_GCHUNK)
-        dweight_chunk(dwt, tmp, dout, q0, M - q0 < DIRECT_GCHUNK ? (int)(M - q0) : DIRECT_GCHUNK, &d);
+        dweight_chunk(dwt, tmp, gp, dout, q0, M - q0 < DIRECT_GCHUNK ? (int)(M - q0) : DIRECT_GCHUNK, &d);
     for (int o = 0; o < OC; o++)
         for (size_t t = 0; t < taps; t++) dweight[o * taps + t] += dwt[t * OC + o];
 }
@@ -278,13 +360,15 @@ static void pack_weights_dinp(float *restrict wq, const float *restrict weight, 
 }
 
 /* The dout row [OC] that input pixel (n, y, x) reads through tap (ky, kx): NULL when the tap does
- * not reach it by parity, zeros when it reaches past the output's edge. */
-static const float *dinp_source(const Direct *d, const float *dout, const float *zeros, int n, int y, int x, int ky,
-                                int kx) {
+ * not reach it by parity, zeros when it reaches past the output's edge. s is a constant at every
+ * call (1 or 2), so the parity tests and divisions compile to masks and shifts. */
+static inline __attribute__((always_inline)) const float *dinp_source(const Direct *d, const float *dout,
+                                                                      const float *zeros, int n, int y, int x,
+                                                                      int ky, int kx, const int s) {
     int ty = y + 1 - ky, tx = x + 1 - kx;
-    if (ty < 0 || tx < 0) return ty % d->stride || tx % d->stride ? NULL : zeros;
-    if (ty % d->stride || tx % d->stride) return NULL;
-    int oy = ty / d->stride, ox = tx / d->stride;
+    if ((ty | tx) & (s - 1)) return NULL; /* s is a power of two: s - 1 masks the remainder */
+    if (ty < 0 || tx < 0) return zeros;
+    int oy = ty / s, ox = tx / s;
     if (oy >= d->OH || ox >= d->OW) return zeros;
     return dout + (((size_t)n * d->OH + oy) * d->OW + ox) * d->OC;
 }
@@ -294,24 +378,46 @@ static size_t dinp_offset(const Direct *d, const int *pix) {
     return (((size_t)pix[0] * d->H + pix[1]) * d->W + pix[2]) * d->C;
 }
 
+/* The taps a parity class receives: those whose output pixel divides exactly by the stride,
+ * the same for every pixel of the class (ry, rx: the class's row and column parity). */
+typedef struct {
+    int n, tap[9];
+} DinpTaps;
+
+static DinpTaps dinp_class_taps(int ry, int rx, int s) {
+    DinpTaps c = {0, {0}};
+    for (int t = 0; t < 9; t++)
+        if ((ry + 1 - t / 3 + s) % s == 0 && (rx + 1 - t % 3 + s) % s == 0) c.tap[c.n++] = t;
+    return c;
+}
+
+/* The dout rows src[i][p] that the pixels pix[0..np-1] (one parity class) read through the class's
+ * i-th tap. They are the same for every channel block, so they are found once per pixel block. */
+typedef const float *DinpSources[9][DIRECT_PX];
+static inline __attribute__((always_inline)) void dinp_sources(DinpSources src, const DinpTaps *taps, const Direct *d,
+                                                               const float *dout, const float *zeros,
+                                                               const int (*pix)[3], int np, const int s) {
+    for (int i = 0; i < taps->n; i++) {
+        const int t = taps->tap[i];
+        for (int p = 0; p < np; p++)
+            src[i][p] = dinp_source(d, dout, zeros, pix[p][0], pix[p][1], pix[p][2], t / 3, t % 3, s);
+    }
+}
+
 /* dinp at pixels pix[0..np-1] (one parity class), input channels [cb*nv*16, (cb+1)*nv*16), += the
- * sum over their taps. np and nv are constants at every call. */
+ * sum over the class's taps of the dout rows src. np and nv are constants at every call. */
 static inline __attribute__((always_inline)) void dinp_block(float *restrict dinp, const float *restrict relu_out,
-                                                             const float *restrict wq, const float *restrict dout,
-                                                             const float *zeros, const int (*pix)[3], int cb,
+                                                             const float *restrict wq, const DinpTaps *taps,
+                                                             DinpSources src, const int (*pix)[3], int cb,
                                                              const Direct *d, const int np, const int nv) {
     const size_t C = (size_t)d->C, OC = (size_t)d->OC;
     DirectVec acc[DIRECT_PX][2];
     for (int p = 0; p < np; p++)
         for (int v = 0; v < nv; v++) acc[p][v] = (DirectVec){0};
-    for (int ky = 0; ky < 3; ky++)
-        for (int kx = 0; kx < 3; kx++) {
-            const float *src[DIRECT_PX];
-            for (int p = 0; p < np; p++) src[p] = dinp_source(d, dout, zeros, pix[p][0], pix[p][1], pix[p][2], ky, kx);
-            if (!src[0]) continue; /* the class's parity: no such tap */
-            const float *restrict wt = wq + (size_t)(ky * 3 + kx) * OC * C + (size_t)cb * nv * DIRECT_VW;
-            direct_accumulate(acc, src, wt, OC, C, DIRECT_VW, np, nv);
-        }
+    for (int i = 0; i < taps->n; i++) {
+        const float *restrict wt = wq + (size_t)taps->tap[i] * OC * C + (size_t)cb * nv * DIRECT_VW;
+        direct_accumulate(acc, src[i], wt, OC, C, DIRECT_VW, np, nv);
+    }
     for (int p = 0; p < np; p++)
         for (int v = 0; v < nv; v++) {
             const size_t at = dinp_offset(d, pix[p]) + (size_t)(cb * nv + v) * DIRECT_VW;
@@ -328,28 +434,43 @@ static inline __attribute__((always_inline)) void dinp_block(float *restrict din
         }
 }
 
-/* Image n: each parity class (pixels (ry + i*s, rx + j*s)) in row-major blocks of DIRECT_PX pixels,
- * which may span rows (at 8x8 and stride 2 a class row has only 4 pixels), every channel block. */
-static void dinp_image(float *dinp, const float *relu_out, const float *wq, const float *dout, const float *zeros,
-                       int n, const Direct *d) {
-    const int s = d->stride, nv = d->C % (2 * DIRECT_VW) == 0 ? 2 : 1, ncb = d->C / (nv * DIRECT_VW);
+/* Every channel block of the np pixels pix of one parity class. */
+static inline __attribute__((always_inline)) void dinp_pixels(float *dinp, const float *relu_out, const float *wq,
+                                                              const float *dout, const float *zeros,
+                                                              const DinpTaps *taps, const int (*pix)[3], int np,
+                                                              const Direct *d, const int s) {
+    const int nv = d->C % (2 * DIRECT_VW) == 0 ? 2 : 1, ncb = d->C / (nv * DIRECT_VW);
+    DinpSources src;
+    dinp_sources(src, taps, d, dout, zeros, pix, np, s);
+    for (int cb = 0; cb < ncb; cb++) {
+        if (np == DIRECT_PX && nv == 2) dinp_block(dinp, relu_out, wq, taps, src, pix, cb, d, DIRECT_PX, 2);
+        else if (np == DIRECT_PX) dinp_block(dinp, relu_out, wq, taps, src, pix, cb, d, DIRECT_PX, 1);
+        else
+            for (int p = 0; p < np; p++) {
+                DinpSources one;
+                for (int i = 0; i < taps->n; i++) one[i][0] = src[i][p];
+                if (nv == 2) dinp_block(dinp, relu_out, wq, taps, one, pix + p, cb, d, 1, 2);
+                else dinp_block(dinp, relu_out, wq, taps, one, pix + p, cb, d, 1, 1);
+            }
+    }
+}
+
+/* Image n at stride s (a constant at every call): each parity class (pixels (ry + i*s, rx + j*s))
+ * in row-major blocks of DIRECT_PX pixels, which may span rows (at 8x8 and stride 2 a class row
+ * has only 4 pixels), every channel block. */
+static inline __attribute__((always_inline)) void dinp_image(float *dinp, const float *relu_out, const float *wq,
+                                                             const float *dout, const float *zeros, int n,
+                                                             const Direct *d, const int s) {
     for (int ry = 0; ry < s && ry < d->H; ry++)
         for (int rx = 0; rx < s && rx < d->W; rx++) {
             const int cols = (d->W - rx + s - 1) / s, count = (d->H - ry + s - 1) / s * cols;
+            const DinpTaps taps = dinp_class_taps(ry, rx, s);
             for (int k0 = 0; k0 < count; k0 += DIRECT_PX) {
                 const int np = count - k0 < DIRECT_PX ? count - k0 : DIRECT_PX;
                 int pix[DIRECT_PX][3];
                 for (int p = 0; p < np; p++)
                     pix[p][0] = n, pix[p][1] = ry + (k0 + p) / cols * s, pix[p][2] = rx + (k0 + p) % cols * s;
-                for (int cb = 0; cb < ncb; cb++) {
-                    if (np == DIRECT_PX && nv == 2) dinp_block(dinp, relu_out, wq, dout, zeros, pix, cb, d, DIRECT_PX, 2);
-                    else if (np == DIRECT_PX) dinp_block(dinp, relu_out, wq, dout, zeros, pix, cb, d, DIRECT_PX, 1);
-                    else
-                        for (int p = 0; p < np; p++) {
-                            if (nv == 2) dinp_block(dinp, relu_out, wq, dout, zeros, pix + p, cb, d, 1, 2);
-                            else dinp_block(dinp, relu_out, wq, dout, zeros, pix + p, cb, d, 1, 1);
-                        }
-                }
+                dinp_pixels(dinp, relu_out, wq, dout, zeros, &taps, pix, np, d, s);
             }
         }
 }
@@ -360,5 +481,8 @@ void ops_conv2d_direct_dinp(float *dinp, float *scratch, const float *dout, cons
     pack_weights_dinp(scratch, weight, C, OC);
     const float *wq = scratch, *zeros = direct_zeros(scratch, C, OC, OC);
 #pragma omp parallel for if ((size_t)N * H * W * C * OC > OPS_PAR_MIN) schedule(static)
-    for (int n = 0; n < N; n++) dinp_image(dinp, relu_out, wq, dout, zeros, n, &d);
+    for (int n = 0; n < N; n++) {
+        if (stride == 1) dinp_image(dinp, relu_out, wq, dout, zeros, n, &d, 1);
+        else dinp_image(dinp, relu_out, wq, dout, zeros, n, &d, 2);
+    }
 }
