@@ -420,10 +420,12 @@ static void test_conv2d_direct_matches_naive(void **state) {
         if (ops_conv2d_direct_dweight_ok(3, S, 1, C, OC)) {
             float *gs = zeros(ops_conv2d_direct_dweight_scratch_floats(C, OC));
             float *dw1 = randn(&r, nw, 1.0f), *dw2 = copy_of(dw1, nw);
-            ops_conv2d_direct_dweight(dw1, gs, y2, x, N, H, W, C, OC, S);
-            ops_conv2d_backward_naive(NULL, dw2, NULL, y2, x, w, N, H, W, C, OC, 3, S, 1);
+            float *db1 = randn(&r, OC, 1.0f), *db2 = copy_of(db1, OC);
+            ops_conv2d_direct_dweight(dw1, db1, gs, y2, x, N, H, W, C, OC, S);
+            ops_conv2d_backward_naive(NULL, dw2, db2, y2, x, w, N, H, W, C, OC, 3, S, 1);
             ASSERT_CLOSE("conv2d direct dweight", rel_err(dw1, dw2, nw), FAST_VS_NAIVE_TOL);
-            free(gs), free(dw1), free(dw2);
+            ASSERT_CLOSE("conv2d direct dbias", rel_err(db1, db2, OC), FAST_VS_NAIVE_TOL);
+            free(gs), free(dw1), free(dw2), free(db1), free(db2);
         }
         if (ops_conv2d_direct_dinp_ok(3, S, 1, C)) direct_dinp_checks(&r, N, H, W, C, OC, S, x, w, y2);
         free(scratch), free(x), free(w), free(b), free(y1), free(y2), free(y3);

@@ -151,8 +151,8 @@ static void conv_backward(float *dinp, float *dweight, float *dbias, float *scra
         return;
     }
     if (dweight && ops_conv2d_direct_dweight_ok(d->K, d->stride, d->pad, d->C, OC)) {
-        ops_conv2d_direct_dweight(dweight, scratch, dout, inp, d->N, d->H, d->W, d->C, OC, d->stride);
-        dweight = NULL; /* done: only dbias (and dinp) below */
+        ops_conv2d_direct_dweight(dweight, dbias, scratch, dout, inp, d->N, d->H, d->W, d->C, OC, d->stride);
+        dweight = dbias = NULL; /* done: only dinp below */
     }
     if (dinp && ops_conv2d_direct_dinp_ok(d->K, d->stride, d->pad, d->C)) {
         ops_conv2d_direct_dinp(dinp, scratch, dout, weight, relu_inp ? inp : NULL, d->N, d->H, d->W, d->C, OC,

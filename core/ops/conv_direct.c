@@ -301,7 +301,15 @@ static int dweight_pack(float *restrict xp, float *restrict gp, const float *dou
     return nr;
 }
 
-static void dweight_chunk(float *dwt, float *tmp, float *gp, const float *dout, long q0, int nq, const Direct *d) {
+/* dbias [OC] += the chunk's dout rows [nq, OC], row by row: the same additions in the same order as
+ * a pass over the whole dout (linear.c's bias_backward), but on rows the blocks just read. */
+static void dweight_bias(float *restrict dbias, const float *restrict dout, int nq, int OC) {
+    for (int q = 0; q < nq; q++)
+        for (int o = 0; o < OC; o++) dbias[o] += dout[(size_t)q * OC + o];
+}
+
+static void dweight_chunk(float *dwt, float *dbias, float *tmp, float *gp, const float *dout, long q0, int nq,
+                          const Direct *d) {
     const int nv = d->OC % (2 * DIRECT_VW) == 0 ? 2 : 1, nob = d->OC / (nv * DIRECT_VW);
     const int ci = d->C == 3 ? 9 : DIRECT_CI, packed = d->OC >= DIRECT_PACK_OC && ci == DIRECT_CI;
     const float *run[DIRECT_GCHUNK];
@@ -319,10 +327,11 @@ static void dweight_chunk(float *dwt, float *tmp, float *gp, const float *dout, 
                 else dweight_block(dwt, &rw, j0, ob, ky, d, DIRECT_CI, 1, 0);
             }
     }
+    if (dbias) dweight_bias(dbias, dout + (size_t)q0 * d->OC, nq, d->OC);
 }
 
-void ops_conv2d_direct_dweight(float *dweight, float *scratch, const float *dout, const float *inp, int N, int H,
-                               int W, int C, int OC, int stride) {
+void ops_conv2d_direct_dweight(float *dweight, float *dbias, float *scratch, const float *dout, const float *inp,
+                               int N, int H, int W, int C, int OC, int stride) {
     Direct d = direct_dims(N, H, W, C, OC, stride);
     d.inp = inp;
     const size_t taps = (size_t)9 * C;
@@ -330,7 +339,7 @@ void ops_conv2d_direct_dweight(float *dweight, float *scratch, const float *dout
     memset(dwt, 0, taps * OC * sizeof *dwt);
     const long M = (long)N * d.OH * d.OW;
     for (long q0 = 0; q0 < M; q0 += DIRECT_GCHUNK)
-        dweight_chunk(dwt, tmp, gp, dout, q0, M - q0 < DIRECT_GCHUNK ? (int)(M - q0) : DIRECT_GCHUNK, &d);
+        dweight_chunk(dwt, dbias, tmp, gp, dout, q0, M - q0 < DIRECT_GCHUNK ? (int)(M - q0) : DIRECT_GCHUNK, &d);
     for (int o = 0; o < OC; o++)
         for (size_t t = 0; t < taps; t++) dweight[o * taps + t] += dwt[t * OC + o];
 }

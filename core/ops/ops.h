@@ -89,13 +89,15 @@ size_t ops_conv2d_direct_scratch_floats(int C, int OC);
 void ops_conv2d_direct_forward(float *out, float *scratch, const float *inp, const float *weight, const float *bias,
                                int N, int H, int W, int C, int OC, int stride);
 /* dweight [OC, 3, 3, C] += the weight gradient, without im2col, which the backwards take whenever
- * ops_conv2d_direct_dweight_ok (the direct conditions and C = 3 or a multiple of 8); scratch:
- * ops_conv2d_direct_dweight_scratch_floats, independent of the batch. Serial: each weight's sum runs
- * over the pixels in one fixed order. The naive twin is ops_conv2d_backward_naive. */
+ * ops_conv2d_direct_dweight_ok (the direct conditions and C = 3 or a multiple of 8), and dbias [OC]
+ * (NULL: none) += dout's column sums, added row by row as linear.c's bias pass does, while the
+ * rows are in cache; scratch: ops_conv2d_direct_dweight_scratch_floats, independent of the batch.
+ * Serial: each weight's sum runs over the pixels in one fixed order. The naive twin is
+ * ops_conv2d_backward_naive. */
 int ops_conv2d_direct_dweight_ok(int K, int stride, int pad, int C, int OC);
 size_t ops_conv2d_direct_dweight_scratch_floats(int C, int OC);
-void ops_conv2d_direct_dweight(float *dweight, float *scratch, const float *dout, const float *inp, int N, int H,
-                               int W, int C, int OC, int stride);
+void ops_conv2d_direct_dweight(float *dweight, float *dbias, float *scratch, const float *dout, const float *inp,
+                               int N, int H, int W, int C, int OC, int stride);
 /* dinp [N, H, W, C] += the input gradient without col2im, which the backwards take whenever
  * ops_conv2d_direct_dinp_ok (3x3, pad 1, stride 1 or 2, C a multiple of 16); with relu_out
  * [N, H, W, C] (the conv's input, a ReLU's output) only where relu_out > 0, as
