@@ -4,7 +4,9 @@
  * 2. cblas_sgemm alone on the model's shapes (tiny CNN im2col products at batch 256, the text
  *    transformer's linears at B*T = 256*16, C = 128);
  * 3. each kernel's forward+backward on those shapes, FLOPs stated per line;
- * 4. the OpenMP break-even behind OPS_PAR_MIN: one elementwise loop serial vs forked.
+ * 4. the OpenMP break-even behind OPS_PAR_MIN: one elementwise loop serial vs forked;
+ * 5. the spec model's four convs as one thread of a 2-thread step runs them, each direct kernel
+ *    against a 1-thread peak, and their sum (the ceiling the step's convs set).
  * Every rate is printed as GFLOP/s and as a fraction of the peak. Memory-bound kernels (norms,
  * pools, activations) are far below the peak by nature; their line shows they are not the
  * bottleneck next to the products. Runs in well under a minute on 2 cores.
@@ -283,6 +285,60 @@ static void measure_peak(Rng *r) {
     }
 }
 
+/* ---------- the spec model's convs, one thread ----------
+ * The tower of the experiments/ specs (32x32x3 -> 32 at stride 1, then -> 64, 128, 256 at stride 2, one
+ * conv per stage) at N = TOWER_SLICE, one thread's slice of B = 256 on 2 threads: each direct
+ * kernel alone (forward; weight gradient with the bias; ReLU-fused input gradient) against a
+ * 1-thread sgemm peak, and their sum. The sum bounds the step: were everything else in it free,
+ * its convs would still take this long. */
+#define TOWER_SLICE 128
+#define TOWER_REPS 10
+
+static double best_of(double *best, double t0, double t1) { return *best = t1 - t0 < *best ? t1 - t0 : *best; }
+
+static void bench_tower_convs(Rng *r) {
+    const int layers[][4] = {{32, 3, 32, 1}, {32, 32, 64, 2}, {16, 64, 128, 2}, {8, 128, 256, 2}}; /* H, C, OC, stride */
+    const int N = TOWER_SLICE, saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    double peak = 0.0, total_s = 0.0, total_flop = 0.0;
+    for (int i = 0; i < 3; i++) {
+        double g = bench_gemm(NULL, 1024, 1024, 1024, 0, r);
+        peak = g > peak ? g : peak;
+    }
+    printf("\nthe spec model's convs on one thread, N = %d (one thread's share of B = 256), best of %d, against\n"
+           "the 1-thread sgemm peak %.1f GFLOP/s (fwd: forward; dW: weight and bias gradient; dX: ReLU-fused input\n"
+           "gradient, none for the first layer):\n", N, TOWER_REPS, peak);
+    for (int l = 0; l < 4; l++) {
+        const int H = layers[l][0], C = layers[l][1], OC = layers[l][2], S = layers[l][3], OH = (H - 1) / S + 1;
+        const size_t ni = (size_t)N * H * H * C, no = (size_t)N * OH * OH * OC, nw = (size_t)OC * 9 * C;
+        float *x = buf(ni, r), *w = buf(nw, r), *b = buf((size_t)OC, r), *y = buf(no, r), *dx = buf(ni, r);
+        float *dw = buf(nw, r), *db = buf((size_t)OC, r);
+        float *sc = buf(ops_conv2d_scratch_floats(N, H, H, C, OC, 3, S, 1), r);
+        double bf = 1e30, bw = 1e30, bx = 1e30, flop = 2.0 * N * OH * OH * OC * 9.0 * C;
+        for (int it = 0; it <= TOWER_REPS; it++) { /* it = 0 warms up */
+            double t0 = time_now();
+            ops_conv2d_direct_forward(y, sc, x, w, b, N, H, H, C, OC, S);
+            double t1 = time_now();
+            ops_conv2d_direct_dweight(dw, db, sc, y, x, N, H, H, C, OC, S);
+            double t2 = time_now();
+            if (l > 0) ops_conv2d_direct_dinp(dx, sc, y, w, x, N, H, H, C, OC, S);
+            double t3 = time_now();
+            if (it > 0) best_of(&bf, t0, t1), best_of(&bw, t1, t2), best_of(&bx, t2, t3);
+        }
+        const int n_ops = l > 0 ? 3 : 2;
+        total_s += bf + bw + (l > 0 ? bx : 0.0);
+        total_flop += n_ops * flop;
+        printf("  %2dx%-2d x %3d -> %3d /%d  fwd %6.2f ms %5.1f%%   dW %6.2f ms %5.1f%%", H, H, C, OC, S, bf * 1e3,
+               100.0 * flop / bf * 1e-9 / peak, bw * 1e3, 100.0 * flop / bw * 1e-9 / peak);
+        if (l > 0) printf("   dX %6.2f ms %5.1f%%", bx * 1e3, 100.0 * flop / bx * 1e-9 / peak);
+        printf("   (%.2f GFLOP each)\n", flop * 1e-9);
+        free(x), free(w), free(b), free(y), free(dx), free(dw), free(db), free(sc);
+    }
+    printf("  all four: %.1f ms for %.2f GFLOP = %.1f%% of the peak: the ceiling of a step's conv time\n", total_s * 1e3,
+           total_flop * 1e-9, 100.0 * total_flop / total_s * 1e-9 / peak);
+    omp_set_num_threads(saved);
+}
+
 int main(void) {
     Rng r;
     rng_init(&r, 1);
@@ -326,6 +382,7 @@ int main(void) {
     printf("sgemm peak (best 1024^3 before and after): %.1f GFLOP/s\n", peak_gflops);
     print_lines();
     bench_break_even(&r);
+    bench_tower_convs(&r);
     printf("\nbench_ops: %.1f s\n", time_now() - t_start);
     return 0;
 }
