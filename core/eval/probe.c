@@ -6,6 +6,15 @@
  * (restandardised with train+val statistics) and report test accuracy. Every λ starts from zero
  * rather than warm-starting along the path, so each grid point is reproducible on its own.
  *
+ * Why a preconditioner does not change the estimate: every fit is strictly convex (in W by the L2
+ * term; the bias's one flat direction, a shift of every class, changes no prediction), so the
+ * metric L-BFGS steps in changes the path to the one optimum, not the optimum it stops at within
+ * its stopping rule. What it saves (the projection quick run's final probe features, d = 128, 10
+ * classes): plain L-BFGS took 540 iterations over the grid and refit, 200 (the cap) at λ = 1e-4
+ * without converging; pooled features are strongly correlated, so the small-λ losses are
+ * ill-conditioned. The initial inverse Hessian γ (Σ + Cλ I)⁻¹ on W (precondition_fit): 211
+ * iterations, every λ converged, the same λ, val and test accuracies.
+ *
  * Deliberately left out: minibatch/stochastic training, class weights, a regularised bias,
  * cross-validation folds, a strong-Wolfe line search (backtracking Armijo is enough for this
  * smooth convex loss).
@@ -134,29 +143,72 @@ static double objective_eval(Objective *o, float *g, const float *p) {
     return probe_loss_grad(g, o->logits, o->row_loss, p, o->x, o->y, o->n, o->d, o->C, o->lambda);
 }
 
-/* L-BFGS state: a ring buffer of the last LBFGS_M (s, y) pairs and the scratch of one iteration. */
+/* L-BFGS state: a ring buffer of the last LBFGS_M (s, y) pairs, the preconditioner, and the
+ * scratch of one iteration. */
 typedef struct {
     long P;
+    int d, C;
     float *S, *Y;  /* [LBFGS_M, P]: steps and gradient changes */
     double rho[LBFGS_M], alpha[LBFGS_M];
     int n_pairs, newest;
-    float *g, *g_new, *p_new, *dir; /* [P] each */
+    float *g, *g_new, *p_new, *dir, *mv; /* [P] each */
+    float *M; /* [d, d]: the initial inverse Hessian's W block, (Σ + μ I)⁻¹ (precondition_fit) */
 } Lbfgs;
 
-static void lbfgs_init(Lbfgs *q, long P) {
+static void lbfgs_init(Lbfgs *q, int d, int C) {
     memset(q, 0, sizeof *q);
-    q->P = P;
+    q->P = probe_n_params(d, C);
+    q->d = d, q->C = C;
     q->newest = -1;
+    const size_t P = (size_t)q->P;
     q->S = mallocCheck((size_t)LBFGS_M * P * sizeof(float));
     q->Y = mallocCheck((size_t)LBFGS_M * P * sizeof(float));
-    q->g = mallocCheck((size_t)P * sizeof(float));
-    q->g_new = mallocCheck((size_t)P * sizeof(float));
-    q->p_new = mallocCheck((size_t)P * sizeof(float));
-    q->dir = mallocCheck((size_t)P * sizeof(float));
+    q->g = mallocCheck(P * sizeof(float));
+    q->g_new = mallocCheck(P * sizeof(float));
+    q->p_new = mallocCheck(P * sizeof(float));
+    q->dir = mallocCheck(P * sizeof(float));
+    q->mv = mallocCheck(P * sizeof(float));
+    q->M = mallocCheck((size_t)d * d * sizeof(float));
 }
 
 static void lbfgs_free(Lbfgs *q) {
-    free(q->S), free(q->Y), free(q->g), free(q->g_new), free(q->p_new), free(q->dir);
+    free(q->S), free(q->Y), free(q->g), free(q->g_new), free(q->p_new), free(q->dir), free(q->mv), free(q->M);
+}
+
+/* LAPACK Cholesky factor and inverse from it. OpenBLAS exports them, but Debian ships no
+ * LAPACKE/lapack.h with this stack (gfortran ABI: a trailing hidden length of the char arg). */
+void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info, size_t uplo_len);
+void dpotri_(const char *uplo, const int *n, double *a, const int *lda, int *info, size_t uplo_len);
+
+/* q->M = (Σ + μ I)⁻¹ with Σ = xᵀx / n the second moments of the standardised features x [n, d].
+ * The loss's Hessian in W is about Σ ⊗ S + λ I, S the softmax's curvature (I/C - 11ᵀ/C² at the
+ * zero start), so this is its inverse up to scale (which the L-BFGS scaling supplies) for μ = C λ:
+ * correlated features, the slow directions of small λ, no longer slow the fit (on the bench's
+ * features μ from 3λ to 100λ took within 5% as many iterations, μ = λ 9-15% more; C = 10 there).
+ * If Σ + μ I is singular to working precision (λ = 0 with a constant or duplicated feature),
+ * M = I: plain L-BFGS. */
+static void precondition_fit(Lbfgs *q, const float *x, int n, float lambda) {
+    const int d = q->d;
+    float *sf = q->M;
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, d, n, 1.0f / (float)n, x, d, 0.0f, sf, d);
+    double *a = mallocCheck((size_t)d * d * sizeof(double));
+    for (int i = 0; i < d; i++) /* row-major upper, read by LAPACK as column-major lower */
+        for (int j = i; j < d; j++) a[(long)i * d + j] = sf[(long)i * d + j];
+    for (int j = 0; j < d; j++) a[(long)j * d + j] += (double)q->C * lambda;
+    int info = 0;
+    dpotrf_("L", &d, a, &d, &info, 1);
+    if (!info) dpotri_("L", &d, a, &d, &info, 1);
+    for (int i = 0; i < d; i++) /* column-major lower (i >= j) at a[j*d + i] = row-major upper */
+        for (int j = 0; j <= i; j++)
+            sf[(long)j * d + i] = sf[(long)i * d + j] = info ? (float)(i == j) : (float)a[(long)j * d + i];
+    free(a);
+}
+
+/* q->mv = M v on the W block (each column of W [d, C] mixed by M), the bias block unchanged. */
+static void precondition(Lbfgs *q, const float *v) {
+    const long dC = (long)q->d * q->C;
+    cblas_ssymm(CblasRowMajor, CblasLeft, CblasUpper, q->d, q->C, 1.0f, q->M, q->d, v, q->C, 0.0f, q->mv, q->C);
+    memcpy(q->mv + dC, v + dC, (size_t)q->C * sizeof(float));
 }
 
 /* q->dir = -H g by the two-loop recursion; falls back to the normalised -g (and forgets the
@@ -170,10 +222,19 @@ static double lbfgs_direction(Lbfgs *q) {
         q->alpha[s] = q->rho[s] * dot(q->S + s * P, dir, P);
         for (long k = 0; k < P; k++) dir[k] -= (float)q->alpha[s] * q->Y[s * P + k];
     }
-    /* initial Hessian scale: sᵀy/yᵀy of the newest pair; before any pair, a unit-length step */
-    double gamma = q->n_pairs ? 1.0 / (q->rho[q->newest] * dot(q->Y + q->newest * P, q->Y + q->newest * P, P))
-                              : 1.0 / sqrt(dot(q->g, q->g, P));
-    for (long k = 0; k < P; k++) dir[k] *= (float)gamma;
+    /* initial inverse Hessian γ M, γ = sᵀy / yᵀMy of the newest pair; before any pair, a
+     * unit-length step */
+    double gamma;
+    if (q->n_pairs) {
+        const float *y = q->Y + q->newest * P;
+        precondition(q, y);
+        gamma = 1.0 / (q->rho[q->newest] * dot(y, q->mv, P));
+        precondition(q, dir);
+    } else {
+        precondition(q, dir);
+        gamma = 1.0 / sqrt(dot(q->mv, q->mv, P));
+    }
+    for (long k = 0; k < P; k++) dir[k] = (float)gamma * q->mv[k];
     for (int j = q->n_pairs - 1; j >= 0; j--) {
         int s = (q->newest - j + LBFGS_M) % LBFGS_M;
         double beta = q->rho[s] * dot(q->Y + s * P, dir, P);
@@ -237,7 +298,8 @@ int probe_train(float *params, const float *x, const int *y, int n, int d, int n
     Objective o = {x, y, n, d, n_classes, lambda, mallocCheck((size_t)n * n_classes * sizeof(float)),
                    mallocCheck((size_t)n * sizeof(double))};
     Lbfgs q;
-    lbfgs_init(&q, P);
+    lbfgs_init(&q, d, n_classes);
+    precondition_fit(&q, x, n, lambda);
     double f = objective_eval(&o, q.g, params), f_new;
     int it = 0;
     for (; it < max_iter && max_abs(q.g, P) > LBFGS_GTOL; it++) {
