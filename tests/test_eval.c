@@ -155,6 +155,7 @@ static double loss_and_max_grad(const Splits *s, const float *xt, const float *p
     return f;
 }
 
+
 /* mean_i CE + (λ/2)‖W‖², all in double. p [(d+1)*C]: W [d, C] then b [C]. */
 static double naive_probe_loss(const double *p, const float *x, const int *y, int n, int d, int C, double lambda) {
     double loss = 0.0, reg = 0.0;
@@ -305,24 +306,52 @@ static void test_probe_random_labels_stay_at_chance(void **state) {
     splits_free(&s);
 }
 
-/* Replays the protocol with the exposed pieces: each λ trained from zero on standardised train,
- * scored on val; the result must be the val-argmax (ties to the larger λ), and the test accuracy
- * that of the train+val retrain. Returns how many grid values tie at the best val accuracy and, in
- * *spread, whether some λ scored worse. */
+/* The λ path replayed with the exposed pieces on standardised train xt [n_train, d] and val
+ * xv [n_val, d]: largest λ first from zero, each next from the previous solution. Per λ (grid
+ * order): its solution into sol [PROBE_N_LAMBDAS][P], iterations, validation accuracy. */
+static void replay_path(const Splits *s, const float *xt, const float *xv, float *sol, int *iters, float *acc) {
+    const long P = probe_n_params(s->d, s->C);
+    float *p = calloc((size_t)P, sizeof(float));
+    for (int l = PROBE_N_LAMBDAS - 1; l >= 0; l--) {
+        iters[l] = probe_train(p, xt, s->y_train, s->n_train, s->d, s->C, PROBE_LAMBDAS[l], PROBE_MAX_ITER);
+        acc[l] = probe_accuracy(p, xv, s->y_val, s->n_val, s->d, s->C);
+        memcpy(sol + l * P, p, sizeof(float) * P);
+    }
+    free(p);
+}
+
+/* Train+val of s standardised with their own statistics (mean, inv_std [d] out), and test with
+ * them: xa, ya, xs malloc'd. */
+static void standardize_train_val(const Splits *s, float *mean, float *inv_std, float **xa, int **ya, float **xs) {
+    const int n_all = s->n_train + s->n_val, d = s->d;
+    *xa = malloc(sizeof(float) * n_all * d), *xs = malloc(sizeof(float) * s->n_test * d), *ya = malloc(sizeof(int) * n_all);
+    memcpy(*xa, s->x_train, sizeof(float) * s->n_train * d);
+    memcpy(*xa + s->n_train * d, s->x_val, sizeof(float) * s->n_val * d);
+    memcpy(*ya, s->y_train, sizeof(int) * s->n_train);
+    memcpy(*ya + s->n_train, s->y_val, sizeof(int) * s->n_val);
+    probe_standardize_fit(mean, inv_std, *xa, n_all, d);
+    probe_standardize_apply(*xa, *xa, mean, inv_std, n_all, d);
+    probe_standardize_apply(*xs, s->x_test, mean, inv_std, s->n_test, d);
+}
+
+/* Replays the protocol with the exposed pieces: the λ path on standardised train, scored on val;
+ * the result must be the val-argmax (ties to the larger λ), with the path's iterations, and the
+ * test accuracy that of the train+val refit from the chosen solution mapped by
+ * probe_restandardize. Returns how many grid values tie at the best val accuracy and, in *spread,
+ * whether some λ scored worse. */
 static int check_lambda_is_the_validation_argmax(const Splits *s, int *spread) {
     const int d = s->d, C = s->C;
     const long P = probe_n_params(d, C);
-    float *mean = malloc(sizeof(float) * d), *inv_std = malloc(sizeof(float) * d), *p = malloc(sizeof(float) * P);
-    float *xt = malloc(sizeof(float) * s->n_train * d), *xv = malloc(sizeof(float) * s->n_val * d);
-    probe_standardize_fit(mean, inv_std, s->x_train, s->n_train, d);
-    probe_standardize_apply(xt, s->x_train, mean, inv_std, s->n_train, d);
-    probe_standardize_apply(xv, s->x_val, mean, inv_std, s->n_val, d);
+    float *mean = malloc(sizeof(float) * d), *inv_std = malloc(sizeof(float) * d);
+    float *mean_all = malloc(sizeof(float) * d), *inv_std_all = malloc(sizeof(float) * d);
+    float *sol = malloc(sizeof(float) * PROBE_N_LAMBDAS * P), *xt, *xv, *xa, *xs;
+    int *ya, iters[PROBE_N_LAMBDAS];
+    standardize_splits(s, mean, inv_std, &xt, &xv);
     float acc[PROBE_N_LAMBDAS], best_acc = -1.0f, best_lambda = 0.0f, lo_acc = 2.0f;
+    int best = 0;
+    replay_path(s, xt, xv, sol, iters, acc);
     for (int l = 0; l < PROBE_N_LAMBDAS; l++) {
-        memset(p, 0, sizeof(float) * P);
-        probe_train(p, xt, s->y_train, s->n_train, d, C, PROBE_LAMBDAS[l], PROBE_MAX_ITER);
-        acc[l] = probe_accuracy(p, xv, s->y_val, s->n_val, d, C);
-        if (acc[l] >= best_acc) best_acc = acc[l], best_lambda = PROBE_LAMBDAS[l];
+        if (acc[l] >= best_acc) best_acc = acc[l], best_lambda = PROBE_LAMBDAS[l], best = l;
         lo_acc = fminf(lo_acc, acc[l]);
     }
     int ties = 0;
@@ -331,21 +360,15 @@ static int check_lambda_is_the_validation_argmax(const Splits *s, int *spread) {
     ProbeResult r = splits_probe(s);
     assert_true(r.lambda == best_lambda);
     assert_true(r.val_acc == best_acc);
+    for (int l = 0; l < PROBE_N_LAMBDAS; l++) assert_true(r.iters[l] == iters[l]);
 
-    const int n_all = s->n_train + s->n_val;
-    float *xa = malloc(sizeof(float) * n_all * d), *xs = malloc(sizeof(float) * s->n_test * d);
-    int *ya = malloc(sizeof(int) * n_all);
-    memcpy(xa, s->x_train, sizeof(float) * s->n_train * d);
-    memcpy(xa + s->n_train * d, s->x_val, sizeof(float) * s->n_val * d);
-    memcpy(ya, s->y_train, sizeof(int) * s->n_train);
-    memcpy(ya + s->n_train, s->y_val, sizeof(int) * s->n_val);
-    probe_standardize_fit(mean, inv_std, xa, n_all, d);
-    probe_standardize_apply(xa, xa, mean, inv_std, n_all, d);
-    probe_standardize_apply(xs, s->x_test, mean, inv_std, s->n_test, d);
-    memset(p, 0, sizeof(float) * P);
-    probe_train(p, xa, ya, n_all, d, C, r.lambda, PROBE_MAX_ITER);
+    standardize_train_val(s, mean_all, inv_std_all, &xa, &ya, &xs);
+    float *p = sol + best * P;
+    probe_restandardize(p, mean, inv_std, mean_all, inv_std_all, d, C);
+    assert_true(r.refit_iters == probe_train(p, xa, ya, s->n_train + s->n_val, d, C, r.lambda, PROBE_MAX_ITER));
     assert_true(r.test_acc == probe_accuracy(p, xs, s->y_test, s->n_test, d, C));
-    free(mean), free(inv_std), free(p), free(xt), free(xv), free(xa), free(xs), free(ya);
+    free(mean), free(inv_std), free(mean_all), free(inv_std_all), free(sol);
+    free(xt), free(xv), free(xa), free(ya), free(xs);
     return ties;
 }
 
@@ -361,6 +384,102 @@ static void test_probe_lambda_is_the_validation_argmax(void **state) {
     assert_true(check_lambda_is_the_validation_argmax(&easy, &spread) >= 2);
     splits_free(&noisy);
     splits_free(&easy);
+}
+
+/* logits [n, C] of params on x [n, d] standardised by (mean, inv_std), in double. */
+static void naive_standardized_logits(double *logits, const float *params, const float *x, const float *mean,
+                                      const float *inv_std, int n, int d, int C) {
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < C; c++) {
+            double z = params[(long)d * C + c];
+            for (int k = 0; k < d; k++) z += ((double)x[i * d + k] - mean[k]) * inv_std[k] * params[k * C + c];
+            logits[i * C + c] = z;
+        }
+}
+
+/* The refit's warm start: the mapped parameters give every raw row the logits the originals gave
+ * it under the other standardisation (naive double reference), a constant column included. */
+static void test_probe_restandardize_keeps_the_function(void **state) {
+    (void)state;
+    enum { N = 12, D = 5, C = 4, N_FROM = 6 };
+    const long P = probe_n_params(D, C);
+    Rng r;
+    rng_init(&r, 31);
+    float x[N * D], p[(D + 1) * C], mean_from[D], inv_std_from[D], mean_to[D], inv_std_to[D];
+    double want[N * C], got[N * C];
+    rng_fill_normal(&r, x, N * D, 2.0f);
+    for (int i = 0; i < N; i++) {
+        x[i * D + D - 1] = 3.0f; /* constant: inv_std 1 on both sides */
+        for (int k = 0; k < D - 1 && i >= N_FROM; k++) x[i * D + k] = 1.5f * x[i * D + k] + 4.0f; /* other statistics */
+    }
+    rng_fill_normal(&r, p, P, 1.0f);
+    probe_standardize_fit(mean_from, inv_std_from, x, N_FROM, D);
+    probe_standardize_fit(mean_to, inv_std_to, x, N, D);
+    naive_standardized_logits(want, p, x, mean_from, inv_std_from, N, D, C);
+    probe_restandardize(p, mean_from, inv_std_from, mean_to, inv_std_to, D, C);
+    naive_standardized_logits(got, p, x, mean_to, inv_std_to, N, D, C);
+    for (int k = 0; k < N * C; k++) assert_true(fabs(got[k] - want[k]) <= 1e-5 * (1.0 + fabs(want[k])));
+    /* the two standardisations differ, so an identity map would fail */
+    assert_true(fabsf(mean_to[0] - mean_from[0]) > 1.0f && fabsf(inv_std_to[0] / inv_std_from[0] - 1.0f) > 0.1f);
+}
+
+/* The warm-started path stops at the optimum each λ's fit from zero stops at, with the same
+ * validation accuracy, in fewer iterations (a path started from zero, as before, or from garbage
+ * fails the count). Convexity bounds the loss gap by each end point's gradient: f(a) - f(b) <=
+ * g(a)·(a - b). Both end points are stationary: max|g| below STATIONARY (the stopping rule's GTOL
+ * 1e-5, or its FTOL plateau: up to 6e-5 here), so the gap is at most STATIONARY · |a - b|_1; the
+ * loss itself is known to LOSS_ROUNDING relative (fp32 logits: FTOL's round-off level). */
+#define STATIONARY 1e-4
+#define LOSS_ROUNDING 1e-7
+static void test_probe_path_reaches_the_cold_optimum(void **state) {
+    (void)state;
+    Splits s = linear_rule_splits(1200, 400, 400, 24, 6, 41);
+    const long P = probe_n_params(s.d, s.C);
+    float *mean = malloc(sizeof(float) * s.d), *inv_std = malloc(sizeof(float) * s.d), *xt, *xv;
+    float *sol = malloc(sizeof(float) * PROBE_N_LAMBDAS * P), *cold = malloc(sizeof(float) * P);
+    float *g_warm = malloc(sizeof(float) * P), *g_cold = malloc(sizeof(float) * P), acc[PROBE_N_LAMBDAS];
+    int iters[PROBE_N_LAMBDAS], warm_total = 0, cold_total = 0;
+    standardize_splits(&s, mean, inv_std, &xt, &xv);
+    replay_path(&s, xt, xv, sol, iters, acc);
+    for (int l = 0; l < PROBE_N_LAMBDAS; l++) {
+        const float *warm = sol + l * P, lambda = PROBE_LAMBDAS[l];
+        memset(cold, 0, sizeof(float) * P);
+        cold_total += probe_train(cold, xt, s.y_train, s.n_train, s.d, s.C, lambda, PROBE_MAX_ITER);
+        warm_total += iters[l];
+        double gw, gc, fw = loss_and_max_grad(&s, xt, warm, lambda, &gw, g_warm);
+        double fc = loss_and_max_grad(&s, xt, cold, lambda, &gc, g_cold), dw = 0.0, dc = 0.0, l1 = 0.0;
+        for (long k = 0; k < P; k++) {
+            dw += (double)g_warm[k] * (warm[k] - cold[k]);
+            dc += (double)g_cold[k] * (cold[k] - warm[k]);
+            l1 += fabs((double)warm[k] - cold[k]);
+        }
+        assert_true(gw < STATIONARY && gc < STATIONARY);
+        assert_true(fw - fc <= dw + LOSS_ROUNDING * fc && fc - fw <= dc + LOSS_ROUNDING * fc);
+        assert_true(fabs(fw - fc) <= STATIONARY * l1 + LOSS_ROUNDING * fc);
+        assert_true(acc[l] == probe_accuracy(cold, xv, s.y_val, s.n_val, s.d, s.C));
+    }
+    assert_true(warm_total < cold_total);
+    free(mean), free(inv_std), free(xt), free(xv), free(sol), free(cold), free(g_warm), free(g_cold);
+    splits_free(&s);
+}
+
+/* The whole protocol: the refit from the chosen λ's mapped solution (the replay checks the mapping
+ * is applied) gives the test accuracy of a refit from zero, in fewer iterations. */
+static void test_probe_refit_from_the_chosen_solution_matches_a_cold_refit(void **state) {
+    (void)state;
+    Splits s = linear_rule_splits(1200, 400, 400, 24, 6, 41);
+    const long P = probe_n_params(s.d, s.C);
+    float *mean = malloc(sizeof(float) * s.d), *inv_std = malloc(sizeof(float) * s.d), *xa, *xs;
+    float *cold = calloc((size_t)P, sizeof(float));
+    int *ya, spread;
+    check_lambda_is_the_validation_argmax(&s, &spread);
+    ProbeResult r = splits_probe(&s);
+    standardize_train_val(&s, mean, inv_std, &xa, &ya, &xs);
+    int cold_iters = probe_train(cold, xa, ya, s.n_train + s.n_val, s.d, s.C, r.lambda, PROBE_MAX_ITER);
+    assert_true(r.test_acc == probe_accuracy(cold, xs, s.y_test, s.n_test, s.d, s.C));
+    assert_true(r.lambda == PROBE_LAMBDAS[0] && r.refit_iters < cold_iters);
+    free(mean), free(inv_std), free(xa), free(xs), free(cold), free(ya);
+    splits_free(&s);
 }
 
 /* Small noisy training sets (n = 3d, 30% flipped labels) want strong regularisation; a large
@@ -704,6 +823,9 @@ int main(void) {
         cmocka_unit_test(test_probe_random_labels_stay_at_chance),
         cmocka_unit_test(test_probe_lambda_is_the_validation_argmax),
         cmocka_unit_test(test_probe_lambda_grows_for_small_noisy_training_sets),
+        cmocka_unit_test(test_probe_restandardize_keeps_the_function),
+        cmocka_unit_test(test_probe_path_reaches_the_cold_optimum),
+        cmocka_unit_test(test_probe_refit_from_the_chosen_solution_matches_a_cold_refit),
         cmocka_unit_test(test_retrieval_identical_pairs_are_perfect),
         cmocka_unit_test(test_retrieval_hand_ranks_with_ties),
         cmocka_unit_test(test_retrieval_matches_naive_for_every_block_size),

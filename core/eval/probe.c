@@ -1,23 +1,28 @@
 /* probe.c — linear probe: multinomial logistic regression with L2 on frozen features, fitted by
  * full-batch L-BFGS (as CLIP's sklearn probe), λ chosen on a validation split.
  *
- * Protocol: standardise with train statistics; for each λ of the grid train from zero on train,
- * score on val; keep the val-argmax (ties to the larger λ); retrain from zero on train+val
- * (restandardised with train+val statistics) and report test accuracy. Every λ starts from zero
- * rather than warm-starting along the path, so each grid point is reproducible on its own.
+ * Protocol: standardise with train statistics; fit the λ grid on train as a regularisation path,
+ * largest λ first (from zero), each smaller λ warm-started from the previous solution, and score
+ * each on val; keep the val-argmax (ties to the larger λ); refit on train+val (restandardised with
+ * train+val statistics) from the chosen λ's solution mapped through the new standardisation
+ * (probe_restandardize: the same function of the raw features), and report test accuracy.
  *
- * Why a preconditioner does not change the estimate: every fit is strictly convex (in W by the L2
- * term; the bias's one flat direction, a shift of every class, changes no prediction), so the
- * metric L-BFGS steps in changes the path to the one optimum, not the optimum it stops at within
- * its stopping rule. What it saves (the projection quick run's final probe features, d = 128, 10
- * classes): plain L-BFGS took 540 iterations over the grid and refit, 200 (the cap) at λ = 1e-4
- * without converging; pooled features are strongly correlated, so the small-λ losses are
- * ill-conditioned. The initial inverse Hessian γ (Σ + Cλ I)⁻¹ on W (precondition_fit): 211
- * iterations, every λ converged, the same λ, val and test accuracies.
+ * Why warm starts and a preconditioner do not change the estimate: every fit is strictly convex
+ * (in W by the L2 term; the bias's one flat direction, a shift of every class, changes no
+ * prediction), so where L-BFGS starts and which metric it steps in change the path to the one
+ * optimum, not the optimum it stops at within its stopping rule (tests/test_eval.c checks a path
+ * against fits from zero). What they cost (tests/bench/bench_probe.c, the projection quick run's
+ * features, d = 128, 10 classes): fits from zero took 540 iterations over the grid and refit, 200
+ * (the cap) at λ = 1e-4 without converging; pooled features are strongly correlated, so the small-λ
+ * losses are ill-conditioned and the iterations went to their slow directions, which a warm start
+ * does not shorten (the path alone: 493). The L-BFGS initial inverse Hessian γ (Σ + Cλ I)⁻¹ on W
+ * (precondition_fit) removes that: 211 iterations from zero, every λ converged, 180 on the path.
+ * The path's order and starts are fixed, so a result is bitwise reproducible for a given input
+ * (fit_probes runs each fit single-threaded, so whatever the thread count).
  *
  * Deliberately left out: minibatch/stochastic training, class weights, a regularised bias,
  * cross-validation folds, a strong-Wolfe line search (backtracking Armijo is enough for this
- * smooth convex loss).
+ * smooth convex loss), carrying the L-BFGS pairs from one λ to the next.
  */
 #include "eval/probe.h"
 
@@ -330,6 +335,43 @@ float probe_accuracy(const float *params, const float *x, const int *y, int n, i
     return (float)(correct / n);
 }
 
+void probe_restandardize(float *params, const float *mean_from, const float *inv_std_from, const float *mean_to,
+                         const float *inv_std_to, int d, int n_classes) {
+    /* (x - m1) s1 = (x - m2) s2 · (s1 / s2) + (m2 - m1) s1: the rows of W scale by s1/s2, and the
+     * constant term (m2 - m1) s1 · W moves into the bias. */
+    float *b = params + (long)d * n_classes;
+    double *shift = callocCheck((size_t)n_classes, sizeof(double));
+    for (int j = 0; j < d; j++) {
+        const double offset = ((double)mean_to[j] - mean_from[j]) * inv_std_from[j];
+        const double scale = (double)inv_std_from[j] / inv_std_to[j];
+        float *w = params + (long)j * n_classes;
+        for (int c = 0; c < n_classes; c++) {
+            shift[c] += offset * w[c];
+            w[c] = (float)(w[c] * scale);
+        }
+    }
+    for (int c = 0; c < n_classes; c++) b[c] = (float)(b[c] + shift[c]);
+    free(shift);
+}
+
+/* The λ path on standardised train xs [n_train, d] scored on val_s [n_val, d]: r->lambda, r->val_acc,
+ * r->iters; best [P] gets the chosen λ's parameters. params [P] is scratch. */
+static void fit_lambda_path(ProbeResult *r, float *best, float *params, const float *xs, const int *train_y,
+                            int n_train, const float *val_s, const int *val_y, int n_val, int d, int n_classes) {
+    const long P = probe_n_params(d, n_classes);
+    memset(params, 0, (size_t)P * sizeof(float));
+    r->val_acc = -1.0f;
+    for (int l = PROBE_N_LAMBDAS - 1; l >= 0; l--) { /* largest λ first: each warm-starts the next */
+        r->iters[l] = probe_train(params, xs, train_y, n_train, d, n_classes, PROBE_LAMBDAS[l], PROBE_MAX_ITER);
+        float acc = probe_accuracy(params, val_s, val_y, n_val, d, n_classes);
+        if (acc > r->val_acc) { /* descending: a tie keeps the larger λ already held */
+            r->val_acc = acc;
+            r->lambda = PROBE_LAMBDAS[l];
+            memcpy(best, params, (size_t)P * sizeof(float));
+        }
+    }
+}
+
 ProbeResult probe_fit_eval(const float *train_x, const int *train_y, int n_train, const float *val_x,
                            const int *val_y, int n_val, const float *test_x, const int *test_y, int n_test,
                            int d, int n_classes) {
@@ -337,44 +379,33 @@ ProbeResult probe_fit_eval(const float *train_x, const int *train_y, int n_train
           n_train, n_val, n_test, d, n_classes);
     const long P = probe_n_params(d, n_classes);
     const long n_all = (long)n_train + n_val;
+    CHECK(n_all <= 2147483647L, "train+val rows overflow int");
     float *mean = mallocCheck((size_t)d * sizeof(float)), *inv_std = mallocCheck((size_t)d * sizeof(float));
+    float *mean_all = mallocCheck((size_t)d * sizeof(float)), *inv_std_all = mallocCheck((size_t)d * sizeof(float));
     float *xs = mallocCheck((size_t)n_all * d * sizeof(float)); /* standardised train rows, then val rows */
     float *test_s = mallocCheck((size_t)n_test * d * sizeof(float));
     int *y_all = mallocCheck((size_t)n_all * sizeof(int));
-    float *params = mallocCheck((size_t)P * sizeof(float));
+    float *params = mallocCheck((size_t)P * sizeof(float)), *scratch = mallocCheck((size_t)P * sizeof(float));
     float *val_s = xs + (long)n_train * d;
 
     probe_standardize_fit(mean, inv_std, train_x, n_train, d);
     probe_standardize_apply(xs, train_x, mean, inv_std, n_train, d);
     probe_standardize_apply(val_s, val_x, mean, inv_std, n_val, d);
-    ProbeResult r = {0.0f, -1.0f, PROBE_LAMBDAS[0]};
-    for (int l = 0; l < PROBE_N_LAMBDAS; l++) {
-        memset(params, 0, (size_t)P * sizeof(float));
-        probe_train(params, xs, train_y, n_train, d, n_classes, PROBE_LAMBDAS[l], PROBE_MAX_ITER);
-        float acc = probe_accuracy(params, val_s, val_y, n_val, d, n_classes);
-        if (acc >= r.val_acc) { /* ascending grid: >= sends ties to the larger λ */
-            r.val_acc = acc;
-            r.lambda = PROBE_LAMBDAS[l];
-        }
-    }
+    ProbeResult r = {0};
+    fit_lambda_path(&r, params, scratch, xs, train_y, n_train, val_s, val_y, n_val, d, n_classes);
 
     memcpy(xs, train_x, (size_t)n_train * d * sizeof(float));
     memcpy(val_s, val_x, (size_t)n_val * d * sizeof(float));
     memcpy(y_all, train_y, (size_t)n_train * sizeof(int));
     memcpy(y_all + n_train, val_y, (size_t)n_val * sizeof(int));
-    CHECK(n_all <= 2147483647L, "train+val rows overflow int");
-    probe_standardize_fit(mean, inv_std, xs, (int)n_all, d);
-    probe_standardize_apply(xs, xs, mean, inv_std, (int)n_all, d);
-    probe_standardize_apply(test_s, test_x, mean, inv_std, n_test, d);
-    memset(params, 0, (size_t)P * sizeof(float));
-    probe_train(params, xs, y_all, (int)n_all, d, n_classes, r.lambda, PROBE_MAX_ITER);
+    probe_standardize_fit(mean_all, inv_std_all, xs, (int)n_all, d);
+    probe_standardize_apply(xs, xs, mean_all, inv_std_all, (int)n_all, d);
+    probe_standardize_apply(test_s, test_x, mean_all, inv_std_all, n_test, d);
+    probe_restandardize(params, mean, inv_std, mean_all, inv_std_all, d, n_classes);
+    r.refit_iters = probe_train(params, xs, y_all, (int)n_all, d, n_classes, r.lambda, PROBE_MAX_ITER);
     r.test_acc = probe_accuracy(params, test_s, test_y, n_test, d, n_classes);
 
-    free(mean);
-    free(inv_std);
-    free(xs);
-    free(test_s);
-    free(y_all);
-    free(params);
+    free(mean), free(inv_std), free(mean_all), free(inv_std_all);
+    free(xs), free(test_s), free(y_all), free(params), free(scratch);
     return r;
 }

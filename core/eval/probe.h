@@ -8,19 +8,23 @@
 #ifndef CLIPLAB_EVAL_PROBE_H
 #define CLIPLAB_EVAL_PROBE_H
 
-typedef struct {
-    float test_acc; /* test accuracy of the model retrained on train+val with the chosen λ */
-    float val_acc;  /* validation accuracy of the train-only model at the chosen λ */
-    float lambda;   /* chosen L2 strength (one of PROBE_LAMBDAS) */
-} ProbeResult;
-
 /* The λ grid, ascending. Ties in validation accuracy go to the larger λ (the simpler model). */
 #define PROBE_N_LAMBDAS 5
 extern const float PROBE_LAMBDAS[PROBE_N_LAMBDAS];
 #define PROBE_MAX_ITER 200
 
+typedef struct {
+    float test_acc; /* test accuracy of the model retrained on train+val with the chosen λ */
+    float val_acc;  /* validation accuracy of the train-only model at the chosen λ */
+    float lambda;   /* chosen L2 strength (one of PROBE_LAMBDAS) */
+    int iters[PROBE_N_LAMBDAS]; /* L-BFGS iterations of each λ's fit on train, in grid order */
+    int refit_iters;            /* ... and of the refit on train+val */
+} ProbeResult;
+
 /* train_x [n_train, d], train_y [n_train]; val_x [n_val, d], val_y [n_val]; test_x [n_test, d],
- * test_y [n_test]. Deterministic: no randomness, every λ trained from zero. */
+ * test_y [n_test]. Deterministic: no randomness; the λ grid is fitted as a path, largest first from
+ * zero, each next λ from the previous solution, and the refit starts from the chosen λ's solution
+ * passed through probe_restandardize. */
 ProbeResult probe_fit_eval(const float *train_x, const int *train_y, int n_train, const float *val_x,
                            const int *val_y, int n_val, const float *test_x, const int *test_y, int n_test,
                            int d, int n_classes);
@@ -30,6 +34,11 @@ ProbeResult probe_fit_eval(const float *train_x, const int *train_y, int n_train
 void probe_standardize_fit(float *mean, float *inv_std, const float *x, int n, int d);
 /* out [n, d] = (x - mean) * inv_std; out may alias x. */
 void probe_standardize_apply(float *out, const float *x, const float *mean, const float *inv_std, int n, int d);
+
+/* Rewrites params [(d+1)*n_classes] of a model on features standardised by (mean_from, inv_std_from)
+ * into those of the same function of the raw features standardised by (mean_to, inv_std_to). */
+void probe_restandardize(float *params, const float *mean_from, const float *inv_std_from, const float *mean_to,
+                         const float *inv_std_to, int d, int n_classes);
 
 /* Number of floats in a parameter vector: W [d, n_classes] followed by b [n_classes]. */
 long probe_n_params(int d, int n_classes);
