@@ -118,7 +118,8 @@ static inline void direct_pixel_next(DirectPixel *p, const Direct *d) {
  * np and nv are constants at every call, so the accumulators live in registers. */
 static inline __attribute__((always_inline)) void direct_block(float *restrict out, const int (*pix)[3],
                                                                const float *restrict wp, const float *restrict bias,
-                                                               int ob, const Direct *d, const int np, const int nv) {
+                                                               int ob, const Direct *d, const int np, const int nv,
+                                                               const int rgb) {
     const size_t C = (size_t)d->C, wblock = 9 * C * DIRECT_VW; /* floats between 16-channel blocks */
     DirectVec acc[DIRECT_PX][2];
     for (int p = 0; p < np; p++)
@@ -131,7 +132,7 @@ static inline __attribute__((always_inline)) void direct_block(float *restrict o
             const float *src[DIRECT_PX];
             for (int p = 0; p < np; p++) src[p] = direct_pixel(d, pix[p][0], pix[p][1] + ky, pix[p][2] + kx);
             const float *restrict wt = wp + ((size_t)ob * nv * 9 + ky * 3 + kx) * C * DIRECT_VW;
-            direct_accumulate(acc, src, wt, C, DIRECT_VW, wblock, np, nv);
+            direct_accumulate(acc, src, wt, rgb ? 3 : C, DIRECT_VW, wblock, np, nv);
         }
     for (int p = 0; p < np; p++)
         for (int v = 0; v < nv; v++)
@@ -142,6 +143,7 @@ static inline __attribute__((always_inline)) void direct_block(float *restrict o
  * windows' corners are found once, walking the pixels without a division each. */
 static void direct_chunk(float *out, const float *wp, const float *bias, long q0, long q1, const Direct *d) {
     const int nv = d->OC % (2 * DIRECT_VW) == 0 ? 2 : 1, nob = d->OC / (nv * DIRECT_VW), nq = (int)(q1 - q0);
+    const int rgb = d->C == 3; /* the first layer: its 3-channel products unrolled whole */
     int pix[DIRECT_CHUNK][3];
     DirectPixel at = direct_pixel_at(q0, d);
     for (int q = 0; q < nq; q++, direct_pixel_next(&at, d))
@@ -150,12 +152,13 @@ static void direct_chunk(float *out, const float *wp, const float *bias, long q0
         for (int q = 0; q < nq; q += DIRECT_PX) {
             const int np = nq - q < DIRECT_PX ? nq - q : DIRECT_PX;
             float *o = out + (size_t)(q0 + q) * d->OC;
-            if (np == DIRECT_PX && nv == 2) direct_block(o, pix + q, wp, bias, ob, d, DIRECT_PX, 2);
-            else if (np == DIRECT_PX) direct_block(o, pix + q, wp, bias, ob, d, DIRECT_PX, 1);
+            if (np == DIRECT_PX && nv == 2 && rgb) direct_block(o, pix + q, wp, bias, ob, d, DIRECT_PX, 2, 1);
+            else if (np == DIRECT_PX && nv == 2) direct_block(o, pix + q, wp, bias, ob, d, DIRECT_PX, 2, 0);
+            else if (np == DIRECT_PX) direct_block(o, pix + q, wp, bias, ob, d, DIRECT_PX, 1, 0);
             else
                 for (int p = 0; p < np; p++) {
-                    if (nv == 2) direct_block(o + (size_t)p * d->OC, pix + q + p, wp, bias, ob, d, 1, 2);
-                    else direct_block(o + (size_t)p * d->OC, pix + q + p, wp, bias, ob, d, 1, 1);
+                    if (nv == 2) direct_block(o + (size_t)p * d->OC, pix + q + p, wp, bias, ob, d, 1, 2, 0);
+                    else direct_block(o + (size_t)p * d->OC, pix + q + p, wp, bias, ob, d, 1, 1, 0);
                 }
         }
 }
