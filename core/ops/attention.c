@@ -119,7 +119,14 @@ void ops_attention_backward(float *dqkv, float *dpreatt, float *datt, const floa
 
 /* Tree attention: the same arithmetic as ops_attention_forward, in the same order (scores, max,
  * exp, sum, normalise, weighted sum from the root down), over each row's ancestor chain instead
- * of positions 0..t of one sequence. OpenMP over rows (independent). */
+ * of positions 0..t of one sequence, so its outputs are unchanged bit for bit by how the loops
+ * below are arranged. OpenMP over rows (independent). A row's chain is short (~11 keys in the
+ * caption scorer), so loop overhead, not arithmetic, set the time: the exponentials of all
+ * heads run as one vectorised loop over keys padded to TREE_PAD (the pads come out 0 and are
+ * never summed), where one loop per head fused with its sum stayed scalar, and the weighted sum
+ * runs key by key over all heads instead of re-reading each head's partial output per key.
+ * 293 ns a row instead of 383 on the caption forest (C = 64, 4 heads, 1 thread). */
+#define TREE_PAD 16
 void ops_attention_tree_forward(float *out, const float *qkv, const int *parent, int N, int C, int NH) {
     const int C3 = 3 * C, hs = C / NH;
     const float scale = 1.0f / sqrtf((float)hs);
@@ -130,30 +137,38 @@ void ops_attention_tree_forward(float *out, const float *qkv, const int *parent,
             CHECK(n < OPS_TREE_MAX_DEPTH && parent[a] < a, "attention tree: row %d too deep or not topological", r);
             chain[n++] = a;
         }
-        float w[OPS_TREE_MAX_DEPTH];
+        const int np = (n + TREE_PAD - 1) / TREE_PAD * TREE_PAD;
+        float w[NH][np]; /* key t is chain[n - 1 - t]: root first */
         for (int h = 0; h < NH; h++) {
             const float *restrict q = qkv + (size_t)r * C3 + h * hs;
-            float mx = -INFINITY;
-            for (int j = n - 1; j >= 0; j--) {
-                const float *restrict k = qkv + (size_t)chain[j] * C3 + h * hs + C;
+            float *restrict wh = w[h], mx = -INFINITY;
+            for (int t = 0; t < n; t++) {
+                const float *restrict k = qkv + (size_t)chain[n - 1 - t] * C3 + h * hs + C;
                 float dot = 0.0f;
 #pragma omp simd reduction(+ : dot)
                 for (int i = 0; i < hs; i++) dot += q[i] * k[i];
-                w[j] = dot * scale;
-                mx = w[j] > mx ? w[j] : mx;
+                wh[t] = dot * scale;
+                mx = wh[t] > mx ? wh[t] : mx;
             }
-            float sum = 0.0f;
-            for (int j = n - 1; j >= 0; j--) {
-                w[j] = ops_expf(w[j] - mx);
-                sum += w[j];
-            }
-            float inv = 1.0f / sum;
-            for (int j = n - 1; j >= 0; j--) w[j] *= inv;
-            float *restrict o = out + (size_t)r * C + h * hs;
-            memset(o, 0, (size_t)hs * sizeof *o);
-            for (int j = n - 1; j >= 0; j--) {
-                const float *restrict v = qkv + (size_t)chain[j] * C3 + h * hs + 2 * C;
-                for (int i = 0; i < hs; i++) o[i] += w[j] * v[i];
+            for (int t = 0; t < n; t++) wh[t] -= mx;
+            for (int t = n; t < np; t++) wh[t] = -INFINITY; /* defined pads: exp gives 0 */
+        }
+        float *restrict flat = &w[0][0];
+        for (int e = 0; e < NH * np; e++) flat[e] = ops_expf(flat[e]);
+        for (int h = 0; h < NH; h++) {
+            float *restrict wh = w[h], sum = 0.0f;
+            for (int t = 0; t < n; t++) sum += wh[t];
+            const float inv = 1.0f / sum;
+            for (int t = 0; t < np; t++) wh[t] *= inv;
+        }
+        float *restrict o = out + (size_t)r * C;
+        memset(o, 0, (size_t)C * sizeof *o);
+        for (int t = 0; t < n; t++) {
+            const float *restrict v = qkv + (size_t)chain[n - 1 - t] * C3 + 2 * C;
+            for (int h = 0; h < NH; h++) {
+                const float a = w[h][t];
+#pragma omp simd
+                for (int i = 0; i < hs; i++) o[h * hs + i] += a * v[h * hs + i];
             }
         }
     }
