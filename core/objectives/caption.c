@@ -209,16 +209,16 @@ static void tree_build(SentenceTree *st, const ZeroShotTask *task, int T) {
 }
 
 /* Buffers of one forest call over G images of rpi rows each (N = G * rpi), carved from zs_work:
- * prefix rows, hidden states, logits and probabilities [N, V], log-sum-exps [N], the decoder's work;
- * token and parent [N] after them as ints (same size as floats). */
+ * prefix rows, hidden states, logits [N, V], log-sum-exps [N], the decoder's work; token and
+ * parent [N] after them as ints (same size as floats). */
 typedef struct {
-    float *prefix, *hidden, *logits, *probs, *lse, *work;
+    float *prefix, *hidden, *logits, *lse, *work;
     int *token, *parent;
 } ForestBufs;
 
 static ForestBufs forest_bufs(Caption *c, int N) {
     size_t NC = (size_t)N * c->C, NV = (size_t)N * c->V, nw = transformer_forest_work_floats(c->dec, N);
-    size_t need = 2 * NC + 2 * NV + (size_t)N + nw + 2 * (size_t)N;
+    size_t need = 2 * NC + NV + (size_t)N + nw + 2 * (size_t)N;
     _Static_assert(sizeof(int) == sizeof(float), "ints share the float buffer");
     if (c->zs_work_floats < need) {
         c->zs_work = reallocCheck(c->zs_work, need * sizeof(float));
@@ -228,12 +228,23 @@ static ForestBufs forest_bufs(Caption *c, int N) {
     b.prefix = c->zs_work;
     b.hidden = b.prefix + NC;
     b.logits = b.hidden + NC;
-    b.probs = b.logits + NV;
-    b.lse = b.probs + NV;
+    b.lse = b.logits + NV;
     b.work = b.lse + N;
     b.token = (int *)(b.work + nw);
     b.parent = b.token + N;
     return b;
+}
+
+/* log sum_v exp(logits[v]), bit for bit what ops_softmax_row returns (the same max and sum
+ * loops), without writing and normalising the [V] probabilities the scores never read. */
+static float logsumexp_row(const float *logits, int V) {
+    float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+    for (int i = 0; i < V; i++) mx = logits[i] > mx ? logits[i] : mx;
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int i = 0; i < V; i++) sum += ops_expf(logits[i] - mx);
+    return mx + logf(sum);
 }
 
 /* out [n, n_gen] = log p(sentence k | image i) for the n image prefixes [n, P*C], by the forest
@@ -263,7 +274,7 @@ static void tree_logprobs(Caption *c, const ZeroShotTask *task, const float *pre
         transformer_forest_forward(c->dec, b.hidden, b.work, b.prefix, b.token, b.parent, N);
         ops_linear_forward(b.logits, b.hidden, c->lm, NULL, N, C, V);
 #pragma omp parallel for schedule(static)
-        for (int r = 0; r < N; r++) b.lse[r] = ops_softmax_row(b.probs + (size_t)r * V, b.logits + (size_t)r * V, V);
+        for (int r = 0; r < N; r++) b.lse[r] = logsumexp_row(b.logits + (size_t)r * V, V);
         for (int g = 0; g < m; g++)
             for (int k = 0; k < task->n_gen; k++) {
                 const int *tok = task->gen_tokens + (size_t)k * T, *path = st->path + (size_t)k * Tm;
