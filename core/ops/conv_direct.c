@@ -304,13 +304,6 @@ static int dweight_pack(float *restrict xp, float *restrict gp, const float *dou
     return nr;
 }
 
-/* dbias [OC] += the chunk's dout rows [nq, OC], row by row: the same additions in the same order as
- * a pass over the whole dout (linear.c's bias_backward), but on rows the blocks just read. */
-static void dweight_bias(float *restrict dbias, const float *restrict dout, int nq, int OC) {
-    for (int q = 0; q < nq; q++)
-        for (int o = 0; o < OC; o++) dbias[o] += dout[(size_t)q * OC + o];
-}
-
 static void dweight_chunk(float *dwt, float *dbias, float *tmp, float *gp, const float *dout, long q0, int nq,
                           const Direct *d) {
     const int nv = d->OC % (2 * DIRECT_VW) == 0 ? 2 : 1, nob = d->OC / (nv * DIRECT_VW);
@@ -330,7 +323,9 @@ static void dweight_chunk(float *dwt, float *dbias, float *tmp, float *gp, const
                 else dweight_block(dwt, &rw, j0, ob, ky, d, DIRECT_CI, 1, 0);
             }
     }
-    if (dbias) dweight_bias(dbias, dout + (size_t)q0 * d->OC, nq, d->OC);
+    /* the bias gradient on the rows the blocks just read: the same additions, in the same order, as
+     * one pass over the whole dout */
+    if (dbias) ops_bias_backward(dbias, dout + (size_t)q0 * d->OC, nq, d->OC);
 }
 
 void ops_conv2d_direct_dweight(float *dweight, float *dbias, float *scratch, const float *dout, const float *inp,

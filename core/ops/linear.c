@@ -16,8 +16,8 @@ static void fill_rows_with_bias(float *restrict out, const float *restrict bias,
     for (int b = 0; b < B; b++) memcpy(out + (size_t)b * OC, bias, (size_t)OC * sizeof *out);
 }
 
-/* dbias [OC] += column sums of dout [B, OC]; row-major order keeps the inner loop contiguous. */
-static void bias_backward(float *restrict dbias, const float *restrict dout, int B, int OC) {
+/* Row-major order keeps the inner loop contiguous. */
+void ops_bias_backward(float *restrict dbias, const float *restrict dout, int B, int OC) {
     for (int b = 0; b < B; b++) {
         const float *restrict row = dout + (size_t)b * OC;
         for (int o = 0; o < OC; o++) dbias[o] += row[o];
@@ -46,7 +46,7 @@ void ops_linear_backward(float *dinp, float *dweight, float *dbias, const float 
     /* dweight [OC, C] += dout^T [OC, B] @ inp [B, C] */
     if (dweight)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, B, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
-    if (dbias) bias_backward(dbias, dout, B, OC);
+    if (dbias) ops_bias_backward(dbias, dout, B, OC);
 }
 
 void ops_linear_backward_naive(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,

@@ -63,6 +63,9 @@ static inline float ops_expf(float x) {
  * out [B, OC], inp [B, C], weight [OC, C], bias [OC] or NULL */
 void ops_linear_forward(float *out, const float *inp, const float *weight, const float *bias, int B, int C, int OC);
 void ops_linear_forward_naive(float *out, const float *inp, const float *weight, const float *bias, int B, int C, int OC);
+/* dbias [OC] += column sums of dout [B, OC], row by row (also the direct conv's bias gradient,
+ * chunk by chunk: the same additions in the same order) */
+void ops_bias_backward(float *dbias, const float *dout, int B, int OC);
 /* dinp [B, C], dweight [OC, C], dbias [OC] (each may be NULL), dout [B, OC] */
 void ops_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                          const float *weight, int B, int C, int OC);
