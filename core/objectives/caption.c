@@ -235,18 +235,6 @@ static ForestBufs forest_bufs(Caption *c, int N) {
     return b;
 }
 
-/* log sum_v exp(logits[v]), bit for bit what ops_softmax_row returns (the same max and sum
- * loops), without writing and normalising the [V] probabilities the scores never read. */
-static float logsumexp_row(const float *logits, int V) {
-    float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-    for (int i = 0; i < V; i++) mx = logits[i] > mx ? logits[i] : mx;
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int i = 0; i < V; i++) sum += ops_expf(logits[i] - mx);
-    return mx + logf(sum);
-}
-
 /* out [n, n_gen] = log p(sentence k | image i) for the n image prefixes [n, P*C], by the forest
  * decode: per image, P prefix rows then one row per tree node. */
 static void tree_logprobs(Caption *c, const ZeroShotTask *task, const float *prefixes, int n, float *out) {
@@ -274,7 +262,7 @@ static void tree_logprobs(Caption *c, const ZeroShotTask *task, const float *pre
         transformer_forest_forward(c->dec, b.hidden, b.work, b.prefix, b.token, b.parent, N);
         ops_linear_forward(b.logits, b.hidden, c->lm, NULL, N, C, V);
 #pragma omp parallel for schedule(static)
-        for (int r = 0; r < N; r++) b.lse[r] = logsumexp_row(b.logits + (size_t)r * V, V);
+        for (int r = 0; r < N; r++) b.lse[r] = ops_logsumexp_row(b.logits + (size_t)r * V, V);
         for (int g = 0; g < m; g++)
             for (int k = 0; k < task->n_gen; k++) {
                 const int *tok = task->gen_tokens + (size_t)k * T, *path = st->path + (size_t)k * Tm;

@@ -159,6 +159,9 @@ void ops_softmax_backward(float *dinp, const float *dout, const float *out, int 
 /* One row: out [V] = softmax(inp [V]) with the max subtracted; returns log(sum(exp(inp))), the
  * log-sum-exp that cross-entropy losses need. Shared by the softmax, xent and loss kernels. */
 float ops_softmax_row(float *out, const float *inp, int V);
+/* The same log-sum-exp, bit for bit, without writing the probabilities (scorers that read only
+ * the log-sum-exp: the caption LM's zero-shot decode). */
+float ops_logsumexp_row(const float *inp, int V);
 
 /* ---- causal multi-head self-attention (the attention core, projections are ops_linear) ----
  * out [B, T, C]; preatt, att [B, NH, T, T] (saved); qkv [B, T, 3C] laid out as q | k | v, each C =

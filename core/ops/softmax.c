@@ -7,10 +7,15 @@
 
 #include "ops.h"
 
-float ops_softmax_row(float *out, const float *inp, int V) {
+static float row_max(const float *inp, int V) {
     float mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
     for (int i = 0; i < V; i++) mx = inp[i] > mx ? inp[i] : mx;
+    return mx;
+}
+
+float ops_softmax_row(float *out, const float *inp, int V) {
+    const float mx = row_max(inp, V);
     float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
     for (int i = 0; i < V; i++) {
@@ -19,6 +24,14 @@ float ops_softmax_row(float *out, const float *inp, int V) {
     }
     float inv = 1.0f / sum;
     for (int i = 0; i < V; i++) out[i] *= inv;
+    return mx + logf(sum);
+}
+
+float ops_logsumexp_row(const float *inp, int V) {
+    const float mx = row_max(inp, V);
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int i = 0; i < V; i++) sum += ops_expf(inp[i] - mx);
     return mx + logf(sum);
 }
 
