@@ -47,10 +47,12 @@ static float *copy_of(const float *a, size_t n) {
     return p;
 }
 
-/* max |a - ref| / max |ref|: the error relative to the reference's largest entry */
+/* max |a - ref| / max |ref|: the error relative to the reference's largest entry; a NaN anywhere
+ * is an infinite error (fmax alone would drop it) */
 static double rel_err_d(const float *a, const double *ref, size_t n) {
     double num = 0.0, den = 0.0;
     for (size_t i = 0; i < n; i++) {
+        if (isnan(a[i]) || isnan(ref[i])) return INFINITY;
         num = fmax(num, fabs((double)a[i] - ref[i]));
         den = fmax(den, fabs(ref[i]));
     }
@@ -60,6 +62,7 @@ static double rel_err_d(const float *a, const double *ref, size_t n) {
 static double rel_err(const float *a, const float *ref, size_t n) {
     double num = 0.0, den = 0.0;
     for (size_t i = 0; i < n; i++) {
+        if (isnan(a[i]) || isnan(ref[i])) return INFINITY;
         num = fmax(num, fabs((double)a[i] - ref[i]));
         den = fmax(den, fabs((double)ref[i]));
     }
@@ -371,16 +374,22 @@ static void direct_dinp_checks(Rng *r, int N, int H, int W, int C, int OC, int S
     size_t oimg = (size_t)conv_out(H, 3, S, 1) * conv_out(W, 3, S, 1) * OC;
     float *scratch = zeros(ops_conv2d_direct_dinp_scratch_floats(C, OC)), *relu = zeros(ni);
     ops_relu_forward(relu, x, ni);
-    for (int fused = 0; fused < 2; fused++) {
+    for (int mode = 0; mode < 4; mode++) {
+        const int fused = mode & 1;
+        const OpsStore store = mode & 2 ? OPS_OVERWRITE : OPS_ACCUMULATE;
         const float *m = fused ? relu : NULL;
         float *dx1 = randn(r, ni, 1.0f), *dx2 = copy_of(dx1, ni), *dx3 = copy_of(dx1, ni);
-        ops_conv2d_direct_dinp(dx1, scratch, dy, w, m, N, H, W, C, OC, S);
+        if (store == OPS_OVERWRITE) { /* dx1 must not be read: NaN would spread; the reference starts at 0 */
+            for (size_t i = 0; i < ni; i++) dx1[i] = dx3[i] = NAN, dx2[i] = 0.0f;
+        }
+        ops_conv2d_direct_dinp(dx1, scratch, dy, w, m, N, H, W, C, OC, S, store);
         if (fused) ops_conv2d_relu_backward_naive(dx2, NULL, NULL, dy, relu, w, N, H, W, C, OC, 3, S, 1);
         else ops_conv2d_backward_naive(dx2, NULL, NULL, dy, x, w, N, H, W, C, OC, 3, S, 1);
         ASSERT_CLOSE(fused ? "conv2d direct relu dinp" : "conv2d direct dinp", rel_err(dx1, dx2, ni),
                      FAST_VS_NAIVE_TOL);
         for (int n = 0; n < N; n++)
-            ops_conv2d_direct_dinp(dx3 + n * img, scratch, dy + n * oimg, w, m ? m + n * img : NULL, 1, H, W, C, OC, S);
+            ops_conv2d_direct_dinp(dx3 + n * img, scratch, dy + n * oimg, w, m ? m + n * img : NULL, 1, H, W, C, OC, S,
+                                   store);
         assert_memory_equal(dx1, dx3, ni * sizeof *dx1);
         free(dx1), free(dx2), free(dx3);
     }
@@ -452,7 +461,7 @@ static void conv_relu_bwd(GradCase *gc) {
     ConvReluCase *t = (ConvReluCase *)gc;
     ConvCase *c = &t->conv;
     ops_conv2d_relu_backward(gc->grad[0], gc->grad[1], c->has_bias ? gc->grad[2] : NULL, c->scratch, gc->dout, t->relu,
-                             gc->in[1], c->N, c->H, c->W, c->C, c->OC, c->K, c->S, c->P);
+                             gc->in[1], c->N, c->H, c->W, c->C, c->OC, c->K, c->S, c->P, OPS_ACCUMULATE);
 }
 
 static int conv_pointwise(const int *c) { return c[5] == 1 && c[6] == 1 && c[7] == 0; }
@@ -503,7 +512,7 @@ static void test_conv2d_relu_backward_fast_matches_naive(void **state) {
         ops_relu_forward(x, x, ni);
         float *da1 = randn(&r, ni, 1.0f), *dw1 = randn(&r, nw, 1.0f), *db1 = randn(&r, OC, 1.0f);
         float *da2 = copy_of(da1, ni), *dw2 = copy_of(dw1, nw), *db2 = copy_of(db1, OC);
-        ops_conv2d_relu_backward(da1, dw1, db1, scratch, dy, x, w, N, H, W, C, OC, K, S, P);
+        ops_conv2d_relu_backward(da1, dw1, db1, scratch, dy, x, w, N, H, W, C, OC, K, S, P, OPS_ACCUMULATE);
         ops_conv2d_relu_backward_naive(da2, dw2, db2, dy, x, w, N, H, W, C, OC, K, S, P);
         ASSERT_CLOSE("conv2d relu backward da", rel_err(da1, da2, ni), FAST_VS_NAIVE_TOL);
         ASSERT_CLOSE("conv2d relu backward dweight", rel_err(dw1, dw2, nw), FAST_VS_NAIVE_TOL);
@@ -511,6 +520,17 @@ static void test_conv2d_relu_backward_fast_matches_naive(void **state) {
         /* where the ReLU was off, da kept exactly its previous value */
         for (size_t i = 0; i < ni; i++)
             if (x[i] <= 0.0f) assert_true(da1[i] == da2[i]);
+        /* OPS_OVERWRITE (direct and col2im paths): da never read, the ReLU's off entries 0, the
+         * weight gradients still accumulated */
+        float *da3 = zeros(ni), *da4 = zeros(ni), *dw3 = copy_of(dw1, nw), *dw4 = copy_of(dw1, nw);
+        for (size_t i = 0; i < ni; i++) da3[i] = NAN;
+        ops_conv2d_relu_backward(da3, dw3, NULL, scratch, dy, x, w, N, H, W, C, OC, K, S, P, OPS_OVERWRITE);
+        ops_conv2d_relu_backward_naive(da4, dw4, NULL, dy, x, w, N, H, W, C, OC, K, S, P);
+        ASSERT_CLOSE("conv2d relu backward overwritten da", rel_err(da3, da4, ni), FAST_VS_NAIVE_TOL);
+        ASSERT_CLOSE("conv2d relu backward dweight beside an overwrite", rel_err(dw3, dw4, nw), FAST_VS_NAIVE_TOL);
+        for (size_t i = 0; i < ni; i++)
+            if (x[i] <= 0.0f) assert_true(da3[i] == 0.0f);
+        free(da3), free(da4), free(dw3), free(dw4);
         free(scratch), free(x), free(w), free(dy), free(da1), free(dw1), free(db1), free(da2), free(dw2), free(db2);
     }
 }

@@ -207,6 +207,19 @@ static void test_image_gradcheck_layernorm_residual(void **state) {
     img_gradcheck(&cfg, 3);
 }
 
+/* Widths of 16 take the direct kernels, whose input gradient overwrites the previous ReLU input's
+ * gradient (OPS_OVERWRITE) instead of accumulating into a zeroed one: with a residual the skip path
+ * adds into the same buffer after it, and a LayerNorm's dconv is still accumulated. */
+static void test_image_gradcheck_direct_residual(void **state) {
+    (void)state;
+    ImageTowerConfig cfg = {.n_stages = 2, .widths = {16, 16}, .convs_per_stage = 2, .residual = 1, .image_size = 6,
+                            .in_channels = 3};
+    assert_true(ops_conv2d_direct_dinp_ok(3, 1, 1, cfg.widths[0]));
+    img_gradcheck(&cfg, 2);
+    cfg.norm = IMAGE_NORM_LAYER;
+    img_gradcheck(&cfg, 2);
+}
+
 /* The tower runs one batch slice per OpenMP thread and sums the threads' parameter gradients in
  * thread order: two runs on 2 threads are bitwise equal, and agree with 1 thread up to summation
  * order. B = 5 splits unevenly (2 + 3); with residual + LayerNorm every gradient kind is summed. */
@@ -847,6 +860,7 @@ int main(void) {
         cmocka_unit_test(test_image_gradcheck_plain),
         cmocka_unit_test(test_image_gradcheck_residual),
         cmocka_unit_test(test_image_gradcheck_layernorm_residual),
+        cmocka_unit_test(test_image_gradcheck_direct_residual),
         cmocka_unit_test(test_image_threads_reproducible),
         cmocka_unit_test(test_image_tap_truncation),
         cmocka_unit_test(test_image_errors),

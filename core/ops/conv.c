@@ -143,7 +143,7 @@ void ops_conv2d_forward(float *out, float *scratch, const float *inp, const floa
 /* The backward; relu_inp: inp is a ReLU's output and dinp receives the gradient of the ReLU's
  * input instead of inp's (see ops.h). */
 static void conv_backward(float *dinp, float *dweight, float *dbias, float *scratch, const float *dout,
-                          const float *inp, const float *weight, const ConvDims *d, int relu_inp) {
+                          const float *inp, const float *weight, const ConvDims *d, int relu_inp, OpsStore store) {
     const int M = d->N * d->OH * d->OW, KKC = d->K * d->K * d->C, OC = d->OC;
     if (conv_is_pointwise(d)) {
         CHECK(!relu_inp, "a pointwise conv has no scratch for the ReLU-fused backward");
@@ -156,9 +156,11 @@ static void conv_backward(float *dinp, float *dweight, float *dbias, float *scra
     }
     if (dinp && ops_conv2d_direct_dinp_ok(d->K, d->stride, d->pad, d->C)) {
         ops_conv2d_direct_dinp(dinp, scratch, dout, weight, relu_inp ? inp : NULL, d->N, d->H, d->W, d->C, OC,
-                               d->stride);
+                               d->stride, store);
         dinp = NULL;
     }
+    /* col2im scatters (a pixel receives from several columns), so it can only accumulate */
+    if (dinp && store == OPS_OVERWRITE) memset(dinp, 0, (size_t)d->N * d->H * d->W * d->C * sizeof *dinp);
     if (dweight) im2col(scratch, inp, d);
     ops_linear_backward(NULL, dweight, dbias, dout, scratch, weight, M, KKC, OC);
     if (dinp) {
@@ -173,14 +175,14 @@ void ops_conv2d_backward(float *dinp, float *dweight, float *dbias, float *scrat
                          const float *inp, const float *weight, int N, int H, int W, int C, int OC, int K,
                          int stride, int pad) {
     ConvDims d = conv_dims(N, H, W, C, OC, K, stride, pad);
-    conv_backward(dinp, dweight, dbias, scratch, dout, inp, weight, &d, 0);
+    conv_backward(dinp, dweight, dbias, scratch, dout, inp, weight, &d, 0, OPS_ACCUMULATE);
 }
 
 void ops_conv2d_relu_backward(float *da, float *dweight, float *dbias, float *scratch, const float *dout,
                               const float *inp, const float *weight, int N, int H, int W, int C, int OC, int K,
-                              int stride, int pad) {
+                              int stride, int pad, OpsStore store) {
     ConvDims d = conv_dims(N, H, W, C, OC, K, stride, pad);
-    conv_backward(da, dweight, dbias, scratch, dout, inp, weight, &d, 1);
+    conv_backward(da, dweight, dbias, scratch, dout, inp, weight, &d, 1, store);
 }
 
 /* The references walk every (output pixel, kernel tap, channel) directly, with no im2col. */

@@ -411,12 +411,14 @@ static inline __attribute__((always_inline)) void dinp_sources(DinpSources src, 
     }
 }
 
-/* dinp at pixels pix[0..np-1] (one parity class), input channels [cb*nv*16, (cb+1)*nv*16), += the
- * sum over the class's taps of the dout rows src. np and nv are constants at every call. */
+/* dinp at pixels pix[0..np-1] (one parity class), input channels [cb*nv*16, (cb+1)*nv*16), += (or,
+ * OPS_OVERWRITE, =) the sum over the class's taps of the dout rows src. np and nv are constants at
+ * every call. */
 static inline __attribute__((always_inline)) void dinp_block(float *restrict dinp, const float *restrict relu_out,
                                                              const float *restrict wq, const DinpTaps *taps,
                                                              DinpSources src, const int (*pix)[3], int cb,
-                                                             const Direct *d, const int np, const int nv) {
+                                                             const Direct *d, OpsStore store, const int np,
+                                                             const int nv) {
     const size_t C = (size_t)d->C, OC = (size_t)d->OC;
     DirectVec acc[DIRECT_PX][2];
     for (int p = 0; p < np; p++)
@@ -428,8 +430,8 @@ static inline __attribute__((always_inline)) void dinp_block(float *restrict din
     for (int p = 0; p < np; p++)
         for (int v = 0; v < nv; v++) {
             const size_t at = dinp_offset(d, pix[p]) + (size_t)(cb * nv + v) * DIRECT_VW;
-            DirectVec s;
-            __builtin_memcpy(&s, dinp + at, sizeof s);
+            DirectVec s = {0};
+            if (store == OPS_ACCUMULATE) __builtin_memcpy(&s, dinp + at, sizeof s);
             if (relu_out) {
                 DirectVec m;
                 __builtin_memcpy(&m, relu_out + at, sizeof m);
@@ -445,19 +447,19 @@ static inline __attribute__((always_inline)) void dinp_block(float *restrict din
 static inline __attribute__((always_inline)) void dinp_pixels(float *dinp, const float *relu_out, const float *wq,
                                                               const float *dout, const float *zeros,
                                                               const DinpTaps *taps, const int (*pix)[3], int np,
-                                                              const Direct *d, const int s) {
+                                                              const Direct *d, OpsStore store, const int s) {
     const int nv = d->C % (2 * DIRECT_VW) == 0 ? 2 : 1, ncb = d->C / (nv * DIRECT_VW);
     DinpSources src;
     dinp_sources(src, taps, d, dout, zeros, pix, np, s);
     for (int cb = 0; cb < ncb; cb++) {
-        if (np == DIRECT_PX && nv == 2) dinp_block(dinp, relu_out, wq, taps, src, pix, cb, d, DIRECT_PX, 2);
-        else if (np == DIRECT_PX) dinp_block(dinp, relu_out, wq, taps, src, pix, cb, d, DIRECT_PX, 1);
+        if (np == DIRECT_PX && nv == 2) dinp_block(dinp, relu_out, wq, taps, src, pix, cb, d, store, DIRECT_PX, 2);
+        else if (np == DIRECT_PX) dinp_block(dinp, relu_out, wq, taps, src, pix, cb, d, store, DIRECT_PX, 1);
         else
             for (int p = 0; p < np; p++) {
                 DinpSources one;
                 for (int i = 0; i < taps->n; i++) one[i][0] = src[i][p];
-                if (nv == 2) dinp_block(dinp, relu_out, wq, taps, one, pix + p, cb, d, 1, 2);
-                else dinp_block(dinp, relu_out, wq, taps, one, pix + p, cb, d, 1, 1);
+                if (nv == 2) dinp_block(dinp, relu_out, wq, taps, one, pix + p, cb, d, store, 1, 2);
+                else dinp_block(dinp, relu_out, wq, taps, one, pix + p, cb, d, store, 1, 1);
             }
     }
 }
@@ -467,7 +469,7 @@ static inline __attribute__((always_inline)) void dinp_pixels(float *dinp, const
  * has only 4 pixels), every channel block. */
 static inline __attribute__((always_inline)) void dinp_image(float *dinp, const float *relu_out, const float *wq,
                                                              const float *dout, const float *zeros, int n,
-                                                             const Direct *d, const int s) {
+                                                             const Direct *d, OpsStore store, const int s) {
     for (int ry = 0; ry < s && ry < d->H; ry++)
         for (int rx = 0; rx < s && rx < d->W; rx++) {
             const int cols = (d->W - rx + s - 1) / s, count = (d->H - ry + s - 1) / s * cols;
@@ -477,19 +479,19 @@ static inline __attribute__((always_inline)) void dinp_image(float *dinp, const 
                 int pix[DIRECT_PX][3];
                 for (int p = 0; p < np; p++)
                     pix[p][0] = n, pix[p][1] = ry + (k0 + p) / cols * s, pix[p][2] = rx + (k0 + p) % cols * s;
-                dinp_pixels(dinp, relu_out, wq, dout, zeros, &taps, pix, np, d, s);
+                dinp_pixels(dinp, relu_out, wq, dout, zeros, &taps, pix, np, d, store, s);
             }
         }
 }
 
 void ops_conv2d_direct_dinp(float *dinp, float *scratch, const float *dout, const float *weight, const float *relu_out,
-                            int N, int H, int W, int C, int OC, int stride) {
+                            int N, int H, int W, int C, int OC, int stride, OpsStore store) {
     Direct d = direct_dims(N, H, W, C, OC, stride);
     pack_weights_dinp(scratch, weight, C, OC);
     const float *wq = scratch, *zeros = direct_zeros(scratch, C, OC, OC);
 #pragma omp parallel for if ((size_t)N * H * W * C * OC > OPS_PAR_MIN) schedule(static)
     for (int n = 0; n < N; n++) {
-        if (stride == 1) dinp_image(dinp, relu_out, wq, dout, zeros, n, &d, 1);
-        else dinp_image(dinp, relu_out, wq, dout, zeros, n, &d, 2);
+        if (stride == 1) dinp_image(dinp, relu_out, wq, dout, zeros, n, &d, store, 1);
+        else dinp_image(dinp, relu_out, wq, dout, zeros, n, &d, store, 2);
     }
 }

@@ -7,6 +7,8 @@
  *  - arguments are ordered outputs, inputs, dims; the shape of each array is in the comment above.
  *  - backward ACCUMULATES (+=) into every gradient it writes, so a shared input's gradient is the
  *    sum over its consumers with one zero-grad per step. A NULL gradient pointer means "not needed".
+ *    The one exception is opt-in: a backward that takes an OpsStore may be told OPS_OVERWRITE for
+ *    a gradient it computes whole and that has no other writer, which then needs no zeroing.
  *  - every fast kernel keeps a *_naive reference beside it (plain loops, same signature) that tests
  *    compare against.
  * Deliberately left out: autograd, dtype dispatch, broadcasting.
@@ -15,6 +17,12 @@
 #define CLIPLAB_OPS_H
 
 #include <stddef.h>
+
+/* How a backward that computes each element of a gradient whole in one place stores it:
+ * OPS_ACCUMULATE adds (+=, the convention above); OPS_OVERWRITE stores (=), for a caller whose
+ * buffer has no other writer: the per-step zeroing pass over it and the kernel's read of the
+ * zeros are skipped (together ~5% of a conv tower's step, tests/bench/README.md). */
+typedef enum { OPS_ACCUMULATE, OPS_OVERWRITE } OpsStore;
 
 /* exp(x) for fp32 in plain arithmetic, so loops that call it vectorise (glibc's expf only does
  * under -ffast-math): Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, Cephes' degree-6
@@ -101,15 +109,15 @@ int ops_conv2d_direct_dweight_ok(int K, int stride, int pad, int C, int OC);
 size_t ops_conv2d_direct_dweight_scratch_floats(int C, int OC);
 void ops_conv2d_direct_dweight(float *dweight, float *dbias, float *scratch, const float *dout, const float *inp,
                                int N, int H, int W, int C, int OC, int stride);
-/* dinp [N, H, W, C] += the input gradient without col2im, which the backwards take whenever
- * ops_conv2d_direct_dinp_ok (3x3, pad 1, stride 1 or 2, C a multiple of 16); with relu_out
- * [N, H, W, C] (the conv's input, a ReLU's output) only where relu_out > 0, as
+/* dinp [N, H, W, C] += (or, OPS_OVERWRITE, =) the input gradient without col2im, which the
+ * backwards take whenever ops_conv2d_direct_dinp_ok (3x3, pad 1, stride 1 or 2, C a multiple of
+ * 16); with relu_out [N, H, W, C] (the conv's input, a ReLU's output) only where relu_out > 0, as
  * ops_conv2d_relu_backward. scratch: ops_conv2d_direct_dinp_scratch_floats, independent of the
  * batch. The naive twins are ops_conv2d_backward_naive and ops_conv2d_relu_backward_naive. */
 int ops_conv2d_direct_dinp_ok(int K, int stride, int pad, int C);
 size_t ops_conv2d_direct_dinp_scratch_floats(int C, int OC);
 void ops_conv2d_direct_dinp(float *dinp, float *scratch, const float *dout, const float *weight, const float *relu_out,
-                            int N, int H, int W, int C, int OC, int stride);
+                            int N, int H, int W, int C, int OC, int stride, OpsStore store);
 /* dinp [N, H, W, C], dweight [OC, K, K, C], dbias [OC] (each may be NULL); dout [N, OH, OW, OC] */
 void ops_conv2d_backward(float *dinp, float *dweight, float *dbias, float *scratch, const float *dout,
                          const float *inp, const float *weight, int N, int H, int W, int C, int OC, int K,
@@ -118,10 +126,12 @@ void ops_conv2d_backward_naive(float *dinp, float *dweight, float *dbias, const 
                                const float *weight, int N, int H, int W, int C, int OC, int K, int stride, int pad);
 /* The same backward when the conv's input is a ReLU's output, inp = relu(a): da [N, H, W, C] +=
  * (inp > 0) * d(inp), the gradient of the ReLU's INPUT, so a tower needs neither d(inp) nor a
- * separate ReLU backward pass (the mask is applied inside col2im). Not for pointwise convs (CHECK). */
+ * separate ReLU backward pass (the mask is applied inside col2im). Not for pointwise convs (CHECK).
+ * store OPS_OVERWRITE: da = instead of +=, where the ReLU was off too (0). The weight and bias
+ * gradients always accumulate. */
 void ops_conv2d_relu_backward(float *da, float *dweight, float *dbias, float *scratch, const float *dout,
                               const float *inp, const float *weight, int N, int H, int W, int C, int OC, int K,
-                              int stride, int pad);
+                              int stride, int pad, OpsStore store);
 void ops_conv2d_relu_backward_naive(float *da, float *dweight, float *dbias, const float *dout, const float *inp,
                                     const float *weight, int N, int H, int W, int C, int OC, int K, int stride,
                                     int pad);

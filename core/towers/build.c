@@ -31,21 +31,35 @@ void build_acts_init(BuildActs *ba, Tensors *acts, int max_batch) {
     ba->max_batch = max_batch;
 }
 
-void build_act(BuildActs *ba, float **value, float **grad, size_t per_sample, const char *fmt, ...) {
+/* Registers the activation named by fmt; its gradient joins the zeroed list unless written (build.h). */
+static void act_add(BuildActs *ba, float **value, float **grad, size_t per_sample, int written, const char *fmt,
+                    va_list ap) {
     char name[TENSOR_NAME_MAX];
-    va_list ap;
-    va_start(ap, fmt);
     vformat_name(name, fmt, ap);
-    va_end(ap);
     CHECK(per_sample > 0 && per_sample <= (size_t)0x7fffffff, "activation '%s': %zu floats per sample", name,
           per_sample);
+    CHECK(grad || !written, "activation '%s' declared written without a gradient", name);
     tensors_add2(ba->acts, name, ba->max_batch, (int)per_sample, 0, value, grad);
-    if (!grad) return;
+    if (!grad || written) return;
     if (ba->n == ba->cap) {
         ba->cap = ba->cap ? 2 * ba->cap : 16;
         ba->grads = reallocCheck(ba->grads, (size_t)ba->cap * sizeof *ba->grads);
     }
     ba->grads[ba->n++] = (BuildActGrad){grad, per_sample};
+}
+
+void build_act(BuildActs *ba, float **value, float **grad, size_t per_sample, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    act_add(ba, value, grad, per_sample, 0, fmt, ap);
+    va_end(ap);
+}
+
+void build_act_written(BuildActs *ba, float **value, float **grad, size_t per_sample, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    act_add(ba, value, grad, per_sample, 1, fmt, ap);
+    va_end(ap);
 }
 
 void build_acts_zero_grads(const BuildActs *ba, int B) {

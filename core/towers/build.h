@@ -41,9 +41,13 @@ void build_acts_init(BuildActs *ba, Tensors *acts, int max_batch);
  * gradient is needed (saved statistics, buffers whose gradient is routed elsewhere). */
 void build_act(BuildActs *ba, float **value, float **grad, size_t per_sample, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-/* Zeroes the first B samples of every gradient declared through ba. */
+/* The same for an activation whose gradient one backward writes whole (OPS_OVERWRITE, ops.h) before
+ * anything reads or adds to it: the zeroing functions below skip it. */
+void build_act_written(BuildActs *ba, float **value, float **grad, size_t per_sample, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Zeroes the first B samples of every gradient declared through build_act. */
 void build_acts_zero_grads(const BuildActs *ba, int B);
-/* Zeroes samples [b0, b0 + nb) of every gradient declared through ba (one thread's batch slice). */
+/* Zeroes samples [b0, b0 + nb) of every gradient declared through build_act (one thread's batch slice). */
 void build_acts_zero_grads_slice(const BuildActs *ba, int b0, int nb);
 
 /* Data-parallel towers (image CNN, transformer): on T OpenMP threads thread k runs samples

@@ -97,10 +97,17 @@ static void image_conv_declare(ImageConv *cv, int s, int j, int last, Tensors *p
         build_param(params, &cv->b, &cv->db, TENSOR_NO_DECAY, 1, &cv->OC, "img.stage%d.conv%d.bias", s, j);
     }
     /* the conv output's value is kept only as the LayerNorm's input; otherwise the conv writes
-     * straight into out, and the residual add and the ReLU run in place there */
-    build_act(ba, cv->norm ? &cv->conv : NULL, &cv->dconv, n_out, "img.stage%d.conv%d.conv", s, j);
+     * straight into out, and the residual add and the ReLU run in place there. The gradient of the
+     * ReLU's input (dconv, or dnormed after a LayerNorm) is written whole by the next conv's
+     * backward (OPS_OVERWRITE), so only the last conv's, which the pool's accumulates into, and the
+     * LayerNorm's dconv are zeroed each step */
+    if (!cv->norm && !last)
+        build_act_written(ba, NULL, &cv->dconv, n_out, "img.stage%d.conv%d.conv", s, j);
+    else
+        build_act(ba, cv->norm ? &cv->conv : NULL, &cv->dconv, n_out, "img.stage%d.conv%d.conv", s, j);
     if (cv->norm) {
-        build_act(ba, &cv->normed, &cv->dnormed, n_out, "img.stage%d.conv%d.normed", s, j);
+        if (!last) build_act_written(ba, &cv->normed, &cv->dnormed, n_out, "img.stage%d.conv%d.normed", s, j);
+        else build_act(ba, &cv->normed, &cv->dnormed, n_out, "img.stage%d.conv%d.normed", s, j);
         build_act(ba, &cv->mean, NULL, (size_t)cv->OH * cv->OH, "img.stage%d.conv%d.mean", s, j);
         build_act(ba, &cv->rstd, NULL, (size_t)cv->OH * cv->OH, "img.stage%d.conv%d.rstd", s, j);
     }
@@ -247,7 +254,7 @@ static ConvGrads conv_grads(const ImageConv *cv, float *priv) {
 static float *relu_input_grad(const ImageConv *cv) { return cv->norm ? cv->dnormed : cv->dconv; }
 
 /* The backward of samples [b0, b0 + nb), dfeat being the whole batch's [B, dim]; zeroes the slice's
- * activation gradients first (they accumulate). Only the last conv runs a ReLU backward of its
+ * accumulated activation gradients first (build_act_written ones are overwritten instead). Only the last conv runs a ReLU backward of its
  * own: every other conv's ReLU is differentiated inside the next conv's col2im
  * (ops_conv2d_relu_backward), which writes the gradient of that ReLU's input directly. */
 static void image_backward_slice(ImageTower *t, const float *dfeat, int b0, int nb, float *priv, float *scratch) {
@@ -268,9 +275,6 @@ static void image_backward_slice(ImageTower *t, const float *dfeat, int b0, int 
         ConvGrads g = conv_grads(cv, priv);
         /* da (d of this conv's ReLU input) is complete here: the next conv and its skip path wrote it */
         const float *da = cv->norm ? dnormed : dconv;
-        /* the residual's skip path: d(input) += d(sum), through the previous ReLU (input = its output) */
-        if (cv->residual)
-            for (size_t k = 0; k < n; k++) dx[k] += x[k] > 0.0f ? da[k] : 0.0f;
         if (cv->norm)
             ops_layernorm_backward(dconv, g.dnw, g.dnb, dnormed, slice(cv->conv, b0, out_ps), cv->nw,
                                    slice(cv->mean, b0, out_ps / cv->OC), slice(cv->rstd, b0, out_ps / cv->OC),
@@ -280,7 +284,11 @@ static void image_backward_slice(ImageTower *t, const float *dfeat, int b0, int 
                                 cv->H, cv->C, cv->OC, 3, cv->stride, 1);
         else
             ops_conv2d_relu_backward(dx, g.dw, g.db, scratch, dconv, x, cv->w, nb,
-                                     cv->H, cv->H, cv->C, cv->OC, 3, cv->stride, 1);
+                                     cv->H, cv->H, cv->C, cv->OC, 3, cv->stride, 1, OPS_OVERWRITE);
+        /* the residual's skip path: d(input) += d(sum), through the previous ReLU (input = its
+         * output); after the conv's backward, which overwrites dx */
+        if (cv->residual)
+            for (size_t k = 0; k < n; k++) dx[k] += x[k] > 0.0f ? da[k] : 0.0f;
     }
 }
 

@@ -321,7 +321,7 @@ static void bench_tower_convs(Rng *r) {
             double t1 = time_now();
             ops_conv2d_direct_dweight(dw, db, sc, y, x, N, H, H, C, OC, S);
             double t2 = time_now();
-            if (l > 0) ops_conv2d_direct_dinp(dx, sc, y, w, x, N, H, H, C, OC, S);
+            if (l > 0) ops_conv2d_direct_dinp(dx, sc, y, w, x, N, H, H, C, OC, S, OPS_ACCUMULATE);
             double t3 = time_now();
             if (it > 0) best_of(&bf, t0, t1), best_of(&bw, t1, t2), best_of(&bx, t2, t3);
         }
