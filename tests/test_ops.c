@@ -276,7 +276,7 @@ static int conv_out(int H, int K, int S, int P) { return (H + 2 * P - K) / S + 1
 static void conv_fwd(GradCase *gc) {
     ConvCase *t = (ConvCase *)gc;
     ops_conv2d_forward(gc->out, t->scratch, gc->in[0], gc->in[1], t->has_bias ? gc->in[2] : NULL, t->N, t->H, t->W,
-                       t->C, t->OC, t->K, t->S, t->P);
+                       t->C, t->OC, t->K, t->S, t->P, OPS_IDENTITY);
 }
 
 static void conv_bwd(GradCase *gc) {
@@ -322,6 +322,18 @@ static void test_conv2d_gradients(void **state) {
     }
 }
 
+/* The forward with OPS_RELU (direct path: in the store; im2col path: a pass after) is bit for bit
+ * ops_relu_forward of the plain forward's output y [N, OH, OW, OC]. */
+static void conv_relu_fused_check(const float *y, float *scratch, const float *x, const float *w, const float *b,
+                                  int N, int H, int W, int C, int OC, int K, int S, int P) {
+    size_t no = (size_t)N * conv_out(H, K, S, P) * conv_out(W, K, S, P) * OC;
+    float *fused = zeros(no), *relu = zeros(no);
+    ops_conv2d_forward(fused, scratch, x, w, b, N, H, W, C, OC, K, S, P, OPS_RELU);
+    ops_relu_forward(relu, y, no);
+    assert_memory_equal(fused, relu, no * sizeof *fused);
+    free(fused), free(relu);
+}
+
 static void test_conv2d_fast_matches_naive(void **state) {
     (void)state;
     Rng r;
@@ -336,9 +348,10 @@ static void test_conv2d_fast_matches_naive(void **state) {
         float *scratch = zeros(ops_conv2d_scratch_floats(N, H, W, C, OC, K, S, P));
         float *x = randn(&r, ni, 1.0f), *w = randn(&r, nw, 1.0f), *b = c[8] ? randn(&r, OC, 1.0f) : NULL;
         float *y1 = zeros(no), *y2 = zeros(no), *dy = randn(&r, no, 1.0f);
-        ops_conv2d_forward(y1, scratch, x, w, b, N, H, W, C, OC, K, S, P);
+        ops_conv2d_forward(y1, scratch, x, w, b, N, H, W, C, OC, K, S, P, OPS_IDENTITY);
         ops_conv2d_forward_naive(y2, x, w, b, N, H, W, C, OC, K, S, P);
         ASSERT_CLOSE("conv2d forward", rel_err(y1, y2, no), FAST_VS_NAIVE_TOL);
+        conv_relu_fused_check(y1, scratch, x, w, b, N, H, W, C, OC, K, S, P);
         float *dx1 = randn(&r, ni, 1.0f), *dw1 = randn(&r, nw, 1.0f), *db1 = randn(&r, OC, 1.0f);
         float *dx2 = copy_of(dx1, ni), *dw2 = copy_of(dw1, nw), *db2 = copy_of(db1, OC);
         ops_conv2d_backward(dx1, dw1, db1, scratch, dy, x, w, N, H, W, C, OC, K, S, P);
@@ -420,11 +433,11 @@ static void test_conv2d_direct_matches_naive(void **state) {
         float *scratch = zeros(ops_conv2d_direct_scratch_floats(C, OC));
         float *x = randn(&r, ni, 1.0f), *w = randn(&r, nw, 1.0f), *b = shapes[s][6] ? randn(&r, OC, 1.0f) : NULL;
         float *y1 = randn(&r, no, 1.0f), *y2 = randn(&r, no, 1.0f), *y3 = randn(&r, no, 1.0f);
-        ops_conv2d_direct_forward(y1, scratch, x, w, b, N, H, W, C, OC, S);
+        ops_conv2d_direct_forward(y1, scratch, x, w, b, N, H, W, C, OC, S, OPS_IDENTITY);
         ops_conv2d_forward_naive(y2, x, w, b, N, H, W, C, OC, 3, S, 1);
         ASSERT_CLOSE("conv2d direct forward", rel_err(y1, y2, no), FAST_VS_NAIVE_TOL);
         for (int n = 0; n < N; n++)
-            ops_conv2d_direct_forward(y3 + n * oimg, scratch, x + n * img, w, b, 1, H, W, C, OC, S);
+            ops_conv2d_direct_forward(y3 + n * oimg, scratch, x + n * img, w, b, 1, H, W, C, OC, S, OPS_IDENTITY);
         assert_memory_equal(y1, y3, no * sizeof *y1);
         if (ops_conv2d_direct_dweight_ok(3, S, 1, C, OC)) {
             float *gs = zeros(ops_conv2d_direct_dweight_scratch_floats(C, OC));
@@ -454,7 +467,7 @@ static void conv_relu_fwd(GradCase *gc) {
     ConvCase *c = &t->conv;
     ops_relu_forward(t->relu, gc->in[0], (size_t)c->N * c->H * c->W * c->C);
     ops_conv2d_forward(gc->out, c->scratch, t->relu, gc->in[1], c->has_bias ? gc->in[2] : NULL, c->N, c->H, c->W,
-                       c->C, c->OC, c->K, c->S, c->P);
+                       c->C, c->OC, c->K, c->S, c->P, OPS_IDENTITY);
 }
 
 static void conv_relu_bwd(GradCase *gc) {

@@ -125,9 +125,9 @@ static void col2im(float *restrict dinp, const float *restrict dcol, const float
 }
 
 void ops_conv2d_forward(float *out, float *scratch, const float *inp, const float *weight, const float *bias,
-                        int N, int H, int W, int C, int OC, int K, int stride, int pad) {
+                        int N, int H, int W, int C, int OC, int K, int stride, int pad, OpsAct act) {
     if (ops_conv2d_direct_ok(K, stride, pad, OC)) {
-        ops_conv2d_direct_forward(out, scratch, inp, weight, bias, N, H, W, C, OC, stride);
+        ops_conv2d_direct_forward(out, scratch, inp, weight, bias, N, H, W, C, OC, stride, act);
         return;
     }
     ConvDims d = conv_dims(N, H, W, C, OC, K, stride, pad);
@@ -138,6 +138,7 @@ void ops_conv2d_forward(float *out, float *scratch, const float *inp, const floa
     }
     /* out [M, OC] = col [M, KKC] @ weight^T + bias: a linear layer over the columns */
     ops_linear_forward(out, col, weight, bias, N * d.OH * d.OW, K * K * C, OC);
+    if (act == OPS_RELU) ops_relu_forward(out, out, (size_t)N * d.OH * d.OW * OC);
 }
 
 /* The backward; relu_inp: inp is a ReLU's output and dinp receives the gradient of the ReLU's

@@ -31,6 +31,7 @@
 #endif
 
 typedef float DirectVec __attribute__((vector_size(64)));
+typedef int DirectMask __attribute__((vector_size(64))); /* a comparison's lanes: -1 true, 0 false */
 #define DIRECT_VW 16    /* floats per vector */
 #define DIRECT_PX 8     /* output pixels per register block: 8 x 2 vectors = 16 accumulators */
 #define DIRECT_CHUNK 64 /* output pixels whose inputs stay in cache while every channel block runs */
@@ -38,10 +39,11 @@ typedef float DirectVec __attribute__((vector_size(64)));
 typedef struct {
     int N, H, W, C, OC, stride, OH, OW;
     const float *inp, *zeros; /* inp [N, H, W, C]; zeros [C] */
+    OpsAct act;               /* the forward's */
 } Direct;
 
 static Direct direct_dims(int N, int H, int W, int C, int OC, int stride) {
-    Direct d = {N, H, W, C, OC, stride, (H - 1) / stride + 1, (W - 1) / stride + 1, NULL, NULL};
+    Direct d = {N, H, W, C, OC, stride, (H - 1) / stride + 1, (W - 1) / stride + 1, NULL, NULL, OPS_IDENTITY};
     return d;
 }
 
@@ -121,12 +123,13 @@ static inline __attribute__((always_inline)) void direct_block(float *restrict o
                                                                int ob, const Direct *d, const int np, const int nv,
                                                                const int rgb) {
     const size_t C = (size_t)d->C, wblock = 9 * C * DIRECT_VW; /* floats between 16-channel blocks */
-    DirectVec acc[DIRECT_PX][2];
+    const OpsAct act = d->act;
+    /* the bias goes through a copy: a memcpy into acc itself put the accumulators on the stack,
+     * and loading them back stalled on the partial store forwards (14% of the forward's time) */
+    DirectVec b[2] = {{0}, {0}}, acc[DIRECT_PX][2];
+    for (int v = 0; bias && v < nv; v++) __builtin_memcpy(&b[v], bias + (size_t)(ob * nv + v) * DIRECT_VW, sizeof b[v]);
     for (int p = 0; p < np; p++)
-        for (int v = 0; v < nv; v++) {
-            if (bias) __builtin_memcpy(&acc[p][v], bias + (size_t)(ob * nv + v) * DIRECT_VW, sizeof acc[p][v]);
-            else acc[p][v] = (DirectVec){0};
-        }
+        for (int v = 0; v < nv; v++) acc[p][v] = b[v];
     for (int ky = 0; ky < 3; ky++)
         for (int kx = 0; kx < 3; kx++) {
             const float *src[DIRECT_PX];
@@ -135,8 +138,13 @@ static inline __attribute__((always_inline)) void direct_block(float *restrict o
             direct_accumulate(acc, src, wt, rgb ? 3 : C, DIRECT_VW, wblock, np, nv);
         }
     for (int p = 0; p < np; p++)
-        for (int v = 0; v < nv; v++)
-            __builtin_memcpy(out + (size_t)p * d->OC + (size_t)(ob * nv + v) * DIRECT_VW, &acc[p][v], sizeof acc[p][v]);
+        for (int v = 0; v < nv; v++) {
+            /* the same select as ops_relu_forward, so relu(-0) and NaN come out as there; into a
+             * copy: assigning acc here made GCC keep the accumulators on the stack (17% slower) */
+            DirectVec o = acc[p][v];
+            if (act == OPS_RELU) o = (DirectVec)((DirectMask)o & (o > (DirectVec){0}));
+            __builtin_memcpy(out + (size_t)p * d->OC + (size_t)(ob * nv + v) * DIRECT_VW, &o, sizeof o);
+        }
 }
 
 /* Output pixels [q0, q1) (flattened n, oy, ox, at most DIRECT_CHUNK), every channel block. Their
@@ -164,11 +172,11 @@ static void direct_chunk(float *out, const float *wp, const float *bias, long q0
 }
 
 void ops_conv2d_direct_forward(float *out, float *scratch, const float *inp, const float *weight, const float *bias,
-                               int N, int H, int W, int C, int OC, int stride) {
+                               int N, int H, int W, int C, int OC, int stride, OpsAct act) {
     Direct d = direct_dims(N, H, W, C, OC, stride);
     const float *wp = scratch;
     pack_weights(scratch, weight, C, OC);
-    d.inp = inp, d.zeros = direct_zeros(scratch, C, OC, C);
+    d.inp = inp, d.zeros = direct_zeros(scratch, C, OC, C), d.act = act;
     const long M = (long)N * d.OH * d.OW;
 #pragma omp parallel for if (M * OC * 9 * C > OPS_PAR_MIN) schedule(static)
     for (long q0 = 0; q0 < M; q0 += DIRECT_CHUNK)
@@ -351,8 +359,6 @@ void ops_conv2d_direct_dweight(float *dweight, float *dbias, float *scratch, con
  * input channels and one broadcast of dout per pixel; a tap whose output pixel falls outside reads
  * a row of OC zeros. With relu_out (the conv's input, a ReLU's output) the block adds only where
  * relu_out > 0: the ReLU's backward, fused as in col2im. */
-typedef int DirectMask __attribute__((vector_size(64)));
-
 int ops_conv2d_direct_dinp_ok(int K, int stride, int pad, int C) {
     return K == 3 && pad == 1 && (stride == 1 || stride == 2) && C % DIRECT_VW == 0;
 }

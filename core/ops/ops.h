@@ -24,6 +24,10 @@
  * zeros are skipped (together ~5% of a conv tower's step, tests/bench/README.md). */
 typedef enum { OPS_ACCUMULATE, OPS_OVERWRITE } OpsStore;
 
+/* The activation a forward applies to its output as it stores it: OPS_RELU saves the separate
+ * read-and-write pass over an output that, at a tower's batch sizes, no longer sits in cache. */
+typedef enum { OPS_IDENTITY, OPS_RELU } OpsAct;
+
 /* exp(x) for fp32 in plain arithmetic, so loops that call it vectorise (glibc's expf only does
  * under -ffast-math): Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, Cephes' degree-6
  * polynomial, 2^n built from exponent bits in two halves so n = 128 and denormal results work.
@@ -85,10 +89,11 @@ void ops_linear_backward_naive(float *dinp, float *dweight, float *dbias, const 
  * weight [OC, K, K, C]; bias [OC] or NULL; scratch: ops_conv2d_scratch_floats(...) floats owned by
  * the caller (allocated once, reused every step; the backward may use the same scratch). The scratch
  * size is affine in N: a part independent of N (ops_conv2d_scratch_floats(0, ...)) plus N times a
- * per-sample part, so a caller running batch slices concurrently gives each slice its own. */
+ * per-sample part, so a caller running batch slices concurrently gives each slice its own.
+ * act: OPS_RELU stores relu(conv), as ops_relu_forward would (the naive twin has no act). */
 size_t ops_conv2d_scratch_floats(int N, int H, int W, int C, int OC, int K, int stride, int pad);
 void ops_conv2d_forward(float *out, float *scratch, const float *inp, const float *weight, const float *bias,
-                        int N, int H, int W, int C, int OC, int K, int stride, int pad);
+                        int N, int H, int W, int C, int OC, int K, int stride, int pad, OpsAct act);
 void ops_conv2d_forward_naive(float *out, const float *inp, const float *weight, const float *bias,
                               int N, int H, int W, int C, int OC, int K, int stride, int pad);
 /* The direct forward (conv_direct.c), which ops_conv2d_forward takes whenever
@@ -98,7 +103,7 @@ void ops_conv2d_forward_naive(float *out, const float *inp, const float *weight,
 int ops_conv2d_direct_ok(int K, int stride, int pad, int OC);
 size_t ops_conv2d_direct_scratch_floats(int C, int OC);
 void ops_conv2d_direct_forward(float *out, float *scratch, const float *inp, const float *weight, const float *bias,
-                               int N, int H, int W, int C, int OC, int stride);
+                               int N, int H, int W, int C, int OC, int stride, OpsAct act);
 /* dweight [OC, 3, 3, C] += the weight gradient, without im2col, which the backwards take whenever
  * ops_conv2d_direct_dweight_ok (the direct conditions and C = 3 or a multiple of 8), and dbias [OC]
  * (NULL: none) += dout's column sums, added row by row as linear.c's bias pass does, while the

@@ -218,8 +218,10 @@ static void image_forward_slice(ImageTower *t, const float *images, int b0, int 
         size_t n = (size_t)nb * out_ps;
         const float *x = i == 0 ? images + (size_t)b0 * in_ps : slice(t->convs[i - 1].out, b0, in_ps);
         float *out = slice(cv->out, b0, out_ps), *conv = cv->norm ? slice(cv->conv, b0, out_ps) : out;
-        ops_conv2d_forward(conv, scratch, x, cv->w, cv->b, nb, cv->H, cv->H,
-                           cv->C, cv->OC, 3, cv->stride, 1);
+        /* with nothing between the conv and its ReLU, the conv applies it as it stores */
+        const int fused = !cv->norm && !cv->residual;
+        ops_conv2d_forward(conv, scratch, x, cv->w, cv->b, nb, cv->H, cv->H, cv->C, cv->OC, 3, cv->stride, 1,
+                           fused ? OPS_RELU : OPS_IDENTITY);
         const float *a = conv;
         if (cv->norm) {
             float *normed = slice(cv->normed, b0, out_ps);
@@ -231,7 +233,7 @@ static void image_forward_slice(ImageTower *t, const float *images, int b0, int 
             ops_add_forward(out, a, x, n);
             a = out;
         }
-        ops_relu_forward(out, a, n); /* in place unless a is the normed output */
+        if (!fused) ops_relu_forward(out, a, n); /* in place unless a is the normed output */
         if (i % per_stage == per_stage - 1)
             ops_global_avgpool_forward(slice(t->pooled[i / per_stage], b0, (size_t)cv->OC), out, nb, cv->OH, cv->OH,
                                        cv->OC);

@@ -112,7 +112,7 @@ typedef struct {
 
 static void run_conv(void *ctx) {
     ConvBench *c = ctx;
-    ops_conv2d_forward(c->y, c->scratch, c->x, c->w, c->b, c->N, c->H, c->H, c->C, c->OC, c->K, c->S, c->P);
+    ops_conv2d_forward(c->y, c->scratch, c->x, c->w, c->b, c->N, c->H, c->H, c->C, c->OC, c->K, c->S, c->P, OPS_IDENTITY);
     ops_conv2d_backward(c->dx, c->dw, c->db, c->scratch, c->dy, c->x, c->w, c->N, c->H, c->H, c->C, c->OC, c->K, c->S,
                         c->P);
 }
@@ -288,8 +288,8 @@ static void measure_peak(Rng *r) {
 /* ---------- the spec model's convs, one thread ----------
  * The tower of the experiments/ specs (32x32x3 -> 32 at stride 1, then -> 64, 128, 256 at stride 2, one
  * conv per stage) at N = TOWER_SLICE, one thread's slice of B = 256 on 2 threads: each direct
- * kernel alone (forward; weight gradient with the bias; ReLU-fused input gradient) against a
- * 1-thread sgemm peak, and their sum. The sum bounds the step: were everything else in it free,
+ * kernel alone as the tower calls it (forward with its ReLU; weight gradient with the bias; ReLU-fused
+ * input gradient, overwriting) against a 1-thread sgemm peak, and their sum. The sum bounds the step: were everything else in it free,
  * its convs would still take this long. */
 #define TOWER_SLICE 128
 #define TOWER_REPS 10
@@ -306,8 +306,8 @@ static void bench_tower_convs(Rng *r) {
         peak = g > peak ? g : peak;
     }
     printf("\nthe spec model's convs on one thread, N = %d (one thread's share of B = 256), best of %d, against\n"
-           "the 1-thread sgemm peak %.1f GFLOP/s (fwd: forward; dW: weight and bias gradient; dX: ReLU-fused input\n"
-           "gradient, none for the first layer):\n", N, TOWER_REPS, peak);
+           "the 1-thread sgemm peak %.1f GFLOP/s (fwd: forward with its ReLU; dW: weight and bias gradient; dX:\n"
+           "ReLU-fused input gradient, overwriting; none for the first layer), as the tower calls them:\n", N, TOWER_REPS, peak);
     for (int l = 0; l < 4; l++) {
         const int H = layers[l][0], C = layers[l][1], OC = layers[l][2], S = layers[l][3], OH = (H - 1) / S + 1;
         const size_t ni = (size_t)N * H * H * C, no = (size_t)N * OH * OH * OC, nw = (size_t)OC * 9 * C;
@@ -317,11 +317,11 @@ static void bench_tower_convs(Rng *r) {
         double bf = 1e30, bw = 1e30, bx = 1e30, flop = 2.0 * N * OH * OH * OC * 9.0 * C;
         for (int it = 0; it <= TOWER_REPS; it++) { /* it = 0 warms up */
             double t0 = time_now();
-            ops_conv2d_direct_forward(y, sc, x, w, b, N, H, H, C, OC, S);
+            ops_conv2d_direct_forward(y, sc, x, w, b, N, H, H, C, OC, S, OPS_RELU);
             double t1 = time_now();
             ops_conv2d_direct_dweight(dw, db, sc, y, x, N, H, H, C, OC, S);
             double t2 = time_now();
-            if (l > 0) ops_conv2d_direct_dinp(dx, sc, y, w, x, N, H, H, C, OC, S, OPS_ACCUMULATE);
+            if (l > 0) ops_conv2d_direct_dinp(dx, sc, y, w, x, N, H, H, C, OC, S, OPS_OVERWRITE);
             double t3 = time_now();
             if (it > 0) best_of(&bf, t0, t1), best_of(&bw, t1, t2), best_of(&bx, t2, t3);
         }
