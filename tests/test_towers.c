@@ -28,6 +28,12 @@
  * one-sided slopes and not compared (gradcheck.h); the tests bound how many. */
 static const GradcheckTol TOL_SMOOTH = {.eps = 1e-2f, .rtol = 1e-2, .atol = 1e-3, .samples = 6};
 static const GradcheckTol TOL_RELU = {.eps = 3e-4f, .rtol = 1e-2, .atol = 1e-3, .samples = 6, .skip_kinks = 1};
+/* The same tolerances with a wider step for towers of 16 channels: each output sums ~5x more fp32
+ * terms than at 3-4 channels, and at eps 3e-4 their rounding moved a small weight gradient's
+ * central difference by 7% (0.0188 vs 0.0171 under -O1; both one-sided differences were off too,
+ * so no kink). A ReLU tower is piecewise linear, so a wider step adds no truncation error; kinks are
+ * still caught one-sidedly (at 1e-3 the one kink's good side agrees to 3e-4). */
+static const GradcheckTol TOL_RELU_WIDE = {.eps = 1e-3f, .rtol = 1e-2, .atol = 1e-3, .samples = 6, .skip_kinks = 1};
 
 /* gradcheck_model on the tensors of params, with the tests' bound on skipped kinks */
 static GradcheckStats harness_check(GradcheckModel *h, Tensors *params, const GradcheckTol *tol, Rng *rng) {
@@ -167,7 +173,7 @@ static void test_image_forward_residual_layernorm_matches_reference(void **state
     img_forward_matches_reference(&cfg);
 }
 
-static void img_gradcheck(const ImageTowerConfig *cfg, int B) {
+static void img_gradcheck(const ImageTowerConfig *cfg, int B, const GradcheckTol *tol) {
     Tensors p, a;
     ImageTower *t = img_build(cfg, "", B, &p, &a, 11);
     size_t nx = (size_t)B * cfg->image_size * cfg->image_size * cfg->in_channels;
@@ -177,7 +183,7 @@ static void img_gradcheck(const ImageTowerConfig *cfg, int B) {
     GradcheckModel h = {img_fwd, img_bwd, &m, (size_t)B * image_tower_dim(t), NULL};
     Rng r;
     rng_init(&r, 99);
-    GradcheckStats st = harness_check(&h, &p, &TOL_RELU, &r);
+    GradcheckStats st = harness_check(&h, &p, tol, &r);
     assert_int_equal(st.n_failed, 0);
     assert_int_equal(st.n_flat, 0);
     free(h.R);
@@ -190,21 +196,21 @@ static void img_gradcheck(const ImageTowerConfig *cfg, int B) {
 static void test_image_gradcheck_plain(void **state) {
     (void)state;
     ImageTowerConfig cfg = {.n_stages = 3, .widths = {3, 4, 4}, .convs_per_stage = 1, .image_size = 8, .in_channels = 3};
-    img_gradcheck(&cfg, 2);
+    img_gradcheck(&cfg, 2, &TOL_RELU);
 }
 
 static void test_image_gradcheck_residual(void **state) {
     (void)state;
     ImageTowerConfig cfg = {.n_stages = 2, .widths = {3, 4}, .convs_per_stage = 2, .residual = 1, .image_size = 8,
                             .in_channels = 3};
-    img_gradcheck(&cfg, 2);
+    img_gradcheck(&cfg, 2, &TOL_RELU);
 }
 
 static void test_image_gradcheck_layernorm_residual(void **state) {
     (void)state;
     ImageTowerConfig cfg = {.n_stages = 2, .widths = {3, 4}, .convs_per_stage = 2, .residual = 1,
                             .norm = IMAGE_NORM_LAYER, .image_size = 8, .in_channels = 3};
-    img_gradcheck(&cfg, 3);
+    img_gradcheck(&cfg, 3, &TOL_RELU);
 }
 
 /* Widths of 16 take the direct kernels, whose input gradient overwrites the previous ReLU input's
@@ -215,9 +221,9 @@ static void test_image_gradcheck_direct_residual(void **state) {
     ImageTowerConfig cfg = {.n_stages = 2, .widths = {16, 16}, .convs_per_stage = 2, .residual = 1, .image_size = 6,
                             .in_channels = 3};
     assert_true(ops_conv2d_direct_dinp_ok(3, 1, 1, cfg.widths[0]));
-    img_gradcheck(&cfg, 2);
+    img_gradcheck(&cfg, 2, &TOL_RELU_WIDE);
     cfg.norm = IMAGE_NORM_LAYER;
-    img_gradcheck(&cfg, 2);
+    img_gradcheck(&cfg, 2, &TOL_RELU_WIDE);
 }
 
 /* The tower runs one batch slice per OpenMP thread and sums the threads' parameter gradients in
