@@ -858,8 +858,10 @@ static void attn_alloc(AttnCase *t) {
 
 static void attn_free(AttnCase *t) { free(t->preatt), free(t->att), free(t->dpreatt), free(t->datt); }
 
-/* B, T, C, NH: head sizes 1, 3 and 4, one token, one head */
-static const int ATTN_SHAPES[][4] = {{1, 1, 3, 1}, {2, 5, 6, 2}, {1, 17, 4, 4}, {3, 3, 3, 1}, {2, 7, 8, 2}};
+/* B, T, C, NH: head sizes 1, 3 and 4, one token, one head; head sizes 24 and 32 over more than 16
+ * positions (the kernels' vector paths: 16 positions or head columns per vector, and a tail) */
+static const int ATTN_SHAPES[][4] = {{1, 1, 3, 1}, {2, 5, 6, 2}, {1, 17, 4, 4}, {3, 3, 3, 1},
+                                     {2, 7, 8, 2}, {1, 18, 48, 2}, {2, 33, 64, 2}};
 
 static void test_attention_gradients(void **state) {
     (void)state;
@@ -947,7 +949,8 @@ static void test_attention_tree_matches_sequences(void **state) {
 }
 
 /* Perturbing token t0's key and value changes no output before t0, bit for bit, and the saved
- * attention above the diagonal is zero. */
+ * scores and weights of a key after its query are zero (the saved buffers are key-major), each
+ * query's weights summing to 1. */
 static void test_attention_is_causal(void **state) {
     (void)state;
     Rng r;
@@ -959,8 +962,15 @@ static void test_attention_is_causal(void **state) {
     ops_attention_forward(y1, t.preatt, t.att, qkv, t.B, t.T, t.C, t.NH);
     for (int b = 0; b < t.B; b++)
         for (int h = 0; h < t.NH; h++)
-            for (int i = 0; i < t.T; i++)
-                for (int j = i + 1; j < t.T; j++) assert_true(t.att[((b * t.NH + h) * t.T + i) * t.T + j] == 0.0f);
+            for (int i = 0; i < t.T; i++) { /* key-major: query i's weight on key j at (j, i) */
+                double sum = 0;
+                for (int j = 0; j < t.T; j++) {
+                    float a = t.att[((b * t.NH + h) * t.T + j) * t.T + i];
+                    if (j > i) assert_true(a == 0.0f && t.preatt[((b * t.NH + h) * t.T + j) * t.T + i] == 0.0f);
+                    sum += a;
+                }
+                assert_true(fabs(sum - 1.0) < 1e-5);
+            }
     const int t0 = 5;
     for (int b = 0; b < t.B; b++)
         for (int i = t.C; i < 3 * t.C; i++) qkv[((size_t)b * t.T + t0) * 3 * t.C + i] += 3.0f;

@@ -179,8 +179,9 @@ float ops_softmax_row(float *out, const float *inp, int V);
 float ops_logsumexp_row(const float *inp, int V);
 
 /* ---- causal multi-head self-attention (the attention core, projections are ops_linear) ----
- * out [B, T, C]; preatt, att [B, NH, T, T] (saved); qkv [B, T, 3C] laid out as q | k | v, each C =
- * NH heads x C/NH. Position t attends to positions <= t only (causal mask). */
+ * out [B, T, C]; preatt, att [B, NH, T, T] (saved), key-major: entry (j, t) is query t's scaled
+ * score / weight on key j, 0 for t < j; qkv [B, T, 3C] laid out as q | k | v, each C = NH heads x
+ * C/NH. Position t attends to positions <= t only (causal mask). */
 void ops_attention_forward(float *out, float *preatt, float *att, const float *qkv, int B, int T, int C, int NH);
 void ops_attention_forward_naive(float *out, const float *qkv, int B, int T, int C, int NH);
 /* Inference only (zero-shot scoring never backpropagates): causal attention over a forest of N
@@ -190,7 +191,7 @@ void ops_attention_forward_naive(float *out, const float *qkv, int B, int T, int
  * OPS_TREE_MAX_DEPTH rows. */
 #define OPS_TREE_MAX_DEPTH 512
 void ops_attention_tree_forward(float *out, const float *qkv, const int *parent, int N, int C, int NH);
-/* dqkv [B, T, 3C], scratch dpreatt, datt [B, NH, T, T] (overwritten), dout [B, T, C] */
+/* dqkv [B, T, 3C], scratch dpreatt, datt [B, NH, T, T] (overwritten, key-major), dout [B, T, C] */
 void ops_attention_backward(float *dqkv, float *dpreatt, float *datt, const float *dout, const float *qkv,
                             const float *att, int B, int T, int C, int NH);
 
