@@ -706,6 +706,24 @@ static void test_activation_forward_values(void **state) {
     free(x), free(y), free(z);
 }
 
+/* The in-place GELU backward equals the accumulating one added to zeros, value for value, on the
+ * serial path and above OPS_PAR_MIN (the inputs reach the tails where the logistic is 0 or 1). */
+static void test_gelu_backward_inplace(void **state) {
+    (void)state;
+    Rng r;
+    rng_init(&r, 9);
+    const size_t sizes[] = {1, 17, 1000, OPS_PAR_MIN + 3};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        size_t n = sizes[s];
+        float *x = randn(&r, n, 4.0f), *dy = randn(&r, n, 1.0f), *ref = zeros(n), *d = copy_of(dy, n);
+        x[0] = -60.0f;
+        ops_gelu_backward(ref, dy, x, n);
+        ops_gelu_backward_inplace(d, x, n);
+        for (size_t i = 0; i < n; i++) assert_true(d[i] == ref[i]); /* 0 * -dy is -0 where 0 + -0 is 0 */
+        free(x), free(dy), free(ref), free(d);
+    }
+}
+
 /* ---------- layernorm ---------- */
 
 typedef struct {
@@ -1315,6 +1333,7 @@ int main(void) {
         cmocka_unit_test(test_pool_forward_values),
         cmocka_unit_test(test_activation_gradients),
         cmocka_unit_test(test_activation_forward_values),
+        cmocka_unit_test(test_gelu_backward_inplace),
         cmocka_unit_test(test_layernorm_gradients),
         cmocka_unit_test(test_layernorm_forward_values),
         cmocka_unit_test(test_softmax_gradients),
