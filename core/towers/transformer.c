@@ -7,6 +7,8 @@
  * res2/res3's, each begun as a copy of the gradient that flows past its block) are not zeroed per
  * step, and the MLP's GELU output gradient has no buffer: it is made fch's in place. Of the
  * backward's memory traffic, that removes about half the zeroing.
+ * A thread's slice of the batch runs through the blocks in chunks of about 256 tokens (forward,
+ * then backward), so one op's output is still in L2 when the next op reads it.
  * The forest forward (inference only) reuses one set of work buffers across blocks.
  * Deliberately left out: dropout, fused kernels, an incremental KV cache for generation.
  */
@@ -199,7 +201,7 @@ static TransformerGrads model_grads(Transformer *tr) {
     return (TransformerGrads){tr->dp_model, tr->dwte, tr->dwpe, tr->dlnfw, tr->dlnfb};
 }
 
-static void transformer_forward_slice(Transformer *tr, int b0, int nb) {
+static void forward_chunk(Transformer *tr, int b0, int nb) {
     const TransformerConfig *cfg = &tr->cfg;
     int C = cfg->width, P = cfg->n_prefix, T = cfg->context, S = tr->S, NH = cfg->heads, BS = nb * S;
     for (int b = b0; b < b0 + nb; b++) {
@@ -228,6 +230,25 @@ static void transformer_forward_slice(Transformer *tr, int b0, int nb) {
                           tr->lnfw, tr->lnfb, BS, C, TRANSFORMER_LN_EPS);
 }
 
+/* Samples per chunk: a thread's slice of the batch runs through the blocks (forward, then backward)
+ * TRANSFORMER_CHUNK_TOKENS tokens at a time, so what an op writes is still in L2 when the next op
+ * reads it. At the whole batch's sizes the ops between the products are memory-bound (a [B S, 4C]
+ * buffer is 12.6 MB at B = 256, a bias fill, the product's pass over its output and the GELU each
+ * a trip to memory). Contrastive-transformer and caption B = 256 one-thread steps, CPU ms, 3 runs
+ * each: whole slices 351-365 / 388-402, chunks of 128 tokens 342-357 / 385-386, 256 335-339 /
+ * 375-380, 512 337-368 / 375-416 (a busy machine in the slow ones): the smaller the chunk, the
+ * more the products' per-call packing costs. The forward's outputs are the same; the backward's
+ * parameter gradients are sums over chunks, so their rounding depends on the chunk size. */
+#define TRANSFORMER_CHUNK_TOKENS 256
+static int chunk_samples(const Transformer *tr) {
+    return TRANSFORMER_CHUNK_TOKENS / tr->S > 1 ? TRANSFORMER_CHUNK_TOKENS / tr->S : 1;
+}
+
+static void transformer_forward_slice(Transformer *tr, int b0, int nb) {
+    const int ch = chunk_samples(tr);
+    for (int c = b0; c < b0 + nb; c += ch) forward_chunk(tr, c, b0 + nb - c < ch ? b0 + nb - c : ch);
+}
+
 const float *transformer_forward(Transformer *tr, const float *prefix, const int *tokens, int B) {
     CHECK(B > 0 && B <= tr->acts.max_batch, "batch %d, max %d", B, tr->acts.max_batch);
     CHECK(tr->cfg.n_prefix == 0 || prefix, "transformer with %d prefix vectors needs a prefix", tr->cfg.n_prefix);
@@ -247,8 +268,8 @@ const float *transformer_forward(Transformer *tr, const float *prefix, const int
 }
 
 /* The backward of samples [b0, b0 + nb) (dprefix, dhidden: the whole batch's), gradients into g. */
-static void transformer_backward_slice(Transformer *tr, const TransformerGrads *g, float *dprefix,
-                                       const float *dhidden, int b0, int nb) {
+static void backward_chunk(Transformer *tr, const TransformerGrads *g, float *dprefix, const float *dhidden, int b0,
+                           int nb) {
     const TransformerConfig *cfg = &tr->cfg;
     int C = cfg->width, P = cfg->n_prefix, T = cfg->context, S = tr->S, NH = cfg->heads, BS = nb * S;
     int L = cfg->n_blocks_built;
@@ -290,6 +311,13 @@ static void transformer_backward_slice(Transformer *tr, const TransformerGrads *
         ops_embedding_backward(g->dwte, g->dwpe + (size_t)P * C, denc + (size_t)P * C, tr->tokens + (size_t)b * T, 1,
                                T, C, cfg->vocab);
     }
+}
+
+static void transformer_backward_slice(Transformer *tr, const TransformerGrads *g, float *dprefix,
+                                       const float *dhidden, int b0, int nb) {
+    const int ch = chunk_samples(tr);
+    for (int c = b0; c < b0 + nb; c += ch)
+        backward_chunk(tr, g, dprefix, dhidden, c, b0 + nb - c < ch ? b0 + nb - c : ch);
 }
 
 /* Private gradient copies for threads 1 .. nt-1, carved like grad_fields lists them. */
