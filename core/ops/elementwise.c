@@ -18,21 +18,23 @@
 #define GELU_WIDE
 #endif
 
+/* Every loop here says `if (parallel: ...)`: the condition decides whether to fork threads; a bare
+ * `if` on `parallel for simd` applies to the simd part too and ran every call below OPS_PAR_MIN
+ * scalar. */
 void ops_relu_forward(float *out, const float *inp, size_t n) {
-#pragma omp parallel for simd if (n > OPS_PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel : n > OPS_PAR_MIN) schedule(static)
     for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
 
 void ops_relu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
-#pragma omp parallel for simd if (n > OPS_PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel : n > OPS_PAR_MIN) schedule(static)
     for (size_t i = 0; i < n; i++) dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
 }
 
 /* GELU's tanh form as a logistic: 0.5 x (1 + tanh(u)) = x s with s = 1 / (1 + exp(-2u)), one
  * exponential and one division per element (tanh(u) through exp(-2|u|) took a sign select and a
  * second division's worth of work more). exp(-2u) = +inf for u < -44 gives s = 0 exactly, as
- * tanh = -1 did. `if (parallel: ...)`: the condition forks threads, it must not switch the
- * vectorisation off below OPS_PAR_MIN as a bare `if` on `parallel for simd` does. */
+ * tanh = -1 did. */
 GELU_WIDE static inline float gelu_logistic(float x) {
     return 1.0f / (1.0f + ops_expf(-2.0f * GELU_SCALE * (x + GELU_CUBIC * x * x * x)));
 }
@@ -59,6 +61,6 @@ GELU_WIDE void ops_gelu_backward_inplace(float *d, const float *inp, size_t n) {
 }
 
 void ops_add_forward(float *out, const float *a, const float *b, size_t n) {
-#pragma omp parallel for simd if (n > OPS_PAR_MIN) schedule(static)
+#pragma omp parallel for simd if (parallel : n > OPS_PAR_MIN) schedule(static)
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
