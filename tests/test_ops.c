@@ -659,7 +659,7 @@ static void act_fwd(GradCase *gc) {
 
 static void act_bwd(GradCase *gc) {
     if (((ActCase *)gc)->gelu)
-        ops_gelu_backward(gc->grad[0], gc->dout, gc->in[0], gc->n_out);
+        ops_gelu_backward(gc->grad[0], gc->dout, gc->in[0], gc->n_out, OPS_ACCUMULATE);
     else
         ops_relu_backward(gc->grad[0], gc->dout, gc->in[0], gc->n_out);
 }
@@ -706,7 +706,7 @@ static void test_activation_forward_values(void **state) {
     free(x), free(y), free(z);
 }
 
-/* The in-place GELU backward equals the accumulating one added to zeros, value for value, on the
+/* The in-place, overwriting GELU backward equals the accumulating one added to zeros, value for value, on the
  * serial path and above OPS_PAR_MIN (the inputs reach the tails where the logistic is 0 or 1). */
 static void test_gelu_backward_inplace(void **state) {
     (void)state;
@@ -717,8 +717,8 @@ static void test_gelu_backward_inplace(void **state) {
         size_t n = sizes[s];
         float *x = randn(&r, n, 4.0f), *dy = randn(&r, n, 1.0f), *ref = zeros(n), *d = copy_of(dy, n);
         x[0] = -60.0f;
-        ops_gelu_backward(ref, dy, x, n);
-        ops_gelu_backward_inplace(d, x, n);
+        ops_gelu_backward(ref, dy, x, n, OPS_ACCUMULATE);
+        ops_gelu_backward(d, d, x, n, OPS_OVERWRITE);
         for (size_t i = 0; i < n; i++) assert_true(d[i] == ref[i]); /* 0 * -dy is -0 where 0 + -0 is 0 */
         free(x), free(dy), free(ref), free(d);
     }
@@ -1279,11 +1279,11 @@ static void test_parallel_paths_match_serial(void **state) {
     ASSERT_CLOSE("l2norm backward", rel_err(g1, g2, n), 0);
 
     ops_gelu_forward(y1, x, n);
-    ops_gelu_backward(g1, dy, x, n);
+    ops_gelu_backward(g1, dy, x, n, OPS_ACCUMULATE);
     ops_relu_backward(g1, dy, x, n);
     for (size_t i = 0; i < n; i += (size_t)blk * C) {
         ops_gelu_forward(y2 + i, x + i, (size_t)blk * C);
-        ops_gelu_backward(g2 + i, dy + i, x + i, (size_t)blk * C);
+        ops_gelu_backward(g2 + i, dy + i, x + i, (size_t)blk * C, OPS_ACCUMULATE);
         ops_relu_backward(g2 + i, dy + i, x + i, (size_t)blk * C);
     }
     ASSERT_CLOSE("gelu forward", rel_err(y1, y2, n), 0);

@@ -100,7 +100,7 @@ static void gated_backward(Head *base, float *din, const float *dout, int B) {
         h->dact[i] += h->dprod[i] * h->gate[i];
         h->dgate[i] += h->dprod[i] * h->act[i];
     }
-    if (h->activation == HEAD_ACT_GELU) ops_gelu_backward(h->dpre, h->dact, h->pre, n);
+    if (h->activation == HEAD_ACT_GELU) ops_gelu_backward(h->dpre, h->dact, h->pre, n, OPS_ACCUMULATE);
     else ops_relu_backward(h->dpre, h->dact, h->pre, n);
     ops_linear_backward(din, h->dw1, h->db1, h->dpre, h->input, h->w1, B, base->in_dim, H);
     ops_linear_backward(din, h->dv, h->dc, h->dgate, h->input, h->v, B, base->in_dim, H);

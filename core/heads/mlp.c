@@ -101,7 +101,7 @@ void head_mlp_backward(Head *base, float *din, const float *dout, int B) {
         ops_linear_backward(dx, h->dw[k], h->db[k], g, x, h->w[k], B, h->in[k], h->out[k]);
         if (k == 0) break;
         size_t n = (size_t)B * h->out[k - 1];
-        if (h->activation == HEAD_ACT_GELU) ops_gelu_backward(h->dpre[k - 1], h->dpost[k - 1], h->pre[k - 1], n);
+        if (h->activation == HEAD_ACT_GELU) ops_gelu_backward(h->dpre[k - 1], h->dpost[k - 1], h->pre[k - 1], n, OPS_ACCUMULATE);
         else ops_relu_backward(h->dpre[k - 1], h->dpost[k - 1], h->pre[k - 1], n);
         g = h->dpre[k - 1];
     }

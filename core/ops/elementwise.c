@@ -2,7 +2,7 @@
  * Element-parallel with OpenMP only above OPS_PAR_MIN elements, where the fork/join pays.
  * Pointers are not restrict-qualified: callers may run these in place (out == inp), and GCC
  * versions the loops with an alias check anyway.
- * ops_gelu_backward_inplace is the one backward here that does not accumulate (see ops.h).
+ * ops_gelu_backward can overwrite, in place (OPS_OVERWRITE, see ops.h).
  * Deliberately left out: the exact erf GELU, fused bias+activation variants. */
 #include "ops.h"
 
@@ -50,14 +50,14 @@ GELU_WIDE static inline float gelu_grad(float x) {
     return s + x * s * (1.0f - s) * du;
 }
 
-GELU_WIDE void ops_gelu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
+GELU_WIDE void ops_gelu_backward(float *dinp, const float *dout, const float *inp, size_t n, OpsStore store) {
+    if (store == OPS_OVERWRITE) {
+#pragma omp parallel for simd if (parallel : n > OPS_PAR_MIN) schedule(static)
+        for (size_t i = 0; i < n; i++) dinp[i] = gelu_grad(inp[i]) * dout[i];
+        return;
+    }
 #pragma omp parallel for simd if (parallel : n > OPS_PAR_MIN) schedule(static)
     for (size_t i = 0; i < n; i++) dinp[i] += gelu_grad(inp[i]) * dout[i];
-}
-
-GELU_WIDE void ops_gelu_backward_inplace(float *d, const float *inp, size_t n) {
-#pragma omp parallel for simd if (parallel : n > OPS_PAR_MIN) schedule(static)
-    for (size_t i = 0; i < n; i++) d[i] = gelu_grad(inp[i]) * d[i];
 }
 
 void ops_add_forward(float *out, const float *a, const float *b, size_t n) {

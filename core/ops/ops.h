@@ -7,9 +7,8 @@
  *  - arguments are ordered outputs, inputs, dims; the shape of each array is in the comment above.
  *  - backward ACCUMULATES (+=) into every gradient it writes, so a shared input's gradient is the
  *    sum over its consumers with one zero-grad per step. A NULL gradient pointer means "not needed".
- *    The exceptions are opt-in: a backward that takes an OpsStore may be told OPS_OVERWRITE for
- *    a gradient it computes whole and that has no other writer, which then needs no zeroing; and
- *    ops_gelu_backward_inplace turns an output gradient with no other reader into the input's.
+ *    The exception is opt-in: a backward that takes an OpsStore may be told OPS_OVERWRITE for a
+ *    gradient it computes whole and that has no other writer, which then needs no zeroing.
  *  - every fast kernel keeps a *_naive reference beside it (plain loops, same signature) that tests
  *    compare against.
  * Deliberately left out: autograd, dtype dispatch, broadcasting.
@@ -158,13 +157,12 @@ void ops_relu_forward(float *out, const float *inp, size_t n);
 void ops_relu_backward(float *dinp, const float *dout, const float *inp, size_t n);
 /* GELU, tanh approximation (GPT-2; PyTorch's nn.GELU(approximate="tanh")) */
 void ops_gelu_forward(float *out, const float *inp, size_t n);
-void ops_gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);
-/* d [n] := GELU'(inp) * d in place: d holds the GELU output's gradient on entry and its input's on
- * return. The exception to accumulation, for a GELU whose output gradient has no other reader (the
- * transformer's MLP): that gradient then needs no buffer of its own, no zeroing and no second read.
- * The values ops_gelu_backward adds to a zeroed dinp (bit for bit, but for a zero's sign: -0 where
- * 0 + -0 gives +0, which any later accumulation into a zeroed buffer turns back). */
-void ops_gelu_backward_inplace(float *d, const float *inp, size_t n);
+/* dinp += (OPS_OVERWRITE: =) GELU'(inp) * dout. With OPS_OVERWRITE dinp may be dout: the GELU
+ * output's gradient becomes its input's in place, for a GELU whose output gradient has no other
+ * reader (the transformer's MLP), which then needs no buffer, no zeroing and no second read. The
+ * values are those added to a zeroed dinp (bit for bit, but for a zero's sign: -0 where 0 + -0
+ * gives +0, which any later accumulation into a zeroed buffer turns back). */
+void ops_gelu_backward(float *dinp, const float *dout, const float *inp, size_t n, OpsStore store);
 
 /* ---- LayerNorm over the last dim ----
  * out [B, C], mean [B], rstd [B] (saved for the backward), inp [B, C], weight [C], bias [C] */

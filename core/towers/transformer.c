@@ -83,7 +83,7 @@ static void block_declare(Block *bk, const char *pfx, int l, int S, int C, int N
     size_t SC = (size_t)S * C, SS = (size_t)NH * S * S;
     /* res2, res3's gradients are written by a copy before anything adds to them, preatt, att's are
      * the attention backward's scratch (build_act_written: not zeroed), and fch_gelu's is never
-     * stored (ops_gelu_backward_inplace) */
+     * stored (ops_gelu_backward overwrites d(fch) in place) */
     build_act(ba, &a->ln1, &da->ln1, SC, "%s.block%d.ln1", pfx, l);
     build_act(ba, &a->ln1_mean, NULL, (size_t)S, "%s.block%d.ln1_mean", pfx, l);
     build_act(ba, &a->ln1_rstd, NULL, (size_t)S, "%s.block%d.ln1_rstd", pfx, l);
@@ -289,7 +289,7 @@ static void backward_chunk(Transformer *tr, const TransformerGrads *g, float *dp
         /* res3 = res2 + fcproj: the MLP branch reads d(res3) as its output gradient; the GELU's
          * output gradient goes straight into d(fch), made fch's own in place */
         ops_linear_backward(da.fch, dp->fcprojw, dp->fcprojb, da.res3, a.fch_gelu, p->fcprojw, BS, 4 * C, C);
-        ops_gelu_backward_inplace(da.fch, a.fch, (size_t)BS * 4 * C);
+        ops_gelu_backward(da.fch, da.fch, a.fch, (size_t)BS * 4 * C, OPS_OVERWRITE);
         ops_linear_backward(da.ln2, dp->fcw, dp->fcb, da.fch, a.ln2, p->fcw, BS, C, 4 * C);
         /* d(res2) = d(res3) + LN2's part: the copy, then the backward's +=, is the sum of the two
          * (a + b = b + a) without zeroing d(res2) and without a pass that adds d(res3) after */

@@ -191,7 +191,7 @@ static void run_layernorm(void *ctx) {
 static void run_gelu(void *ctx) {
     RowBench *k = ctx;
     ops_gelu_forward(k->y, k->x, (size_t)k->B * k->C);
-    ops_gelu_backward(k->dx, k->dy, k->x, (size_t)k->B * k->C);
+    ops_gelu_backward(k->dx, k->dy, k->x, (size_t)k->B * k->C, OPS_ACCUMULATE);
 }
 
 static void run_relu(void *ctx) {
